@@ -1,0 +1,57 @@
+# edgeio: `make run` starts the server, `make test` runs every test. Both install what they
+# need first (npm packages, Debian's python3-socketio and redis-server).
+GO        ?= go
+BIN       := bin/edgeio
+COVER_BIN := bin/edgeio-cover
+COVER_DIR := $(CURDIR)/.cover
+MIN_COVERAGE ?= 80
+FUZZTIME  ?= 20s
+ARGS      ?=
+
+.PHONY: build run deps test unit e2e python lint coverage bench conformance fuzz clean
+
+build:
+	$(GO) build -o $(BIN) .
+
+run: build
+	./$(BIN) $(ARGS)
+
+deps:
+	bash scripts/install-deps.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+
+# Unit tests (with the race detector) and the end-to-end suites against a coverage build of
+# the binary; the coverage of both together must reach MIN_COVERAGE.
+test: deps lint
+	rm -rf $(COVER_DIR) && mkdir -p $(COVER_DIR)/unit $(COVER_DIR)/e2e
+	$(MAKE) unit e2e
+	bash scripts/coverage.sh $(COVER_DIR) $(MIN_COVERAGE)
+
+unit:
+	$(GO) test -race -count=1 -cover -coverpkg=edgeio/... ./... -args -test.gocoverdir=$(COVER_DIR)/unit
+
+e2e:
+	$(GO) build -cover -coverpkg=edgeio/... -o $(COVER_BIN) .
+	cd e2e && EDGEIO_BIN=$(CURDIR)/$(COVER_BIN) GOCOVERDIR=$(COVER_DIR)/e2e npm test
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./codec ./shard ./server/...
+
+# Runs the official protocol suites from copies the user points at:
+#   EIO_SUITE=... SIO_SUITE=... EIO3_SUITE=... make conformance
+conformance: build
+	bash scripts/conformance.sh
+
+fuzz:
+	@for pkg in ./codec; do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf bin $(COVER_DIR)

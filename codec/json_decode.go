@@ -1,0 +1,418 @@
+package codec
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// jsonParser turns JSON text into the data tree (JSON.parse semantics: strict RFC 8259).
+// Strings without escapes are substrings of the text, so the caller should pass a string it
+// copied once from the read buffer. Arrays and objects are gathered on scratch stacks and
+// then allocated at their exact size.
+type jsonParser struct {
+	s     string
+	i     int
+	depth int
+	vals  []any
+	kvs   []member
+}
+
+type member struct {
+	key string
+	val any
+}
+
+// Parsers are pooled rather than kept per connection, so idle connections hold no scratch.
+var jsonParsers = sync.Pool{New: func() any { return new(jsonParser) }}
+
+// maxScratch is the scratch capacity a pooled parser may keep.
+const maxScratch = 1024
+
+// parseJSON parses s[i:] as one JSON value; only whitespace may follow it.
+func parseJSON(s string, i int) (any, error) {
+	p := jsonParsers.Get().(*jsonParser)
+	p.s, p.i, p.depth = s, i, 0
+	v, err := p.value()
+	if err == nil {
+		p.ws()
+		if p.i != len(p.s) {
+			err = p.fail()
+		}
+	}
+	p.s = ""
+	clear(p.vals) // an error leaves values behind; drop them for the GC
+	clear(p.kvs)
+	p.vals, p.kvs = p.vals[:0], p.kvs[:0]
+	if cap(p.vals) <= maxScratch && cap(p.kvs) <= maxScratch {
+		jsonParsers.Put(p)
+	}
+	return v, err
+}
+
+func (p *jsonParser) fail() error {
+	return errf("invalid JSON at offset %d", p.i)
+}
+
+func (p *jsonParser) ws() {
+	for p.i < len(p.s) {
+		switch p.s[p.i] {
+		case ' ', '\t', '\n', '\r':
+			p.i++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) value() (any, error) {
+	p.ws()
+	if p.i >= len(p.s) {
+		return nil, p.fail()
+	}
+	switch c := p.s[p.i]; c {
+	case '"':
+		s, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		return s, nil
+	case '[':
+		return p.array()
+	case '{':
+		return p.object()
+	case 't':
+		return true, p.literal("true")
+	case 'f':
+		return false, p.literal("false")
+	case 'n':
+		return nil, p.literal("null")
+	default:
+		if c == '-' || c >= '0' && c <= '9' {
+			return p.number()
+		}
+	}
+	return nil, p.fail()
+}
+
+func (p *jsonParser) literal(lit string) error {
+	if !strings.HasPrefix(p.s[p.i:], lit) {
+		return p.fail()
+	}
+	p.i += len(lit)
+	return nil
+}
+
+func (p *jsonParser) enter() error {
+	p.i++
+	if p.depth++; p.depth > maxDepth {
+		return errf("data nested deeper than %d", maxDepth)
+	}
+	return nil
+}
+
+func (p *jsonParser) array() (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	base := len(p.vals)
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == ']' {
+		p.i++
+		p.depth--
+		return []any{}, nil
+	}
+	for {
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		p.vals = append(p.vals, v)
+		p.ws()
+		if p.i >= len(p.s) {
+			return nil, p.fail()
+		}
+		c := p.s[p.i]
+		p.i++
+		if c == ']' {
+			break
+		}
+		if c != ',' {
+			p.i--
+			return nil, p.fail()
+		}
+	}
+	arr := make([]any, len(p.vals)-base)
+	copy(arr, p.vals[base:])
+	clear(p.vals[base:])
+	p.vals = p.vals[:base]
+	p.depth--
+	return arr, nil
+}
+
+func (p *jsonParser) object() (any, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	base := len(p.kvs)
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] == '}' {
+		p.i++
+		p.depth--
+		return map[string]any{}, nil
+	}
+	for {
+		p.ws()
+		if p.i >= len(p.s) || p.s[p.i] != '"' {
+			return nil, p.fail()
+		}
+		k, err := p.str()
+		if err != nil {
+			return nil, err
+		}
+		p.ws()
+		if p.i >= len(p.s) || p.s[p.i] != ':' {
+			return nil, p.fail()
+		}
+		p.i++
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		p.kvs = append(p.kvs, member{k, v})
+		p.ws()
+		if p.i >= len(p.s) {
+			return nil, p.fail()
+		}
+		c := p.s[p.i]
+		p.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			p.i--
+			return nil, p.fail()
+		}
+	}
+	m := make(map[string]any, len(p.kvs)-base)
+	for _, kv := range p.kvs[base:] {
+		m[kv.key] = kv.val // a repeated key keeps the last value, as JSON.parse does
+	}
+	clear(p.kvs[base:])
+	p.kvs = p.kvs[:base]
+	p.depth--
+	return m, nil
+}
+
+// str parses the string at p.s[p.i] == '"'. The common case (no escapes, valid UTF-8) is a
+// substring of the input.
+func (p *jsonParser) str() (string, error) {
+	s := p.s
+	start := p.i + 1
+	for i := start; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return s[start:i], nil
+		case c == '\\' || c < 0x20:
+			return p.strSlow(start, i)
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return p.strSlow(start, i)
+			}
+			i += size
+		}
+	}
+	p.i = len(s)
+	return "", p.fail()
+}
+
+// strSlow builds a string with escapes; s[start:i] is already known to be plain.
+func (p *jsonParser) strSlow(start, i int) (string, error) {
+	s := p.s
+	var sb strings.Builder
+	sb.Grow(i - start + 16)
+	sb.WriteString(s[start:i])
+	for i < len(s) {
+		c := s[i]
+		switch {
+		case c == '"':
+			p.i = i + 1
+			return sb.String(), nil
+		case c < 0x20:
+			p.i = i
+			return "", p.fail()
+		case c == '\\':
+			if i+1 >= len(s) {
+				p.i = i
+				return "", p.fail()
+			}
+			esc := s[i+1]
+			i += 2
+			switch esc {
+			case '"', '\\', '/':
+				sb.WriteByte(esc)
+			case 'b':
+				sb.WriteByte('\b')
+			case 'f':
+				sb.WriteByte('\f')
+			case 'n':
+				sb.WriteByte('\n')
+			case 'r':
+				sb.WriteByte('\r')
+			case 't':
+				sb.WriteByte('\t')
+			case 'u':
+				r, ok := hex4(s, i)
+				if !ok {
+					p.i = i
+					return "", p.fail()
+				}
+				i += 4
+				if utf16IsSurrogate(r) {
+					// Go strings cannot hold a lone surrogate; it becomes U+FFFD.
+					r2, ok := rune(-1), false
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						r2, ok = hex4(s, i+2)
+					}
+					if ok && r < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000 {
+						r = 0x10000 + (r-0xd800)<<10 + (r2 - 0xdc00)
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				sb.WriteRune(r)
+			default:
+				p.i = i - 1
+				return "", p.fail()
+			}
+		case c < utf8.RuneSelf:
+			sb.WriteByte(c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				sb.WriteString("\uFFFD")
+			} else {
+				sb.WriteString(s[i : i+size])
+			}
+			i += size
+		}
+	}
+	p.i = len(s)
+	return "", p.fail()
+}
+
+func utf16IsSurrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
+
+func hex4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c -= 'a' - 10
+		case c >= 'A' && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// number parses a JSON number. Integers of up to 15 digits skip strconv.
+func (p *jsonParser) number() (any, error) {
+	s := p.s
+	start, i := p.i, p.i
+	neg := s[i] == '-'
+	if neg {
+		i++
+	}
+	var mant uint64
+	digits := 0
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			mant = mant*10 + uint64(s[i]-'0')
+			digits++
+		}
+	default:
+		p.i = i
+		return nil, p.fail()
+	}
+	simple := true
+	if i < len(s) && s[i] == '.' {
+		simple = false
+		if i = skipDigits(s, i+1); i < 0 {
+			p.i = len(s)
+			return nil, p.fail()
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		simple = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i = skipDigits(s, i); i < 0 {
+			p.i = len(s)
+			return nil, p.fail()
+		}
+	}
+	p.i = i
+	if simple && digits <= 15 {
+		if !neg {
+			return boxUint(mant), nil
+		}
+		return -float64(mant), nil
+	}
+	f, err := strconv.ParseFloat(s[start:i], 64)
+	if err != nil {
+		// Only overflow gets here; JSON.parse would say Infinity, which JSON cannot
+		// carry back, so refuse it.
+		return nil, errf("number out of range at offset %d", start)
+	}
+	return f, nil
+}
+
+// skipDigits skips one or more digits; it returns -1 when there is none.
+func skipDigits(s string, i int) int {
+	j := i
+	for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
+
+// boxedUints holds 0..255 as float64 in interfaces, so small numbers (types, ids, counters)
+// cost no allocation.
+var boxedUints = func() (b [256]any) {
+	for i := range b {
+		b[i] = float64(i)
+	}
+	return b
+}()
+
+func boxUint(n uint64) any {
+	if n < uint64(len(boxedUints)) {
+		return boxedUints[n]
+	}
+	return float64(n)
+}

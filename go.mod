@@ -1,0 +1,15 @@
+module edgeio
+
+go 1.26.8
+
+require (
+	github.com/lxzan/gws v1.8.9
+	github.com/valyala/fasthttp v1.78.0
+)
+
+require (
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/klauspost/compress v1.20.4 // indirect
+	github.com/molecule-man/go-brrr v1.3.1 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
+)

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"sync"
+
+	"edgeio/codec"
+	"edgeio/server/engine"
+	"edgeio/shard"
+)
+
+// BroadcastOperator is a broadcast being set up: io.To(room).Except(other).Emit(...).
+// Its methods return new operators; one may be reused.
+type BroadcastOperator struct {
+	nsp      *Namespace
+	rooms    []string
+	except   []string
+	skip     *Socket
+	volatile bool
+}
+
+func (b *BroadcastOperator) clone() *BroadcastOperator {
+	c := *b
+	c.rooms = append([]string(nil), b.rooms...)
+	c.except = append([]string(nil), b.except...)
+	return &c
+}
+
+// To adds rooms to deliver to.
+func (b *BroadcastOperator) To(rooms ...string) *BroadcastOperator {
+	c := b.clone()
+	c.rooms = append(c.rooms, rooms...)
+	return c
+}
+
+// Except skips the members of rooms.
+func (b *BroadcastOperator) Except(rooms ...string) *BroadcastOperator {
+	c := b.clone()
+	c.except = append(c.except, rooms...)
+	return c
+}
+
+// Volatile drops the message for sockets that cannot take it at once.
+func (b *BroadcastOperator) Volatile() *BroadcastOperator {
+	c := b.clone()
+	c.volatile = true
+	return c
+}
+
+// Emit sends the event to every matching socket, encoding it once per parser in use.
+func (b *BroadcastOperator) Emit(event string, args ...any) error {
+	if isReserved(event) {
+		return ErrReservedEvent
+	}
+	f := &outFrame{
+		pkt:      codec.SPacket{Type: codec.SEvent, Nsp: b.nsp.Name, ID: codec.NoID, Data: eventData(event, args)},
+		volatile: b.volatile,
+	}
+	bc := &shard.Broadcast{Msg: f, Done: f.release}
+	if len(b.rooms) == 0 {
+		bc.Rooms = []string{b.nsp.Name}
+	} else {
+		bc.Rooms = make([]string, len(b.rooms))
+		for i, r := range b.rooms {
+			bc.Rooms[i] = b.nsp.roomKey(r)
+		}
+	}
+	for _, r := range b.except {
+		bc.Except = append(bc.Except, b.nsp.roomKey(r))
+	}
+	if b.skip != nil {
+		bc.Skip = b.skip
+	}
+	b.nsp.srv.shards.Broadcast(bc)
+	return nil
+}
+
+func eventData(event string, args []any) []any {
+	data := make([]any, 0, len(args)+1)
+	data = append(data, event)
+	return append(data, args...)
+}
+
+// outFrame is a packet on its way to many sockets, encoded at most once per parser.
+type outFrame struct {
+	pkt      codec.SPacket
+	volatile bool
+	enc      [parserCount]struct {
+		once     sync.Once
+		prepared *engine.Prepared
+	}
+}
+
+// prepared returns the frame encoded for parser, encoding it on first use.
+func (f *outFrame) prepared(parser parserKind) *engine.Prepared {
+	e := &f.enc[parser]
+	e.once.Do(func() {
+		pkts, err := encodePacket(parser, &f.pkt)
+		if err == nil {
+			e.prepared = engine.NewPrepared(pkts)
+		}
+	})
+	return e.prepared
+}
+
+// release frees the shared frames once every shard has queued its writes.
+func (f *outFrame) release() {
+	for i := range f.enc {
+		// Do with a no-op marks the slot used, so a late prepared() cannot build a frame
+		// that nobody closes.
+		f.enc[i].once.Do(func() {})
+		if p := f.enc[i].prepared; p != nil {
+			p.Close()
+		}
+	}
+}

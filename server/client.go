@@ -1,0 +1,187 @@
+package server
+
+import (
+	"errors"
+	"log"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"edgeio/codec"
+	"edgeio/server/engine"
+)
+
+var errTextOnMsgpack = errors.New("server: text message on a msgpack connection")
+
+// client is the Socket.IO side of one Engine.IO session: it decodes packets with the parser
+// the connection spoke first and routes them to the connection's sockets, one per namespace.
+type client struct {
+	srv  *Server
+	sess *engine.Session
+
+	// read side: only the session's reader touches these
+	parser      parserKind
+	parserKnown bool
+	dec         codec.JSONDecoder
+
+	mu           sync.Mutex
+	closed       bool
+	sockets      map[string]*Socket
+	connectTimer *time.Timer
+}
+
+func (s *Server) newClient(sess *engine.Session) engine.Handler {
+	c := &client{srv: s, sess: sess, sockets: make(map[string]*Socket, 1)}
+	if sess.Protocol == 3 {
+		// Socket.IO v4 clients (Engine.IO v3) join the main namespace without asking.
+		c.parserKnown = true
+		c.connect("/", nil)
+		return c
+	}
+	c.connectTimer = time.AfterFunc(s.opts.ConnectTimeout, func() {
+		c.mu.Lock()
+		idle := len(c.sockets) == 0 && !c.closed
+		c.mu.Unlock()
+		if idle {
+			sess.Close(ReasonForcedClose)
+		}
+	})
+	return c
+}
+
+// OnMessage decodes one Engine.IO message and routes the packet it completes.
+func (c *client) OnMessage(data []byte, binary bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Printf("edgeio: panic in a handler, closing session %s: %v\n%s", c.sess.ID, r, debug.Stack())
+			c.sess.Close(ReasonForcedClose)
+		}
+	}()
+	if !c.parserKnown {
+		c.parserKnown = true
+		if binary {
+			c.parser = parserMsgpack
+		}
+	}
+	var p *codec.SPacket
+	var err error
+	switch {
+	case c.parser == parserMsgpack && binary:
+		p, err = codec.DecodeMsgpack(data)
+	case c.parser == parserMsgpack:
+		err = errTextOnMsgpack
+	case binary:
+		p, err = c.dec.DecodeBinary(data)
+	default:
+		p, err = c.dec.DecodeText(data)
+	}
+	if err != nil {
+		c.sess.Close("parse error")
+		return
+	}
+	if p != nil {
+		c.route(p)
+	}
+}
+
+func (c *client) route(p *codec.SPacket) {
+	name := p.Nsp
+	if c.sess.Protocol == 3 {
+		name, _, _ = strings.Cut(name, "?") // v4 clients put the query in the namespace
+	}
+	c.mu.Lock()
+	s := c.sockets[name]
+	c.mu.Unlock()
+	switch {
+	case p.Type == codec.SConnect && s == nil:
+		auth, _ := p.Data.(map[string]any)
+		c.connect(name, auth)
+	case p.Type != codec.SConnect && s != nil:
+		s.onPacket(p)
+	}
+}
+
+// connect runs the namespace's middleware and, when it passes, connects a socket.
+func (c *client) connect(name string, auth map[string]any) {
+	nsp := c.srv.namespace(name)
+	if nsp == nil {
+		c.connectError(name, &ConnectError{Message: "Invalid namespace"})
+		return
+	}
+	s := newSocket(nsp, c, auth)
+	mw, onConn := nsp.handlers()
+	for _, m := range mw {
+		if err := m(s); err != nil {
+			ce, ok := err.(*ConnectError)
+			if !ok {
+				ce = &ConnectError{Message: err.Error()}
+			}
+			c.connectError(name, ce)
+			return
+		}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.sockets[name] = s
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	s.connected = true
+	c.mu.Unlock()
+
+	nsp.add(s)
+	s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
+	reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
+	if c.sess.Protocol == 4 {
+		reply.Data = map[string]any{"sid": s.ID}
+	}
+	_ = s.send(reply)
+	for _, fn := range onConn {
+		fn(s)
+	}
+}
+
+func (c *client) connectError(name string, ce *ConnectError) {
+	p := &codec.SPacket{Type: codec.SConnectError, Nsp: name, ID: codec.NoID}
+	if c.sess.Protocol == 3 {
+		p.Data = ce.Message
+	} else {
+		d := map[string]any{"message": ce.Message}
+		if ce.Data != nil {
+			d["data"] = ce.Data
+		}
+		p.Data = d
+	}
+	if pkts, err := encodePacket(c.parser, p); err == nil {
+		c.sess.SendMany(pkts)
+	}
+}
+
+func (c *client) removeSocket(s *Socket) {
+	c.mu.Lock()
+	if c.sockets[s.Namespace.Name] == s {
+		delete(c.sockets, s.Namespace.Name)
+	}
+	c.mu.Unlock()
+}
+
+// OnClose disconnects every socket of the connection with the session's reason.
+func (c *client) OnClose(reason string) {
+	c.mu.Lock()
+	c.closed = true
+	if c.connectTimer != nil {
+		c.connectTimer.Stop()
+	}
+	sockets := make([]*Socket, 0, len(c.sockets))
+	for _, s := range c.sockets {
+		sockets = append(sockets, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sockets {
+		s.onClose(reason)
+	}
+}

@@ -1,0 +1,40 @@
+package engine
+
+import "time"
+
+// Options configures a Server. The zero value of a field takes Socket.IO's default.
+type Options struct {
+	Path              string        // "/engine.io/" by default
+	PingInterval      time.Duration // 25 s
+	PingTimeout       time.Duration // 20 s
+	UpgradeTimeout    time.Duration // 10 s
+	MaxPayload        int           // 1,000,000 bytes
+	AllowEIO3         bool
+	CompressThreshold int // bytes; smaller messages and responses go uncompressed (1024)
+	NoCompression     bool
+	ReadBufferSize    int // per WebSocket connection (1024)
+}
+
+func (o *Options) fill() {
+	if o.Path == "" {
+		o.Path = "/engine.io/"
+	}
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.UpgradeTimeout <= 0 {
+		o.UpgradeTimeout = 10 * time.Second
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 1_000_000
+	}
+	if o.CompressThreshold <= 0 {
+		o.CompressThreshold = 1024
+	}
+	if o.ReadBufferSize <= 0 {
+		o.ReadBufferSize = 1024
+	}
+}

@@ -1,0 +1,149 @@
+package engine
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"time"
+
+	"edgeio/codec"
+
+	"github.com/valyala/fasthttp"
+)
+
+// poll answers a long-polling GET with what is queued, waiting for something to send at
+// most a heartbeat period (the server's ping comes within one anyway). fasthttp gives no
+// signal when the client goes away, so the wait is always bounded.
+func (s *Session) poll(ctx *fasthttp.RequestCtx) {
+	s.mu.Lock()
+	if s.getActive {
+		s.mu.Unlock()
+		writeError(ctx, errBadRequest)
+		s.Close(reasonTransportError)
+		return
+	}
+	if s.closed && len(s.queue) == 0 {
+		s.mu.Unlock()
+		writeError(ctx, errUnknownSid)
+		return
+	}
+	s.getActive = true
+	s.mu.Unlock()
+
+	timer := time.NewTimer(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 || s.closed || s.upgrading || s.transport != TransportPolling {
+			break
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.wake:
+		case <-timer.C:
+			s.mu.Lock()
+			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
+			s.mu.Unlock()
+		}
+	}
+	pkts := s.queue
+	s.queue = nil
+	s.getActive = false
+	if len(pkts) == 0 {
+		if s.closed {
+			pkts = []codec.EPacket{{Type: codec.EClose}}
+		} else {
+			pkts = []codec.EPacket{{Type: codec.ENoop}}
+		}
+	}
+	s.mu.Unlock()
+	s.writePayload(ctx, pkts)
+}
+
+func (s *Session) writePayload(ctx *fasthttp.RequestCtx, pkts []codec.EPacket) {
+	var body []byte
+	ctype := "text/plain; charset=UTF-8"
+	switch {
+	case s.Protocol == 4:
+		body = codec.AppendV4Payload(nil, pkts)
+	case hasBinary(pkts) && len(ctx.QueryArgs().Peek("b64")) == 0:
+		body = codec.AppendV3BinaryPayload(nil, pkts)
+		ctype = "application/octet-stream"
+	default:
+		body = codec.AppendV3Payload(nil, pkts)
+	}
+	ctx.SetContentType(ctype)
+	if len(body) >= s.srv.opts.CompressThreshold && !s.srv.opts.NoCompression {
+		switch {
+		case ctx.Request.Header.HasAcceptEncoding("gzip"):
+			ctx.Response.Header.Set("Content-Encoding", "gzip")
+			body = fasthttp.AppendGzipBytes(nil, body)
+		case ctx.Request.Header.HasAcceptEncoding("deflate"):
+			ctx.Response.Header.Set("Content-Encoding", "deflate")
+			body = fasthttp.AppendDeflateBytes(nil, body)
+		}
+	}
+	ctx.SetBody(body)
+}
+
+func hasBinary(pkts []codec.EPacket) bool {
+	for _, p := range pkts {
+		if p.Binary {
+			return true
+		}
+	}
+	return false
+}
+
+// receive handles a polling POST: every packet of the body, in order, then "ok".
+func (s *Session) receive(ctx *fasthttp.RequestCtx) {
+	s.mu.Lock()
+	if s.postActive {
+		s.mu.Unlock()
+		writeError(ctx, errBadRequest)
+		s.Close(reasonTransportError)
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	body := ctx.PostBody()
+	var pkts []codec.EPacket
+	var err error
+	if s.Protocol == 4 {
+		pkts, err = codec.DecodeV4Payload(body)
+	} else {
+		binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
+		pkts, err = codec.DecodeV3Payload(body, binary)
+	}
+	if err != nil {
+		writeError(ctx, errBadRequest)
+		s.Close(reasonParseError)
+		return
+	}
+	for _, p := range pkts {
+		s.onPacket(p)
+	}
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("ok")
+}
+
+// requestInfo copies what a handler may need from the request; ctx is reused after the
+// handler returns.
+func requestInfo(ctx *fasthttp.RequestCtx) *Request {
+	h := make(http.Header)
+	for k, v := range ctx.Request.Header.All() {
+		h.Add(string(k), string(v))
+	}
+	q, _ := url.ParseQuery(string(ctx.QueryArgs().QueryString()))
+	return &Request{RemoteAddr: ctx.RemoteAddr().String(), Header: h, Query: q}
+}
+
+func isUpgradeRequest(ctx *fasthttp.RequestCtx) bool {
+	return bytes.EqualFold(ctx.Request.Header.Peek("Upgrade"), []byte("websocket"))
+}

@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"strconv"
+	"sync"
+
+	"edgeio/codec"
+
+	"github.com/lxzan/gws"
+	"github.com/valyala/fasthttp"
+)
+
+// Server serves Engine.IO on one path.
+type Server struct {
+	opts Options
+
+	// OnOpen is called for each new session, after its open packet is queued; the returned
+	// Handler receives its messages. It must be set before serving.
+	OnOpen func(*Session) Handler
+
+	// Allow, when set, may refuse a handshake or an upgrade before any session exists:
+	// it returns an HTTP status (0 to allow) and a body.
+	Allow func(ctx *fasthttp.RequestCtx) (status int, body string)
+
+	upgrader *gws.Upgrader
+
+	mu       sync.Mutex
+	sessions map[string]*Session
+	closing  bool
+}
+
+// NewServer returns a Server with opts' zero fields set to their defaults.
+func NewServer(opts Options) *Server {
+	opts.fill()
+	s := &Server{opts: opts, sessions: make(map[string]*Session)}
+	s.upgrader = gws.NewUpgrader(&wsHandler{srv: s}, &gws.ServerOption{
+		ReadMaxPayloadSize: opts.MaxPayload,
+		ReadBufferSize:     opts.ReadBufferSize,
+		CheckUtf8Enabled:   true,
+		NewSession:         func() gws.SessionStorage { return &peerSlot{} },
+		PermessageDeflate: gws.PermessageDeflate{
+			Enabled:               !opts.NoCompression,
+			Threshold:             opts.CompressThreshold,
+			ServerContextTakeover: false,
+			ClientContextTakeover: false,
+		},
+	})
+	return s
+}
+
+// Options returns the options in force, defaults filled in.
+func (s *Server) Options() Options { return s.opts }
+
+// Len is the number of open sessions.
+func (s *Server) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sessions)
+}
+
+// ServeHTTP handles one request under the server's path.
+func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	q := ctx.QueryArgs()
+	transport := string(q.Peek("transport"))
+	if transport != TransportPolling && transport != TransportWebSocket {
+		writeError(ctx, errUnknownTransport)
+		return
+	}
+	sid := q.Peek("sid")
+	if len(sid) > 0 {
+		sess := s.lookup(string(sid))
+		if sess == nil {
+			writeError(ctx, errUnknownSid)
+			return
+		}
+		if transport == TransportWebSocket {
+			if !isUpgradeRequest(ctx) {
+				writeError(ctx, errBadRequest)
+				return
+			}
+			s.upgradeExisting(ctx, sess)
+			return
+		}
+		switch {
+		case sess.Transport() != TransportPolling:
+			writeError(ctx, errBadRequest)
+		case ctx.IsGet():
+			sess.poll(ctx)
+		case ctx.IsPost():
+			sess.receive(ctx)
+		default:
+			writeError(ctx, errBadRequest)
+		}
+		return
+	}
+	if !ctx.IsGet() {
+		writeError(ctx, errBadHandshakeMethod)
+		return
+	}
+	protocol := 3
+	if bytes.Equal(q.Peek("EIO"), []byte("4")) {
+		protocol = 4
+	} else if !s.opts.AllowEIO3 || !bytes.Equal(q.Peek("EIO"), []byte("3")) {
+		writeError(ctx, errUnsupportedProtocol)
+		return
+	}
+	if transport == TransportWebSocket && !isUpgradeRequest(ctx) {
+		writeError(ctx, errBadRequest)
+		return
+	}
+	if s.isClosing() {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		return
+	}
+	if s.Allow != nil {
+		if status, body := s.Allow(ctx); status != 0 {
+			ctx.SetStatusCode(status)
+			ctx.SetContentType("application/json")
+			ctx.SetBodyString(body)
+			return
+		}
+	}
+	if transport == TransportWebSocket {
+		s.upgradeNew(ctx, protocol)
+		return
+	}
+	sess := newSession(s, protocol, requestInfo(ctx), TransportPolling)
+	s.open(sess, []string{TransportWebSocket})
+	sess.poll(ctx)
+}
+
+// open registers sess, queues its open packet, hands it to OnOpen and starts its heartbeat.
+func (s *Server) open(sess *Session, upgrades []string) {
+	s.mu.Lock()
+	s.sessions[sess.ID] = sess
+	s.mu.Unlock()
+	sess.Send(codec.EPacket{Type: codec.EOpen, Data: s.openPayload(sess, upgrades)})
+	sess.handler = s.OnOpen(sess)
+	sess.startHeartbeat()
+}
+
+func (s *Server) openPayload(sess *Session, upgrades []string) []byte {
+	b := make([]byte, 0, 128)
+	b = append(b, `{"sid":"`...)
+	b = append(b, sess.ID...)
+	b = append(b, `","upgrades":[`...)
+	for i, u := range upgrades {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, u...)
+		b = append(b, '"')
+	}
+	b = append(b, `],"pingInterval":`...)
+	b = strconv.AppendInt(b, s.opts.PingInterval.Milliseconds(), 10)
+	b = append(b, `,"pingTimeout":`...)
+	b = strconv.AppendInt(b, s.opts.PingTimeout.Milliseconds(), 10)
+	if sess.Protocol == 4 {
+		b = append(b, `,"maxPayload":`...)
+		b = strconv.AppendInt(b, int64(s.opts.MaxPayload), 10)
+	}
+	return append(b, '}')
+}
+
+func (s *Server) lookup(sid string) *Session {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions[sid]
+}
+
+func (s *Server) remove(sess *Session) {
+	s.mu.Lock()
+	delete(s.sessions, sess.ID)
+	s.mu.Unlock()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// Close refuses new sessions and closes every open one with reason.
+func (s *Server) Close(reason string) {
+	s.mu.Lock()
+	s.closing = true
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.Close(reason)
+	}
+}
+
+func newID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Prepared is a message encoded once and sent to many sessions: WebSocket sessions share
+// its frames (compressed at most once), polling sessions share its packets.
+type Prepared struct {
+	packets []codec.EPacket
+	frames  []*gws.Broadcaster
+}
+
+// NewPrepared prepares pkts (Engine.IO v4 message packets). Call Close after the last
+// SendPrepared.
+func NewPrepared(pkts []codec.EPacket) *Prepared {
+	p := &Prepared{packets: pkts, frames: make([]*gws.Broadcaster, len(pkts))}
+	for i, pkt := range pkts {
+		if pkt.Binary {
+			p.frames[i] = gws.NewBroadcaster(gws.OpcodeBinary, pkt.Data)
+		} else {
+			p.frames[i] = gws.NewBroadcaster(gws.OpcodeText, codec.AppendText(nil, pkt))
+		}
+	}
+	return p
+}
+
+// Close releases the frames once every queued write has finished.
+func (p *Prepared) Close() {
+	for _, b := range p.frames {
+		_ = b.Close()
+	}
+}

@@ -1,0 +1,270 @@
+package engine
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"edgeio/codec"
+
+	"github.com/lxzan/gws"
+)
+
+// Handler receives what a session carries. OnMessage is called from the session's reader, one
+// message at a time; data is only valid during the call. OnClose is called once, possibly
+// from another goroutine (a heartbeat timer, a shutdown).
+type Handler interface {
+	OnMessage(data []byte, binary bool)
+	OnClose(reason string)
+}
+
+// Request is what the handshake request told about the client.
+type Request struct {
+	RemoteAddr string // "ip:port" of the TCP peer
+	Header     http.Header
+	Query      url.Values
+}
+
+// Transport names, as the protocol spells them.
+const (
+	TransportPolling   = "polling"
+	TransportWebSocket = "websocket"
+)
+
+// Session is one Engine.IO client, whichever transport it currently uses.
+type Session struct {
+	ID       string
+	Protocol int // 3 or 4
+	Request  *Request
+
+	srv     *Server
+	handler Handler
+
+	mu           sync.Mutex
+	closed       bool
+	transport    string
+	upgrading    bool       // a probe succeeded; polling answers at once until the upgrade packet
+	ws           *gws.Conn  // set once the session runs on WebSocket
+	queue        []codec.EPacket
+	wake         chan struct{}
+	getActive    bool
+	postActive   bool
+	awaitingPong bool
+	heartbeat    *time.Timer
+}
+
+func newSession(srv *Server, protocol int, req *Request, transport string) *Session {
+	return &Session{
+		ID:        newID(),
+		Protocol:  protocol,
+		Request:   req,
+		srv:       srv,
+		transport: transport,
+		wake:      make(chan struct{}, 1),
+	}
+}
+
+// Transport is the transport the session runs on now.
+func (s *Session) Transport() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// Writable reports whether a packet sent now goes out without waiting in a queue: a WebSocket
+// session, or a polling session with a GET waiting. Volatile emits skip other sessions.
+func (s *Session) Writable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && (s.ws != nil || (s.getActive && len(s.queue) == 0))
+}
+
+// Send queues one Engine.IO packet. It reports false once the session is closed.
+func (s *Session) Send(p codec.EPacket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.sendLocked(p)
+	return true
+}
+
+// SendMany queues packets back to back: nothing sent from elsewhere comes between them
+// (a binary packet's attachments follow it).
+func (s *Session) SendMany(pkts []codec.EPacket) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	for _, p := range pkts {
+		s.sendLocked(p)
+	}
+	return true
+}
+
+// SendMessage queues a message packet.
+func (s *Session) SendMessage(data []byte, binary bool) bool {
+	return s.Send(codec.EPacket{Type: codec.EMessage, Data: data, Binary: binary})
+}
+
+// SendPrepared queues a message built once for many sessions.
+func (s *Session) SendPrepared(p *Prepared) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	if s.ws != nil && s.Protocol == 4 {
+		for _, b := range p.frames {
+			_ = b.Broadcast(s.ws)
+		}
+		return true
+	}
+	for _, pkt := range p.packets {
+		s.sendLocked(pkt)
+	}
+	return true
+}
+
+func (s *Session) sendLocked(p codec.EPacket) {
+	if s.ws != nil {
+		writeWS(s.ws, s.Protocol, p)
+		return
+	}
+	s.queue = append(s.queue, p)
+	s.signal()
+}
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// writeWS queues p on the connection's ordered write queue.
+func writeWS(c *gws.Conn, protocol int, p codec.EPacket) {
+	switch {
+	case p.Binary && protocol == 4:
+		c.WriteAsync(gws.OpcodeBinary, p.Data, nil)
+	case p.Binary:
+		c.WriteAsync(gws.OpcodeBinary, append([]byte{byte(codec.EMessage)}, p.Data...), nil)
+	default:
+		c.WriteAsync(gws.OpcodeText, codec.AppendText(nil, p), nil)
+	}
+}
+
+// Close ends the session: queued packets still go out, then the transport closes.
+// The handler's OnClose gets reason.
+func (s *Session) Close(reason string) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.heartbeat != nil {
+		s.heartbeat.Stop()
+	}
+	ws := s.ws
+	if ws == nil && s.getActive {
+		s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+		s.signal()
+	}
+	s.mu.Unlock()
+
+	s.srv.remove(s)
+	if ws != nil {
+		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError)
+	}
+	if s.handler != nil {
+		s.handler.OnClose(reason)
+	}
+}
+
+// closeWS closes after what is queued has been written; a peer that stopped reading gets
+// its connection cut after a second.
+func closeWS(c *gws.Conn, gone bool) {
+	if gone {
+		_ = c.NetConn().Close()
+		return
+	}
+	c.Async(func() { _ = c.WriteClose(1000, nil) })
+	time.AfterFunc(time.Second, func() { _ = c.NetConn().Close() })
+}
+
+// Close reasons given to Handler.OnClose.
+const (
+	reasonTransportClose = "transport close"
+	reasonTransportError = "transport error"
+	reasonPingTimeout    = "ping timeout"
+	reasonParseError     = "parse error"
+	reasonForced         = "forced close"
+	// ReasonShutdown is given to every session when the server shuts down.
+	ReasonShutdown = "server shutting down"
+)
+
+// startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the
+// client pings and the server answers).
+func (s *Session) startHeartbeat() {
+	o := &s.srv.opts
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Protocol == 3 {
+		s.heartbeat = time.AfterFunc(o.PingInterval+o.PingTimeout, func() { s.Close(reasonPingTimeout) })
+		return
+	}
+	s.heartbeat = time.AfterFunc(o.PingInterval, s.onHeartbeat)
+}
+
+func (s *Session) onHeartbeat() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.awaitingPong {
+		s.mu.Unlock()
+		s.Close(reasonPingTimeout)
+		return
+	}
+	s.awaitingPong = true
+	s.sendLocked(codec.EPacket{Type: codec.EPing})
+	s.heartbeat.Reset(s.srv.opts.PingTimeout)
+	s.mu.Unlock()
+}
+
+// onPacket handles one packet that arrived on the session's current transport.
+func (s *Session) onPacket(p codec.EPacket) {
+	switch p.Type {
+	case codec.EMessage:
+		s.handler.OnMessage(p.Data, p.Binary)
+	case codec.EPong:
+		if s.Protocol == 4 {
+			s.mu.Lock()
+			if s.awaitingPong && !s.closed {
+				s.awaitingPong = false
+				s.heartbeat.Reset(s.srv.opts.PingInterval)
+			}
+			s.mu.Unlock()
+		}
+	case codec.EPing:
+		if s.Protocol == 3 {
+			s.mu.Lock()
+			if !s.closed {
+				s.sendLocked(codec.EPacket{Type: codec.EPong, Data: p.Data})
+				s.heartbeat.Reset(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
+			}
+			s.mu.Unlock()
+		}
+	case codec.EClose:
+		s.Close(reasonTransportClose)
+	case codec.ENoop:
+	default:
+		// open and upgrade never come from a client on the session's transport
+		s.Close(reasonParseError)
+	}
+}

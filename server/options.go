@@ -1,0 +1,36 @@
+package server
+
+import (
+	"runtime"
+	"time"
+
+	"edgeio/server/engine"
+)
+
+// Options configures a Server. Zero fields take Socket.IO's defaults.
+type Options struct {
+	Engine          engine.Options // Path defaults to "/socket.io/"
+	ConnectTimeout  time.Duration  // a session that joins no namespace by then is closed (45 s)
+	AckTimeout      time.Duration  // default timeout of EmitWithAck (10 s)
+	CORSOrigins     []string       // allowed browser origins; "*" allows any
+	Shards          int            // room-membership event loops (GOMAXPROCS)
+	ShutdownTimeout time.Duration  // how long Shutdown waits for queued writes (10 s)
+}
+
+func (o *Options) fill() {
+	if o.Engine.Path == "" {
+		o.Engine.Path = "/socket.io/"
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 45 * time.Second
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 10 * time.Second
+	}
+	if o.Shards <= 0 {
+		o.Shards = runtime.GOMAXPROCS(0)
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+}

@@ -1,0 +1,35 @@
+package server
+
+import (
+	"edgeio/codec"
+)
+
+// parserKind is the Socket.IO parser a connection speaks.
+type parserKind uint8
+
+const (
+	parserJSON parserKind = iota
+	parserMsgpack
+	parserCount
+)
+
+// encodePacket encodes p for parser as the Engine.IO messages that carry it.
+func encodePacket(parser parserKind, p *codec.SPacket) ([]codec.EPacket, error) {
+	if parser == parserMsgpack {
+		b, err := codec.EncodeMsgpack(nil, p)
+		if err != nil {
+			return nil, err
+		}
+		return []codec.EPacket{{Type: codec.EMessage, Data: b, Binary: true}}, nil
+	}
+	text, atts, err := codec.EncodeJSON(nil, p)
+	if err != nil {
+		return nil, err
+	}
+	pkts := make([]codec.EPacket, 0, 1+len(atts))
+	pkts = append(pkts, codec.EPacket{Type: codec.EMessage, Data: text})
+	for _, a := range atts {
+		pkts = append(pkts, codec.EPacket{Type: codec.EMessage, Data: a, Binary: true})
+	}
+	return pkts, nil
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"net"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"edgeio/server/engine"
+	"edgeio/shard"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Server is a Socket.IO server. Create it with New, set up namespaces, then Serve.
+type Server struct {
+	opts   Options
+	engine *engine.Server
+	shards *shard.Group
+	cors   corsPolicy
+
+	mu       sync.RWMutex
+	nsps     map[string]*Namespace
+	patterns []*Namespace
+	mounts   map[string]fasthttp.RequestHandler
+
+	http *fasthttp.Server
+}
+
+// New returns a Server with the main namespace "/" in place.
+func New(opts Options) *Server {
+	opts.fill()
+	s := &Server{
+		opts:   opts,
+		engine: engine.NewServer(opts.Engine),
+		shards: shard.New(opts.Shards, 4096),
+		cors:   newCORSPolicy(opts.CORSOrigins),
+		nsps:   make(map[string]*Namespace),
+		mounts: make(map[string]fasthttp.RequestHandler),
+	}
+	s.engine.OnOpen = s.newClient
+	s.Of("/")
+	return s
+}
+
+// Engine is the Engine.IO server under the Socket.IO path.
+func (s *Server) Engine() *engine.Server { return s.engine }
+
+// Options returns the options in force.
+func (s *Server) Options() Options { return s.opts }
+
+// Of returns the namespace called name, creating it.
+func (s *Server) Of(name string) *Namespace {
+	if !strings.HasPrefix(name, "/") {
+		name = "/" + name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nsps[name]; n != nil {
+		return n
+	}
+	n := newNamespace(s, name, nil)
+	s.nsps[name] = n
+	return n
+}
+
+// OfPattern returns a parent for dynamic namespaces: a client that connects to a name
+// matching re gets a child namespace of that name, which shares the parent's middleware and
+// connection handlers.
+func (s *Server) OfPattern(re *regexp.Regexp) *Namespace {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := newNamespace(s, re.String(), re)
+	s.patterns = append(s.patterns, n)
+	return n
+}
+
+// namespace finds the namespace a CONNECT names, creating a dynamic child when a pattern
+// matches; nil when none does.
+func (s *Server) namespace(name string) *Namespace {
+	s.mu.RLock()
+	n := s.nsps[name]
+	s.mu.RUnlock()
+	if n != nil {
+		return n
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.nsps[name]; n != nil {
+		return n
+	}
+	for _, p := range s.patterns {
+		if p.pattern.MatchString(name) {
+			n := newNamespace(s, name, nil)
+			n.parent = p
+			s.nsps[name] = n
+			return n
+		}
+	}
+	return nil
+}
+
+// To is io.to(rooms) on the main namespace.
+func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }
+
+// Mount serves h for requests whose path starts with prefix (after CORS checks), beside the
+// Socket.IO path.
+func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
+	s.mu.Lock()
+	s.mounts[prefix] = h
+	s.mu.Unlock()
+}
+
+// Handler is the fasthttp handler of everything the server serves.
+func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
+	path := string(ctx.Path())
+	var h fasthttp.RequestHandler
+	if strings.HasPrefix(path, s.opts.Engine.Path) || path+"/" == s.opts.Engine.Path {
+		h = s.engine.ServeHTTP
+	} else {
+		s.mu.RLock()
+		for prefix, m := range s.mounts {
+			if strings.HasPrefix(path, prefix) || path+"/" == prefix {
+				h = m
+			}
+		}
+		s.mu.RUnlock()
+	}
+	if h == nil {
+		ctx.Error("Not Found", fasthttp.StatusNotFound)
+		return
+	}
+	if !s.cors.apply(ctx) {
+		return
+	}
+	h(ctx)
+}
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	o := s.opts.Engine
+	s.mu.Lock()
+	s.http = &fasthttp.Server{
+		Handler:            s.Handler,
+		Name:               "edgeio",
+		KeepHijackedConns:  true,
+		MaxRequestBodySize: o.MaxPayload,
+		ReadTimeout:        10 * time.Second,
+		IdleTimeout:        o.PingInterval + o.PingTimeout + 5*time.Second,
+		ReadBufferSize:     4096,
+		NoDefaultDate:      true,
+		CloseOnShutdown:    true,
+	}
+	srv := s.http
+	s.mu.Unlock()
+	return srv.Serve(ln)
+}
+
+// ListenAndServe listens on addr ("host:port") and serves.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ln)
+}
+
+// Shutdown stops accepting, tells every client the server is going away (an Engine.IO
+// close, so that clients reconnect, elsewhere if they can), lets queued writes go out and
+// stops the shards. It returns when done or when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.RLock()
+	srv := s.http
+	s.mu.RUnlock()
+	done := make(chan error, 1)
+	go func() {
+		stopped := make(chan struct{})
+		go func() {
+			if srv != nil {
+				// stops the listener and waits for open requests; hijacked WebSockets are ours
+				_ = srv.Shutdown()
+			}
+			close(stopped)
+		}()
+		s.engine.Close(engine.ReasonShutdown) // also answers waiting polls, so Shutdown can end
+		<-stopped
+		s.shards.Close()
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

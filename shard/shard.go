@@ -1,0 +1,293 @@
+package shard
+
+import (
+	"hash/maphash"
+	"sync"
+	"sync/atomic"
+)
+
+// Member is something a shard delivers to: a socket. Deliver runs on the shard's goroutine
+// and must not block.
+type Member interface {
+	Deliver(msg any)
+}
+
+// Broadcast is one message for the members of some rooms.
+type Broadcast struct {
+	Rooms  []string // deliver to the members of any of these rooms, once each
+	Except []string // skip the members of these rooms
+	Skip   Member   // skip this member too (nil: none)
+	Msg    any      // passed to Member.Deliver
+	Done   func()   // called once every shard has delivered (may be nil)
+
+	pending atomic.Int32
+}
+
+type opKind uint8
+
+const (
+	opJoin opKind = iota
+	opLeave
+	opLeaveAll
+	opBroadcast
+	opRooms
+	opCount
+	opFunc
+)
+
+type op struct {
+	kind   opKind
+	member Member
+	rooms  []string
+	bc     *Broadcast
+	reply  chan []string
+	count  chan int
+	fn     func()
+}
+
+// Shard is one event loop and the membership it owns.
+type Shard struct {
+	ops         chan op
+	rooms       map[string]map[Member]struct{}
+	memberRooms map[Member][]string
+	seen        map[Member]struct{} // scratch for multi-room broadcasts
+	quit        chan struct{}
+	done        chan struct{}
+}
+
+func newShard(queue int) *Shard {
+	s := &Shard{
+		ops:         make(chan op, queue),
+		rooms:       make(map[string]map[Member]struct{}),
+		memberRooms: make(map[Member][]string),
+		seen:        make(map[Member]struct{}),
+		quit:        make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	go s.loop()
+	return s
+}
+
+func (s *Shard) loop() {
+	defer close(s.done)
+	for {
+		var o op
+		select {
+		case o = <-s.ops:
+		case <-s.quit:
+			return
+		}
+		s.run(o)
+	}
+}
+
+func (s *Shard) run(o op) {
+	switch o.kind {
+	case opJoin:
+		s.join(o.member, o.rooms)
+	case opLeave:
+		s.leave(o.member, o.rooms)
+	case opLeaveAll:
+		s.leave(o.member, append([]string(nil), s.memberRooms[o.member]...))
+	case opBroadcast:
+		s.deliver(o.bc)
+		if o.bc.pending.Add(-1) == 0 && o.bc.Done != nil {
+			o.bc.Done()
+		}
+	case opRooms:
+		o.reply <- append([]string(nil), s.memberRooms[o.member]...)
+	case opCount:
+		n := 0
+		for _, r := range o.rooms {
+			n += len(s.rooms[r])
+		}
+		o.count <- n
+	case opFunc:
+		o.fn()
+	}
+}
+
+func (s *Shard) join(m Member, rooms []string) {
+	have := s.memberRooms[m]
+	for _, r := range rooms {
+		set := s.rooms[r]
+		if set == nil {
+			set = make(map[Member]struct{})
+			s.rooms[r] = set
+		}
+		if _, ok := set[m]; ok {
+			continue
+		}
+		set[m] = struct{}{}
+		have = append(have, r)
+	}
+	s.memberRooms[m] = have
+}
+
+func (s *Shard) leave(m Member, rooms []string) {
+	have := s.memberRooms[m]
+	for _, r := range rooms {
+		set := s.rooms[r]
+		if _, ok := set[m]; !ok {
+			continue
+		}
+		delete(set, m)
+		if len(set) == 0 {
+			delete(s.rooms, r)
+		}
+		for i, h := range have {
+			if h == r {
+				have = append(have[:i], have[i+1:]...)
+				break
+			}
+		}
+	}
+	if len(have) == 0 {
+		delete(s.memberRooms, m)
+	} else {
+		s.memberRooms[m] = have
+	}
+}
+
+func (s *Shard) excluded(m Member, b *Broadcast) bool {
+	if m == b.Skip {
+		return true
+	}
+	for _, r := range b.Except {
+		if _, ok := s.rooms[r][m]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Shard) deliver(b *Broadcast) {
+	if len(b.Rooms) == 1 {
+		for m := range s.rooms[b.Rooms[0]] {
+			if !s.excluded(m, b) {
+				m.Deliver(b.Msg)
+			}
+		}
+		return
+	}
+	for _, r := range b.Rooms {
+		for m := range s.rooms[r] {
+			if _, dup := s.seen[m]; dup || s.excluded(m, b) {
+				continue
+			}
+			s.seen[m] = struct{}{}
+			m.Deliver(b.Msg)
+		}
+	}
+	clear(s.seen)
+}
+
+// send queues o; once the shard has stopped it reports false and o is dropped.
+func (s *Shard) send(o op) bool {
+	select {
+	case s.ops <- o:
+		return true
+	case <-s.quit:
+		return false
+	}
+}
+
+// Join adds m to rooms (m must belong to this shard).
+func (s *Shard) Join(m Member, rooms ...string) { s.send(op{kind: opJoin, member: m, rooms: rooms}) }
+
+// Leave removes m from rooms.
+func (s *Shard) Leave(m Member, rooms ...string) { s.send(op{kind: opLeave, member: m, rooms: rooms}) }
+
+// LeaveAll removes m from every room.
+func (s *Shard) LeaveAll(m Member) { s.send(op{kind: opLeaveAll, member: m}) }
+
+// Rooms lists m's rooms in the order it joined them.
+func (s *Shard) Rooms(m Member) []string {
+	reply := make(chan []string, 1)
+	if !s.send(op{kind: opRooms, member: m, reply: reply}) {
+		return nil
+	}
+	select {
+	case r := <-reply:
+		return r
+	case <-s.done:
+		return nil
+	}
+}
+
+// Do runs fn on the shard's goroutine, after everything sent before it.
+func (s *Shard) Do(fn func()) { s.send(op{kind: opFunc, fn: fn}) }
+
+// Group is the set of shards of one server.
+type Group struct {
+	shards []*Shard
+	seed   maphash.Seed
+	close  sync.Once
+}
+
+// New starts n shards (at least one), each with an operation queue of queue entries.
+func New(n, queue int) *Group {
+	if n < 1 {
+		n = 1
+	}
+	if queue < 1 {
+		queue = 1024
+	}
+	g := &Group{shards: make([]*Shard, n), seed: maphash.MakeSeed()}
+	for i := range g.shards {
+		g.shards[i] = newShard(queue)
+	}
+	return g
+}
+
+// Len is the number of shards.
+func (g *Group) Len() int { return len(g.shards) }
+
+// For returns the shard that owns the member with this id.
+func (g *Group) For(id string) *Shard {
+	return g.shards[maphash.String(g.seed, id)%uint64(len(g.shards))]
+}
+
+// Broadcast hands b to every shard.
+func (g *Group) Broadcast(b *Broadcast) {
+	b.pending.Store(int32(len(g.shards)))
+	for _, s := range g.shards {
+		if !s.send(op{kind: opBroadcast, bc: b}) && b.pending.Add(-1) == 0 && b.Done != nil {
+			b.Done()
+		}
+	}
+}
+
+// Count is the number of memberships in rooms over all shards (a member of two of the
+// rooms counts twice).
+func (g *Group) Count(rooms ...string) int {
+	total := 0
+	reply := make(chan int, len(g.shards))
+	sent := 0
+	for _, s := range g.shards {
+		if s.send(op{kind: opCount, rooms: rooms, count: reply}) {
+			sent++
+		}
+	}
+	for range sent {
+		select {
+		case n := <-reply:
+			total += n
+		case <-g.shards[0].done:
+			return total
+		}
+	}
+	return total
+}
+
+// Close stops every shard; what is still queued is dropped.
+func (g *Group) Close() {
+	g.close.Do(func() {
+		for _, s := range g.shards {
+			close(s.quit)
+		}
+		for _, s := range g.shards {
+			<-s.done
+		}
+	})
+}
