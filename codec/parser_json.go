@@ -1,25 +1,246 @@
 package codec
 
-// TODO(codec helper): implement, with tests, fuzz targets and benchmarks.
+import (
+	"math"
+	"strconv"
+	"strings"
+)
+
+// The default parser (socket.io-parser 4.x):
+//
+//	<type>[<attachments>-][<nsp>,][<ack id>][<JSON data>]
+
+// maxIDDigits keeps ack ids within 2^53, where JavaScript numbers are exact.
+const maxIDDigits = 15
 
 // EncodeJSON encodes p with the default parser: the text packet and, when Data holds []byte
 // values (in []any / map[string]any trees), the binary attachments, with Type turned into
 // BINARY_EVENT / BINARY_ACK and placeholders {"_placeholder":true,"num":n}.
 // The text is appended to dst.
+//
+// Attachments alias the []byte values of Data. []byte values in other packet types, and
+// inside values left to encoding/json (structs...), are base64 strings as encoding/json
+// writes them. More than MaxAttachments attachments is ErrTooManyAttachment, since
+// socket.io-parser clients refuse them. On error dst is returned unchanged.
 func EncodeJSON(dst []byte, p *SPacket) (text []byte, attachments [][]byte, err error) {
-	panic("todo")
+	t := p.Type
+	if t > SBinaryAck {
+		return dst, nil, errf("unknown packet type %d", t)
+	}
+	if p.ID < NoID {
+		return dst, nil, errf("negative ack id %d", p.ID)
+	}
+	nsp := p.Nsp
+	if nsp == "/" {
+		nsp = ""
+	}
+	if nsp != "" && (nsp[0] != '/' || strings.IndexByte(nsp, ',') >= 0) {
+		return dst, nil, errf("namespace %q cannot be written", nsp)
+	}
+	attach := t == SEvent || t == SAck || t == SBinaryEvent || t == SBinaryAck
+	nbin := 0
+	if attach {
+		nbin = countBinary(p.Data, 0)
+		if nbin > MaxAttachments {
+			return dst, nil, ErrTooManyAttachment
+		}
+		if nbin > 0 && t == SEvent {
+			t = SBinaryEvent
+		} else if nbin > 0 && t == SAck {
+			t = SBinaryAck
+		}
+	}
+	orig := len(dst)
+	dst = append(dst, '0'+byte(t))
+	if t == SBinaryEvent || t == SBinaryAck {
+		dst = strconv.AppendInt(dst, int64(nbin), 10)
+		dst = append(dst, '-')
+	}
+	if nsp != "" {
+		dst = append(append(dst, nsp...), ',')
+	}
+	if p.ID != NoID {
+		dst = strconv.AppendInt(dst, p.ID, 10)
+	}
+	if p.Data == nil {
+		return dst, nil, nil
+	}
+	e := jsonEncoder{buf: dst, attach: attach}
+	if nbin > 0 {
+		e.atts = make([][]byte, 0, nbin)
+	}
+	if err := e.value(p.Data); err != nil {
+		return dst[:orig], nil, err
+	}
+	return e.buf, e.atts, nil
+}
+
+// countBinary counts the []byte values EncodeJSON turns into attachments.
+func countBinary(v any, depth int) int {
+	if depth > maxDepth {
+		return 0 // the encoder reports the depth error
+	}
+	n := 0
+	switch v := v.(type) {
+	case []byte:
+		if v != nil {
+			n = 1
+		}
+	case []any:
+		for _, x := range v {
+			n += countBinary(x, depth+1)
+		}
+	case map[string]any:
+		for _, x := range v {
+			n += countBinary(x, depth+1)
+		}
+	}
+	return n
 }
 
 // JSONDecoder reassembles packets of one connection: a BINARY_* packet waits for its
 // attachments. The zero value is ready to use.
-type JSONDecoder struct{}
+//
+// Decoded packets never alias the input. BINARY_EVENT / BINARY_ACK come out as SEvent /
+// SAck (as socket.io-parser does), with the attachments in place of the placeholders.
+type JSONDecoder struct {
+	pending *SPacket
+	want    int
+	bufs    [][]byte
+}
 
 // DecodeText decodes a text packet. It returns nil (and no error) for a binary packet that
 // now waits for its attachments.
-func (d *JSONDecoder) DecodeText(b []byte) (*SPacket, error) { panic("todo") }
+func (d *JSONDecoder) DecodeText(b []byte) (*SPacket, error) {
+	if d.pending != nil {
+		d.Reset()
+		return nil, errf("text packet while attachments were due")
+	}
+	p, n, err := decodeJSONPacket(b)
+	if err != nil || n == 0 {
+		return p, err
+	}
+	d.pending, d.want = p, n
+	return nil, nil
+}
 
 // DecodeBinary adds one attachment; it returns the packet once the last one arrives.
-func (d *JSONDecoder) DecodeBinary(b []byte) (*SPacket, error) { panic("todo") }
+func (d *JSONDecoder) DecodeBinary(b []byte) (*SPacket, error) {
+	if d.pending == nil {
+		return nil, ErrUnexpectedBinary
+	}
+	d.bufs = append(d.bufs, append([]byte{}, b...))
+	if len(d.bufs) < d.want {
+		return nil, nil
+	}
+	p := d.pending
+	data, err := fillPlaceholders(p.Data, d.bufs)
+	d.Reset()
+	if err != nil {
+		return nil, err
+	}
+	p.Data = data
+	return p, nil
+}
 
 // Reset drops a half-assembled packet.
-func (d *JSONDecoder) Reset() {}
+func (d *JSONDecoder) Reset() {
+	clear(d.bufs)
+	d.pending, d.want, d.bufs = nil, 0, d.bufs[:0]
+}
+
+// decodeJSONPacket decodes one text packet; n is the number of attachments still due.
+func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
+	if len(b) == 0 || b[0] < '0' || b[0] > '0'+byte(SBinaryAck) {
+		return nil, 0, errf("unknown packet type")
+	}
+	t := SType(b[0] - '0')
+	i := 1
+	if t == SBinaryEvent || t == SBinaryAck {
+		digits := 0
+		for ; i < len(b) && b[i] >= '0' && b[i] <= '9'; i++ {
+			if digits++; digits > 2 {
+				return nil, 0, ErrTooManyAttachment
+			}
+			n = n*10 + int(b[i]-'0')
+		}
+		if digits == 0 || i == len(b) || b[i] != '-' {
+			return nil, 0, errf("illegal attachments")
+		}
+		if n > MaxAttachments {
+			return nil, 0, ErrTooManyAttachment
+		}
+		i++
+		if t == SBinaryEvent {
+			t = SEvent
+		} else {
+			t = SAck
+		}
+	}
+	p = &SPacket{Type: t, Nsp: "/", ID: NoID}
+	if i == len(b) {
+		return p, n, checkData(t, nil, false)
+	}
+	// One copy of the text; the namespace and plain strings are substrings of it.
+	s := string(b)
+	if s[i] == '/' {
+		j := strings.IndexByte(s[i:], ',')
+		if j < 0 {
+			j = len(s) - i
+		}
+		p.Nsp = fixUTF8(s[i : i+j])
+		i = min(i+j+1, len(s))
+	}
+	if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		start := i
+		var id int64
+		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			id = id*10 + int64(s[i]-'0')
+		}
+		if i-start > maxIDDigits {
+			return nil, 0, errf("ack id too long")
+		}
+		p.ID = id
+	}
+	if i < len(s) {
+		if p.Data, err = parseJSON(s, i); err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := checkData(t, p.Data, i < len(s)); err != nil {
+		return nil, 0, err
+	}
+	return p, n, nil
+}
+
+// fillPlaceholders swaps {"_placeholder":true,"num":n} objects for the attachments.
+func fillPlaceholders(v any, bufs [][]byte) (any, error) {
+	switch v := v.(type) {
+	case []any:
+		for i, x := range v {
+			y, err := fillPlaceholders(x, bufs)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = y
+		}
+	case map[string]any:
+		if ph, _ := v["_placeholder"].(bool); ph {
+			num, ok := v["num"].(float64)
+			if !ok || num < 0 || num >= float64(len(bufs)) || num != math.Trunc(num) {
+				return nil, errf("illegal attachment placeholder")
+			}
+			return bufs[int(num)], nil
+		}
+		for k, x := range v {
+			y, err := fillPlaceholders(x, bufs)
+			if err != nil {
+				return nil, err
+			}
+			if _, isBin := y.([]byte); isBin {
+				v[k] = y
+			}
+		}
+	}
+	return v, nil
+}

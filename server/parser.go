@@ -1,8 +1,13 @@
 package server
 
 import (
+	"sync/atomic"
+
 	"edgeio/codec"
 )
+
+// encodeCount counts packet encodes; a broadcast must cost one per parser in use.
+var encodeCount atomic.Uint64
 
 // parserKind is the Socket.IO parser a connection speaks.
 type parserKind uint8
@@ -15,6 +20,7 @@ const (
 
 // encodePacket encodes p for parser as the Engine.IO messages that carry it.
 func encodePacket(parser parserKind, p *codec.SPacket) ([]codec.EPacket, error) {
+	encodeCount.Add(1)
 	if parser == parserMsgpack {
 		b, err := codec.EncodeMsgpack(nil, p)
 		if err != nil {

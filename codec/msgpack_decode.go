@@ -1,0 +1,338 @@
+package codec
+
+import (
+	"encoding/binary"
+	"math"
+	"strconv"
+	"time"
+)
+
+// mpReader decodes msgpack as notepack.io does, into the data tree. Strings are substrings
+// of s, one copy of the input; bin payloads are copied one by one.
+type mpReader struct {
+	b     []byte
+	s     string
+	i     int
+	depth int
+}
+
+// undefinedT is notepack's undefined (fixext 1, type 0). Inside data it reads as nil; for
+// the packet's own keys it means the key is absent.
+type undefinedT struct{}
+
+func (r *mpReader) fail() error {
+	return errf("invalid msgpack at offset %d", r.i)
+}
+
+// take returns the next n bytes' start offset.
+func (r *mpReader) take(n int) (int, error) {
+	if n < 0 || n > len(r.b)-r.i {
+		return 0, r.fail()
+	}
+	i := r.i
+	r.i += n
+	return i, nil
+}
+
+// uint reads an n-byte big-endian unsigned integer.
+func (r *mpReader) uint(n int) (uint64, error) {
+	i, err := r.take(n)
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	for _, c := range r.b[i : i+n] {
+		v = v<<8 | uint64(c)
+	}
+	return v, nil
+}
+
+// head reads the type byte and, for variable-size families, the length that follows.
+// kind is 'a' array, 'm' map, 's' str, 'b' bin, 'x' ext, or 0 for a scalar.
+func (r *mpReader) head() (c byte, kind byte, n int, err error) {
+	if r.i >= len(r.b) {
+		return 0, 0, 0, r.fail()
+	}
+	c = r.b[r.i]
+	r.i++
+	var size int
+	switch {
+	case c >= 0x80 && c <= 0x8f:
+		return c, 'm', int(c & 0x0f), nil
+	case c >= 0x90 && c <= 0x9f:
+		return c, 'a', int(c & 0x0f), nil
+	case c >= 0xa0 && c <= 0xbf:
+		return c, 's', int(c & 0x1f), nil
+	case c == 0xc4 || c == 0xd9:
+		size = 1
+	case c == 0xc5 || c == 0xda || c == 0xdc || c == 0xde:
+		size = 2
+	case c == 0xc6 || c == 0xdb || c == 0xdd || c == 0xdf:
+		size = 4
+	case c == 0xc7:
+		size = 1
+	case c == 0xc8:
+		size = 2
+	case c == 0xc9:
+		size = 4
+	default:
+		return c, 0, 0, nil
+	}
+	v, err := r.uint(size)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	n = int(v)
+	switch c {
+	case 0xc4, 0xc5, 0xc6:
+		kind = 'b'
+	case 0xd9, 0xda, 0xdb:
+		kind = 's'
+	case 0xdc, 0xdd:
+		kind = 'a'
+	case 0xde, 0xdf:
+		kind = 'm'
+	default:
+		kind = 'x'
+	}
+	// Each element takes at least one byte, so a length beyond the input is a lie; check
+	// before allocating anything for it.
+	if n > len(r.b)-r.i || kind == 'm' && n > (len(r.b)-r.i)/2 {
+		return 0, 0, 0, r.fail()
+	}
+	return c, kind, n, nil
+}
+
+func (r *mpReader) value() (any, error) {
+	c, kind, n, err := r.head()
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case 'a':
+		return r.array(n)
+	case 'm':
+		return r.object(n)
+	case 's':
+		return r.str(n)
+	case 'b':
+		i, err := r.take(n)
+		if err != nil {
+			return nil, err
+		}
+		return append([]byte{}, r.b[i:i+n]...), nil
+	case 'x':
+		return r.ext(c, n)
+	}
+	switch {
+	case c < 0x80:
+		return boxedUints[c], nil
+	case c >= 0xe0:
+		return float64(int8(c)), nil
+	}
+	switch c {
+	case 0xc0:
+		return nil, nil
+	case 0xc2:
+		return false, nil
+	case 0xc3:
+		return true, nil
+	case 0xca:
+		v, err := r.uint(4)
+		return float64(math.Float32frombits(uint32(v))), err
+	case 0xcb:
+		v, err := r.uint(8)
+		return math.Float64frombits(v), err
+	case 0xcc, 0xcd, 0xce, 0xcf:
+		v, err := r.uint(1 << (c - 0xcc))
+		return boxUint(v), err
+	case 0xd0, 0xd1, 0xd2, 0xd3:
+		size := 1 << (c - 0xd0)
+		v, err := r.uint(size)
+		// Sign-extend from size bytes.
+		shift := 64 - 8*size
+		return float64(int64(v<<shift) >> shift), err
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
+		return r.ext(c, 1<<(c-0xd4))
+	}
+	r.i--
+	return nil, r.fail() // 0xc1 is never used
+}
+
+func (r *mpReader) enter() error {
+	if r.depth++; r.depth > maxDepth {
+		return errf("data nested deeper than %d", maxDepth)
+	}
+	return nil
+}
+
+func (r *mpReader) array(n int) (any, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	arr := make([]any, n)
+	for i := range arr {
+		v, err := r.value()
+		if err != nil {
+			return nil, err
+		}
+		if _, undef := v.(undefinedT); !undef {
+			arr[i] = v
+		}
+	}
+	r.depth--
+	return arr, nil
+}
+
+func (r *mpReader) object(n int) (any, error) {
+	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	m := make(map[string]any, n)
+	for range n {
+		k, err := r.key()
+		if err != nil {
+			return nil, err
+		}
+		v, err := r.value()
+		if err != nil {
+			return nil, err
+		}
+		if _, undef := v.(undefinedT); undef {
+			v = nil
+		}
+		m[k] = v
+	}
+	r.depth--
+	return m, nil
+}
+
+// key reads a map key, which must be a string.
+func (r *mpReader) key() (string, error) {
+	_, kind, n, err := r.head()
+	if err != nil {
+		return "", err
+	}
+	if kind != 's' {
+		return "", errf("msgpack map key is not a string")
+	}
+	return r.str(n)
+}
+
+func (r *mpReader) str(n int) (string, error) {
+	i, err := r.take(n)
+	if err != nil {
+		return "", err
+	}
+	if r.s == "" {
+		r.s = string(r.b)
+	}
+	return fixUTF8(r.s[i : i+n]), nil
+}
+
+// ext decodes notepack's extensions: type 0 is undefined (fixext 1), a Date (fixext 8, ms
+// since the epoch; read as the string Date#toJSON gives, so both parsers agree) or an
+// ArrayBuffer. Other types come out as [type, bytes], as notepack returns them.
+func (r *mpReader) ext(c byte, n int) (any, error) {
+	typ, err := r.uint(1)
+	if err != nil {
+		return nil, err
+	}
+	i, err := r.take(n)
+	if err != nil {
+		return nil, err
+	}
+	data := r.b[i : i+n]
+	switch {
+	case typ == 0 && c == 0xd4:
+		return undefinedT{}, nil
+	case typ == 0 && c == 0xd7:
+		return jsDateJSON(int64(binary.BigEndian.Uint64(data))), nil
+	case typ == 0:
+		return append([]byte{}, data...), nil
+	}
+	return []any{float64(int8(typ)), append([]byte{}, data...)}, nil
+}
+
+// jsDateJSON is Date#toJSON: an ISO string, or null outside the range of a Date.
+func jsDateJSON(ms int64) any {
+	const maxMs = 8.64e15
+	if ms > maxMs || ms < -maxMs {
+		return nil
+	}
+	t := time.UnixMilli(ms).UTC()
+	var b []byte
+	if y := t.Year(); y >= 0 && y <= 9999 {
+		b = appendPadded(b, y, 4)
+	} else {
+		sign := byte('+')
+		if y < 0 {
+			sign, y = '-', -y
+		}
+		b = appendPadded(append(b, sign), y, 6)
+	}
+	b = appendPadded(append(b, '-'), int(t.Month()), 2)
+	b = appendPadded(append(b, '-'), t.Day(), 2)
+	b = appendPadded(append(b, 'T'), t.Hour(), 2)
+	b = appendPadded(append(b, ':'), t.Minute(), 2)
+	b = appendPadded(append(b, ':'), t.Second(), 2)
+	b = appendPadded(append(b, '.'), t.Nanosecond()/1e6, 3)
+	return string(append(b, 'Z'))
+}
+
+func appendPadded(b []byte, v, width int) []byte {
+	s := strconv.Itoa(v)
+	for i := len(s); i < width; i++ {
+		b = append(b, '0')
+	}
+	return append(b, s...)
+}
+
+// skip checks and passes over one value without building it (keys the parser ignores,
+// such as the client's "options").
+func (r *mpReader) skip() error {
+	c, kind, n, err := r.head()
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case 'a', 'm':
+		if err := r.enter(); err != nil {
+			return err
+		}
+		if kind == 'm' {
+			n *= 2
+		}
+		for range n {
+			if err := r.skip(); err != nil {
+				return err
+			}
+		}
+		r.depth--
+		return nil
+	case 's', 'b':
+		_, err := r.take(n)
+		return err
+	case 'x':
+		_, err := r.take(n + 1)
+		return err
+	}
+	switch {
+	case c < 0xc0 || c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+		return nil
+	case c == 0xca:
+		_, err = r.take(4)
+	case c == 0xcb:
+		_, err = r.take(8)
+	case c >= 0xcc && c <= 0xcf:
+		_, err = r.take(1 << (c - 0xcc))
+	case c >= 0xd0 && c <= 0xd3:
+		_, err = r.take(1 << (c - 0xd0))
+	case c >= 0xd4 && c <= 0xd8:
+		_, err = r.take(1 + 1<<(c-0xd4))
+	default:
+		r.i--
+		err = r.fail()
+	}
+	return err
+}

@@ -1,0 +1,24 @@
+package engine
+
+import "edgeio/codec"
+
+// Attach opens a session that no HTTP request carries: what the server sends queues until
+// Drain takes it, and Receive feeds packets in as if they came over a transport. In-process
+// clients use it: tests, and benchmarks that need more sessions than a process has files.
+func (s *Server) Attach(protocol int, remoteAddr string) *Session {
+	sess := newSession(s, protocol, &Request{RemoteAddr: remoteAddr}, TransportPolling)
+	s.open(sess, nil)
+	return sess
+}
+
+// Drain takes every packet queued for a polling (or attached) session.
+func (s *Session) Drain() []codec.EPacket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pkts := s.queue
+	s.queue = nil
+	return pkts
+}
+
+// Receive handles p as if it had arrived on the session's transport.
+func (s *Session) Receive(p codec.EPacket) { s.onPacket(p) }
