@@ -44,8 +44,8 @@ type Session struct {
 	mu           sync.Mutex
 	closed       bool
 	transport    string
-	upgrading    bool       // a probe succeeded; polling answers at once until the upgrade packet
-	ws           *gws.Conn  // set once the session runs on WebSocket
+	upgrading    bool      // a probe succeeded; polling answers at once until the upgrade packet
+	ws           *gws.Conn // set once the session runs on WebSocket
 	queue        []codec.EPacket
 	wake         chan struct{}
 	getActive    bool
