@@ -1,5 +1,7 @@
 package codec
 
+import "math"
+
 // The msgpack parser (npm socket.io-msgpack-parser 3.0.2 on notepack.io): each packet is
 // one map {type, nsp, data?, id?}; binary needs no attachments, so there are no BINARY_*
 // types.
@@ -69,8 +71,8 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 		return nil, errf("msgpack packet is not a map")
 	}
 	p := &SPacket{ID: NoID}
-	var typ, id, nsp any
-	present := false
+	// Keys start undefined: absent and set to undefined are the same to notepack users.
+	var typ, nsp, id, data any = undefinedT{}, undefinedT{}, undefinedT{}, undefinedT{}
 	for range n {
 		_, kind, kn, err := r.head()
 		if err != nil {
@@ -92,26 +94,16 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 		case "id":
 			dst = &id
 		case "data":
-			dst = &p.Data
+			dst = &data
 		default:
 			if err := r.skip(); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		v, err := r.value()
-		if err != nil {
+		if *dst, err = r.value(); err != nil {
 			return nil, err
 		}
-		if _, undef := v.(undefinedT); undef {
-			v = nil // a key set to undefined is an absent key
-			if dst == &p.Data {
-				present = false
-			}
-		} else if dst == &p.Data {
-			present = true
-		}
-		*dst = v
 	}
 	if r.i != len(b) {
 		return nil, errf("%d trailing bytes", len(b)-r.i)
@@ -124,13 +116,18 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 	if p.Nsp, ok = nsp.(string); !ok {
 		return nil, errf("invalid namespace")
 	}
-	if id != nil {
+	if _, undef := id.(undefinedT); !undef {
 		f, ok := id.(float64)
-		if !ok || f < 0 || f >= 1<<53 || f != float64(int64(f)) {
+		if !ok || f < 0 || f >= 1<<53 || f != math.Trunc(f) {
 			return nil, errf("invalid ack id")
 		}
 		p.ID = int64(f)
 	}
+	_, undef := data.(undefinedT)
+	if !undef {
+		p.Data = data
+	}
+	present := !undef
 	if err := checkData(p.Type, p.Data, present); err != nil {
 		return nil, err
 	}

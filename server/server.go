@@ -152,6 +152,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		ReadBufferSize:     4096,
 		NoDefaultDate:      true,
 		CloseOnShutdown:    true,
+		ErrorHandler:       engine.HTTPErrorHandler,
 	}
 	srv := s.http
 	s.mu.Unlock()

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
@@ -33,4 +34,14 @@ func writeError(ctx *fasthttp.RequestCtx, code int) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json")
 	ctx.SetBodyString(`{"code":` + strconv.Itoa(code) + `,"message":"` + errMessages[code] + `"}`)
+}
+
+// HTTPErrorHandler answers requests fasthttp could not read: 413 for a body over the
+// payload limit (Engine.IO's answer), 400 otherwise.
+func HTTPErrorHandler(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		ctx.Error("Payload Too Large", fasthttp.StatusRequestEntityTooLarge)
+		return
+	}
+	ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 }
