@@ -1,0 +1,44 @@
+package security
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/microcosm-cc/bluemonday"
+)
+
+// SanitizeMode is how text content is cleaned (--sanitize).
+type SanitizeMode string
+
+// Sanitize modes.
+const (
+	SanitizeHTML SanitizeMode = "html" // tags removed, < > & " ' escaped
+	SanitizeNone SanitizeMode = "none" // text kept as sent (control characters still go)
+)
+
+var strict = bluemonday.StrictPolicy()
+
+// CleanText trims s, drops control characters other than newline and tab, and in html mode
+// removes tags and escapes what is left. It reports the length of the trimmed text in
+// characters, before escaping, which is what limits apply to. s must be valid UTF-8.
+func CleanText(s string, mode SanitizeMode) (clean string, length int) {
+	s = strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\t' || !unicode.IsControl(r) {
+			return r
+		}
+		return -1
+	}, s)
+	s = strings.TrimSpace(s)
+	if mode != SanitizeNone {
+		s = strings.TrimSpace(strict.Sanitize(s))
+		length = utf8.RuneCountInString(unescapeForCount(s))
+		return s, length
+	}
+	return s, utf8.RuneCountInString(s)
+}
+
+var unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&#34;", `"`, "&#39;", "'", "&quot;", `"`)
+
+// unescapeForCount undoes the escaping so that "<3" counts as two characters, not five.
+func unescapeForCount(s string) string { return unescaper.Replace(s) }

@@ -1,0 +1,62 @@
+package security
+
+import "testing"
+
+func TestCleanText(t *testing.T) {
+	cases := []struct {
+		in     string
+		mode   SanitizeMode
+		out    string
+		length int
+	}{
+		{"  hello  ", SanitizeHTML, "hello", 5},
+		{"a\x00b\x07c\nd\te", SanitizeHTML, "abc\nd\te", 7},
+		{"<b>bold</b> & <script>alert(1)</script>x", SanitizeHTML, "bold &amp; x", 8},
+		{`say "hi" it's <3`, SanitizeHTML, "say &#34;hi&#34; it&#39;s &lt;3", 16},
+		{"<b>kept</b>", SanitizeNone, "<b>kept</b>", 11},
+		{"héllo wörld", SanitizeHTML, "héllo wörld", 11},
+		{" \x01 ", SanitizeHTML, "", 0},
+	}
+	for _, c := range cases {
+		out, n := CleanText(c.in, c.mode)
+		if out != c.out || n != c.length {
+			t.Errorf("CleanText(%q, %s) = %q, %d; want %q, %d", c.in, c.mode, out, n, c.out, c.length)
+		}
+	}
+}
+
+func TestValidRoomID(t *testing.T) {
+	good := []string{"a", "general", "team:red_1.x-y", "user:alice", "A" + string(make([]byte, 0))}
+	bad := []string{"", "-lead", ":x", "has space", "ünï", "x/y", string(make([]byte, 129))}
+	for _, g := range good {
+		if !ValidRoomID(g) {
+			t.Errorf("%q refused", g)
+		}
+	}
+	long := "a"
+	for len(long) < 129 {
+		long += "b"
+	}
+	bad = append(bad, long)
+	for _, b := range bad {
+		if ValidRoomID(b) {
+			t.Errorf("%q accepted", b)
+		}
+	}
+	if !ValidRoomID(long[:128]) {
+		t.Error("128 characters refused")
+	}
+}
+
+func TestValidLink(t *testing.T) {
+	for _, u := range []string{"http://x.io/a", "https://example.com/file.png?x=1", "HTTPS://A.B"} {
+		if !ValidLink(u) {
+			t.Errorf("%q refused", u)
+		}
+	}
+	for _, u := range []string{"javascript:alert(1)", "ftp://x.io", "data:text/html,hi", "/relative", "http://", "https:///x", "%zz"} {
+		if ValidLink(u) {
+			t.Errorf("%q accepted", u)
+		}
+	}
+}
