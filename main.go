@@ -1,6 +1,7 @@
 // Command edgeio is a Socket.IO-compatible real-time messaging server in one binary.
 //
 //	edgeio [serve] [flags]   run the server (the default)
+//	edgeio token [flags]     mint a development JWT
 //	edgeio version           print the version
 //
 // Every flag can also be set with an EDGEIO_* environment variable: --ping-interval is
@@ -17,13 +18,18 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
+	"edgeio/hub"
+	"edgeio/hub/store"
 	"edgeio/server"
+	"edgeio/server/auth"
 	"edgeio/server/echo"
+	"edgeio/server/security"
 )
 
 var version = "dev"
@@ -38,10 +44,12 @@ func main() {
 	switch cmd {
 	case "serve":
 		err = serve(args)
+	case "token":
+		err = token(args)
 	case "version":
 		fmt.Println("edgeio", version)
 	default:
-		err = fmt.Errorf("unknown command %q (serve, version)", cmd)
+		err = fmt.Errorf("unknown command %q (serve, token, version)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgeio:", err)
@@ -54,6 +62,12 @@ type config struct {
 	addr, adminAddr, app string
 	corsOrigins          string
 	opts                 server.Options
+
+	dataDir                 string
+	jwtSecret, jwtPublicKey string
+	jwtIssuer, jwtAudience  string
+	roomPolicy, sanitize    string
+	hub                     hub.Options
 }
 
 func parseServe(args []string) (*config, error) {
@@ -62,7 +76,7 @@ func parseServe(args []string) (*config, error) {
 	e := &c.opts.Engine
 	fs.StringVar(&c.addr, "addr", ":3000", "client listener address")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:6060", "admin listener (pprof, health); empty turns it off")
-	fs.StringVar(&c.app, "app", "echo", "application: echo (protocol conformance app)")
+	fs.StringVar(&c.app, "app", "chat", "application: chat, or echo (the protocol conformance app)")
 	fs.StringVar(&e.Path, "path", "/socket.io/", "Socket.IO path")
 	fs.DurationVar(&e.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
 	fs.DurationVar(&e.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
@@ -76,11 +90,36 @@ func parseServe(args []string) (*config, error) {
 	fs.IntVar(&c.opts.Shards, "shards", 0, "room-membership event loops (0: one per CPU)")
 	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 
+	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512)")
+	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM public key file of client tokens (RS256, ES256 or EdDSA)")
+	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim")
+	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim")
+	fs.StringVar(&c.roomPolicy, "room-policy", "open", "rooms for tokens without a rooms claim: open (any) or closed (none)")
+	fs.StringVar(&c.sanitize, "sanitize", "html", "message text cleaning: html (tags removed, escaped) or none")
+	fs.IntVar(&c.hub.MaxContentLength, "max-content-length", 10_000, "longest message, characters")
+	fs.DurationVar(&c.hub.ReceiptWindow, "receipt-window", 100*time.Millisecond, "read receipts of a user in a room are merged over this window")
+	fs.DurationVar(&c.hub.TypingTimeout, "typing-timeout", 5*time.Second, "typing ends after this long without a refresh")
+	fs.DurationVar(&c.hub.PresenceGrace, "presence-grace", 5*time.Second, "offline is announced this long after a user's last disconnect")
+	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
+
 	if err := applyEnv(fs); err != nil {
 		return nil, err
 	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	switch c.roomPolicy {
+	case "open", "closed":
+		c.hub.RoomPolicy = auth.RoomPolicy(c.roomPolicy)
+	default:
+		return nil, fmt.Errorf("--room-policy must be open or closed, not %q", c.roomPolicy)
+	}
+	switch c.sanitize {
+	case "html", "none":
+		c.hub.Sanitize = security.SanitizeMode(c.sanitize)
+	default:
+		return nil, fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
 	}
 	for _, o := range strings.Split(c.corsOrigins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -113,9 +152,14 @@ func serve(args []string) error {
 		return err
 	}
 	io := server.New(c.opts)
+	var closeApp func()
 	switch c.app {
 	case "echo":
 		echo.Install(io)
+	case "chat":
+		if closeApp, err = startChat(c, io); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown app %q", c.app)
 	}
@@ -152,5 +196,119 @@ func serve(args []string) error {
 	if err := io.Shutdown(ctx); err != nil {
 		log.Printf("edgeio: shutdown: %v", err)
 	}
+	if closeApp != nil {
+		closeApp()
+	}
 	return nil
+}
+
+// startChat opens the store and installs the chat app; the returned func closes them.
+func startChat(c *config, io *server.Server) (func(), error) {
+	v, err := verifier(c)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{})
+	if err != nil {
+		return nil, err
+	}
+	h := hub.New(st, v, c.hub)
+	h.Install(io)
+	return func() {
+		h.Close()
+		_ = st.Close()
+	}, nil
+}
+
+// verifier builds the token verifier; with no key configured it makes a development secret,
+// kept in the data directory so that tokens minted by `edgeio token` keep working.
+func verifier(c *config) (*auth.Verifier, error) {
+	cfg := auth.Config{Issuer: c.jwtIssuer, Audience: c.jwtAudience}
+	switch {
+	case c.jwtPublicKey != "":
+		pem, err := os.ReadFile(c.jwtPublicKey)
+		if err != nil {
+			return nil, err
+		}
+		cfg.PublicKeyPEM = pem
+	case c.jwtSecret != "":
+		cfg.Secret = []byte(c.jwtSecret)
+	default:
+		secret, err := devSecret(c.dataDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Secret = []byte(secret)
+		sample, _ := auth.Mint(cfg.Secret, "alice", "Alice", nil, 24*time.Hour)
+		log.Printf(`
+*** edgeio: NO --jwt-secret OR --jwt-public-key SET: USING A DEVELOPMENT SECRET ***
+*** kept in %s; do not run this way in production.
+*** sample token (user alice, 24 h):
+%s
+*** client: io("http://localhost%s", { auth: { token: "<token>" } }).emit("join-room", "general", console.log)
+*** more tokens: edgeio token --sub bob --name Bob --ttl 1h`, filepath.Join(c.dataDir, devSecretFile), sample, portOf(c.addr))
+	}
+	return auth.NewVerifier(cfg)
+}
+
+const devSecretFile = "dev-jwt-secret"
+
+func devSecret(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, devSecretFile)
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return "", err
+	}
+	secret := auth.NewSecret()
+	return secret, os.WriteFile(path, []byte(secret+"\n"), 0o600)
+}
+
+func portOf(addr string) string {
+	if i := strings.LastIndex(addr, ":"); i >= 0 {
+		return addr[i:]
+	}
+	return ""
+}
+
+// token mints a development JWT with the configured secret (or the development one).
+func token(args []string) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	sub := fs.String("sub", "", "user id (required)")
+	name := fs.String("name", "", "display name")
+	rooms := fs.String("rooms", "", "comma-separated room patterns (exact, prefix*, or *)")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime (0: no expiry)")
+	secret := fs.String("jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HMAC secret (default: the development secret in --data-dir)")
+	dataDir := fs.String("data-dir", envOr("EDGEIO_DATA_DIR", "./data"), "data directory holding the development secret")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *sub == "" {
+		return errors.New("token: --sub is required")
+	}
+	if *secret == "" {
+		s, err := devSecret(*dataDir)
+		if err != nil {
+			return err
+		}
+		*secret = s
+	}
+	var roomList []string
+	if *rooms != "" {
+		roomList = strings.Split(*rooms, ",")
+	}
+	tok, err := auth.Mint([]byte(*secret), *sub, *name, roomList, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Println(tok)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/server/servertest"
 )
 
 func newTestServer(t testing.TB, opts Options) *Server {
@@ -23,9 +24,9 @@ func TestConnectGetsSidAndRunsHandlers(t *testing.T) {
 	io := newTestServer(t, Options{})
 	got := make(chan *Socket, 1)
 	io.Of("/").OnConnection(func(s *Socket) { got <- s })
-	for _, parser := range []parserKind{parserJSON, parserMsgpack} {
-		c := dialLocal(t, io, parser)
-		p := c.connect("/", map[string]any{"token": "abc"})
+	for _, msgpack := range []bool{false, true} {
+		c := servertest.Dial(t, io.Engine(), msgpack)
+		p := c.Connect("/", map[string]any{"token": "abc"})
 		if p.Type != codec.SConnect || p.Nsp != "/" {
 			t.Fatalf("reply = %+v, want CONNECT", p)
 		}
@@ -48,7 +49,7 @@ func TestConnectErrors(t *testing.T) {
 		return nil
 	})
 	io.Of("/plain").Use(func(*Socket) error { return errors.New("nope") })
-	c := dialLocal(t, io, parserJSON)
+	c := servertest.Dial(t, io.Engine(), false)
 	cases := []struct {
 		nsp  string
 		want map[string]any
@@ -58,12 +59,12 @@ func TestConnectErrors(t *testing.T) {
 		{"/plain", map[string]any{"message": "nope"}},
 	}
 	for _, tc := range cases {
-		p := c.connect(tc.nsp, nil)
+		p := c.Connect(tc.nsp, nil)
 		if p.Type != codec.SConnectError || p.Nsp != tc.nsp || !reflect.DeepEqual(p.Data, tc.want) {
 			t.Fatalf("%s: reply %+v, want CONNECT_ERROR %v", tc.nsp, p, tc.want)
 		}
 	}
-	if p := c.connect("/private", map[string]any{"token": "ok"}); p.Type != codec.SConnect {
+	if p := c.Connect("/private", map[string]any{"token": "ok"}); p.Type != codec.SConnect {
 		t.Fatalf("good token refused: %+v", p)
 	}
 }
@@ -84,28 +85,28 @@ func TestEventsAndAcksBothWays(t *testing.T) {
 			})
 		})
 	})
-	c := dialLocal(t, io, parserJSON)
-	c.connect("/", nil)
-	c.emit("/", 7, "echo", 1.5, "two", map[string]any{"x": true}, []byte{1, 2})
-	p := c.next()
+	c := servertest.Dial(t, io.Engine(), false)
+	c.Connect("/", nil)
+	c.Emit("/", 7, "echo", 1.5, "two", map[string]any{"x": true}, []byte{1, 2})
+	p := c.Next()
 	want := []any{1.5, "two", map[string]any{"x": true}, []byte{1, 2}}
 	if p.Type != codec.SAck || p.ID != 7 || !reflect.DeepEqual(p.Data, want) {
 		t.Fatalf("ack = %+v, want ACK 7 %v", p, want)
 	}
-	c.quiet()
+	c.Quiet()
 
-	c.emit("/", codec.NoID, "ask", "q1")
-	q := c.next()
+	c.Emit("/", codec.NoID, "ask", "q1")
+	q := c.Next()
 	if q.Type != codec.SEvent || q.ID == codec.NoID || !reflect.DeepEqual(q.Data, []any{"question", "q1"}) {
 		t.Fatalf("server emit = %+v", q)
 	}
-	c.send(&codec.SPacket{Type: codec.SAck, Nsp: "/", ID: q.ID, Data: []any{"answer"}})
+	c.Send(&codec.SPacket{Type: codec.SAck, Nsp: "/", ID: q.ID, Data: []any{"answer"}})
 	if r, err := <-replies, <-errs; err != nil || !reflect.DeepEqual(r, []any{"answer"}) {
 		t.Fatalf("ack callback got %v, %v", r, err)
 	}
 
-	c.emit("/", codec.NoID, "ask", "q2")
-	c.next()
+	c.Emit("/", codec.NoID, "ask", "q2")
+	c.Next()
 	if _, err := <-replies, <-errs; !errors.Is(err, ErrAckTimeout) {
 		t.Fatalf("unanswered ack: err = %v, want timeout", err)
 	}
@@ -122,44 +123,44 @@ func TestRoomsAndBroadcast(t *testing.T) {
 		s.On("shout", func(args []any, _ AckFunc) { _ = s.To(args[0].(string)).Emit("shout", args[1:]...) })
 		sockets <- s
 	})
-	a, b := dialLocal(t, io, parserJSON), dialLocal(t, io, parserMsgpack)
-	outsider := dialLocal(t, io, parserJSON)
-	for _, c := range []*localClient{a, b, outsider} {
-		c.connect("/", nil)
+	a, b := servertest.Dial(t, io.Engine(), false), servertest.Dial(t, io.Engine(), true)
+	outsider := servertest.Dial(t, io.Engine(), false)
+	for _, c := range []*servertest.Client{a, b, outsider} {
+		c.Connect("/", nil)
 	}
 	sa, sb, so := <-sockets, <-sockets, <-sockets
-	for _, c := range []*localClient{a, b} {
-		c.emit("/", 1, "join", "r1")
-		c.next()
+	for _, c := range []*servertest.Client{a, b} {
+		c.Emit("/", 1, "join", "r1")
+		c.Next()
 	}
 	if rooms := sa.Rooms(); !reflect.DeepEqual(sortStrings(rooms), sortStrings([]string{sa.ID, "r1"})) {
 		t.Fatalf("rooms = %v", rooms)
 	}
 
-	a.emit("/", codec.NoID, "shout", "r1", "hello", []byte("bin"))
-	p := b.next()
+	a.Emit("/", codec.NoID, "shout", "r1", "hello", []byte("bin"))
+	p := b.Next()
 	if !reflect.DeepEqual(p.Data, []any{"shout", "hello", []byte("bin")}) {
 		t.Fatalf("member got %+v", p)
 	}
-	a.quiet()
-	outsider.quiet()
+	a.Quiet()
+	outsider.Quiet()
 
 	before := encodeCount.Load()
 	if err := io.To("r1").Except(sb.ID).Emit("news", 1.0); err != nil {
 		t.Fatal(err)
 	}
-	if p := a.next(); !reflect.DeepEqual(p.Data, []any{"news", 1.0}) {
+	if p := a.Next(); !reflect.DeepEqual(p.Data, []any{"news", 1.0}) {
 		t.Fatalf("a got %+v", p)
 	}
-	b.quiet()
+	b.Quiet()
 	if n := encodeCount.Load() - before; n != 1 {
 		t.Fatalf("%d encodes for a broadcast reaching one JSON socket, want 1", n)
 	}
 
 	before = encodeCount.Load()
 	_ = io.Of("/").Emit("all", "x")
-	for _, c := range []*localClient{a, b, outsider} {
-		if p := c.next(); !reflect.DeepEqual(p.Data, []any{"all", "x"}) {
+	for _, c := range []*servertest.Client{a, b, outsider} {
+		if p := c.Next(); !reflect.DeepEqual(p.Data, []any{"all", "x"}) {
 			t.Fatalf("namespace broadcast got %+v", p)
 		}
 	}
@@ -169,10 +170,10 @@ func TestRoomsAndBroadcast(t *testing.T) {
 
 	sa.Leave("r1")
 	_ = io.To("r1").Emit("after-leave")
-	if p := b.next(); p.Data.([]any)[0] != "after-leave" {
+	if p := b.Next(); p.Data.([]any)[0] != "after-leave" {
 		t.Fatalf("b got %+v", p)
 	}
-	a.quiet()
+	a.Quiet()
 	if err := so.Emit("disconnect"); !errors.Is(err, ErrReservedEvent) {
 		t.Fatalf("reserved event: err = %v", err)
 	}
@@ -181,12 +182,12 @@ func TestRoomsAndBroadcast(t *testing.T) {
 func TestVolatileSkipsSessionsThatCannotTakeIt(t *testing.T) {
 	io := newTestServer(t, Options{})
 	io.Of("/").OnConnection(func(*Socket) {})
-	c := dialLocal(t, io, parserJSON)
-	c.connect("/", nil)
+	c := servertest.Dial(t, io.Engine(), false)
+	c.Connect("/", nil)
 	_ = io.To().Volatile().Emit("dropped")
-	c.quiet() // an attached session has no poll waiting: it is not writable
+	c.Quiet() // an attached session has no poll waiting: it is not writable
 	_ = io.Of("/").Emit("kept")
-	if p := c.next(); p.Data.([]any)[0] != "kept" {
+	if p := c.Next(); p.Data.([]any)[0] != "kept" {
 		t.Fatalf("got %+v", p)
 	}
 }
@@ -200,31 +201,31 @@ func TestDisconnects(t *testing.T) {
 		sockets <- s
 	})
 
-	c := dialLocal(t, io, parserJSON)
-	c.connect("/", nil)
+	c := servertest.Dial(t, io.Engine(), false)
+	c.Connect("/", nil)
 	s := <-sockets
-	c.send(&codec.SPacket{Type: codec.SDisconnect, Nsp: "/", ID: codec.NoID})
+	c.Send(&codec.SPacket{Type: codec.SDisconnect, Nsp: "/", ID: codec.NoID})
 	if r := <-reasons; r != ReasonClientDisconnect || s.Connected() {
 		t.Fatalf("reason %q, connected %v", r, s.Connected())
 	}
 
-	c.connect("/", nil)
+	c.Connect("/", nil)
 	s = <-sockets
 	s.Disconnect(false)
-	if p := c.next(); p.Type != codec.SDisconnect {
+	if p := c.Next(); p.Type != codec.SDisconnect {
 		t.Fatalf("client got %+v, want DISCONNECT", p)
 	}
 	if r := <-reasons; r != ReasonServerDisconnect {
 		t.Fatalf("reason %q", r)
 	}
 
-	c.connect("/", nil)
+	c.Connect("/", nil)
 	<-sockets
-	c.sess.Receive(codec.EPacket{Type: codec.EMessage, Data: []byte("2[broken")})
+	c.Session().Receive(codec.EPacket{Type: codec.EMessage, Data: []byte("2[broken")})
 	if r := <-reasons; r != "parse error" {
 		t.Fatalf("reason %q, want parse error", r)
 	}
-	if c.sess.SendMessage([]byte("x"), false) {
+	if c.Session().SendMessage([]byte("x"), false) {
 		t.Fatal("session still open after a parse error")
 	}
 }
@@ -233,23 +234,23 @@ func TestDynamicNamespaces(t *testing.T) {
 	io := newTestServer(t, Options{})
 	names := make(chan string, 2)
 	io.OfPattern(regexp.MustCompile(`^/team-\d+$`)).OnConnection(func(s *Socket) { names <- s.Namespace.Name })
-	c := dialLocal(t, io, parserJSON)
-	if p := c.connect("/team-7", nil); p.Type != codec.SConnect {
+	c := servertest.Dial(t, io.Engine(), false)
+	if p := c.Connect("/team-7", nil); p.Type != codec.SConnect {
 		t.Fatalf("reply %+v", p)
 	}
 	if n := <-names; n != "/team-7" {
 		t.Fatalf("namespace %q", n)
 	}
-	if p := c.connect("/team-x", nil); p.Type != codec.SConnectError {
+	if p := c.Connect("/team-x", nil); p.Type != codec.SConnectError {
 		t.Fatalf("reply %+v", p)
 	}
 }
 
 func TestConnectTimeoutClosesIdleSessions(t *testing.T) {
 	io := newTestServer(t, Options{ConnectTimeout: 30 * time.Millisecond})
-	c := dialLocal(t, io, parserJSON)
+	c := servertest.Dial(t, io.Engine(), false)
 	time.Sleep(100 * time.Millisecond)
-	if c.sess.SendMessage([]byte("x"), false) {
+	if c.Session().SendMessage([]byte("x"), false) {
 		t.Fatal("a session that joined no namespace is still open")
 	}
 }

@@ -1,0 +1,71 @@
+package hub
+
+import (
+	"context"
+	"errors"
+
+	"edgeio/hub/store"
+	"edgeio/server"
+)
+
+// Error codes of SPEC.md section 4.
+const (
+	CodeUnauthorized    = "UNAUTHORIZED"
+	CodeTokenExpired    = "TOKEN_EXPIRED"
+	CodeForbidden       = "FORBIDDEN"
+	CodeNotInRoom       = "NOT_IN_ROOM"
+	CodeNotFound        = "NOT_FOUND"
+	CodeInvalidPayload  = "INVALID_PAYLOAD"
+	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
+	CodeRateLimited     = "RATE_LIMITED"
+	CodeUnavailable     = "UNAVAILABLE"
+	CodeInternal        = "INTERNAL"
+)
+
+// chatError is a refusal sent back to the client.
+type chatError struct {
+	code, message string
+	retryAfterMs  int64
+}
+
+func (e *chatError) Error() string { return e.code + ": " + e.message }
+
+func invalid(msg string) *chatError { return &chatError{code: CodeInvalidPayload, message: msg} }
+
+// storeError maps a store failure to what the client is told.
+func storeError(err error) *chatError {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return &chatError{code: CodeNotFound, message: "no such message"}
+	case errors.Is(err, store.ErrForbidden):
+		return &chatError{code: CodeForbidden, message: "only the author may do that"}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &chatError{code: CodeUnavailable, message: "the message store is unavailable, retry"}
+	default:
+		return &chatError{code: CodeInternal, message: "internal error"}
+	}
+}
+
+// reply answers an event: the ack when the client asked for one, else an error event for a
+// failure (a success without an ack needs no answer).
+func reply(s *server.Socket, ack server.AckFunc, result map[string]any, err *chatError) {
+	if err == nil {
+		if ack != nil {
+			if result == nil {
+				result = map[string]any{}
+			}
+			result["ok"] = true
+			ack(result)
+		}
+		return
+	}
+	e := map[string]any{"code": err.code, "message": err.message}
+	if err.retryAfterMs > 0 {
+		e["retryAfterMs"] = err.retryAfterMs
+	}
+	if ack != nil {
+		ack(map[string]any{"ok": false, "error": e})
+		return
+	}
+	_ = s.Emit("error", e)
+}

@@ -1,0 +1,152 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"edgeio/hub/store"
+	"edgeio/server"
+	"edgeio/server/auth"
+	"edgeio/server/security"
+	"edgeio/shard"
+)
+
+// Hub is the chat app on one server.
+type Hub struct {
+	io       *server.Server
+	nsp      *server.Namespace
+	store    store.Store
+	verifier *auth.Verifier
+	opts     Options
+
+	mu        sync.Mutex
+	users     map[string]*userState             // connected users, and those inside their grace
+	roomUsers map[string]map[string]*userState // room → users with a socket in it
+	typing    map[roomUser]time.Time           // who types where, until when
+
+	receipts *shard.Batcher[roomUser, string]
+	stop     chan struct{}
+	stopped  sync.WaitGroup
+}
+
+// userState is one user's presence and room membership over all their sockets.
+type userState struct {
+	id, name string
+	status   string         // chosen status; "offline" while connected means invisible
+	sockets  int            // connected sockets
+	rooms    map[string]int // room → how many of the user's sockets are in it
+	lastSeen time.Time
+	grace    *time.Timer // pending offline announcement
+	left     []string    // rooms to tell when the grace ends
+}
+
+// member is the chat state of one socket.
+type member struct {
+	user *auth.User
+	name string // display name, cleaned
+
+	mu    sync.Mutex
+	rooms map[string]struct{} // rooms joined through join-room
+}
+
+func (m *member) in(room string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.rooms[room]
+	return ok
+}
+
+// New builds the chat app; Install puts it on a server.
+func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
+	opts.fill()
+	h := &Hub{
+		store:     st,
+		verifier:  v,
+		opts:      opts,
+		users:     make(map[string]*userState),
+		roomUsers: make(map[string]map[string]*userState),
+		typing:    make(map[roomUser]time.Time),
+		stop:      make(chan struct{}),
+	}
+	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)
+	h.stopped.Add(1)
+	go h.typingLoop()
+	return h
+}
+
+// Install registers the chat app on io's main namespace.
+func (h *Hub) Install(io *server.Server) {
+	h.io = io
+	h.nsp = io.Of("/")
+	h.nsp.Use(h.authenticate).OnConnection(h.onConnection)
+}
+
+// Close stops the hub's tick loops, flushing pending receipts.
+func (h *Hub) Close() {
+	close(h.stop)
+	h.stopped.Wait()
+	h.receipts.Close()
+}
+
+// authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
+func (h *Hub) authenticate(s *server.Socket) error {
+	hs := s.Handshake
+	u, err := h.verifier.Verify(auth.TokenFrom(hs.Auth, hs.Header, hs.Query))
+	if err != nil {
+		code := CodeUnauthorized
+		if errors.Is(err, auth.ErrTokenExpired) {
+			code = CodeTokenExpired
+		}
+		return &server.ConnectError{Message: "unauthorized", Data: map[string]any{"code": code}}
+	}
+	name, _ := security.CleanText(u.Name, h.opts.Sanitize)
+	if name == "" {
+		name = u.ID
+	}
+	s.SetData(&member{user: u, name: name, rooms: make(map[string]struct{})})
+	return nil
+}
+
+type handler func(h *Hub, s *server.Socket, m *member, args []any) (map[string]any, *chatError)
+
+// handlers is every client event of SPEC.md section 3.
+var handlers = map[string]handler{
+	"join-room":         (*Hub).joinRoom,
+	"leave-room":        (*Hub).leaveRoom,
+	"send-message":      (*Hub).sendMessage,
+	"edit-message":      (*Hub).editMessage,
+	"delete-message":    (*Hub).deleteMessage,
+	"mark-as-read":      (*Hub).markAsRead,
+	"typing-start":      (*Hub).typingStart,
+	"typing-stop":       (*Hub).typingStop,
+	"update-presence":   (*Hub).updatePresence,
+	"get-room-presence": (*Hub).getRoomPresence,
+	"get-history":       (*Hub).getHistory,
+}
+
+func (h *Hub) onConnection(s *server.Socket) {
+	m := s.Data().(*member)
+	s.Join(auth.PersonalRoom(m.user.ID))
+	h.connected(m)
+	// One dispatcher per socket, not one closure per event: sockets are many.
+	s.OnAny(func(args []any, ack server.AckFunc) {
+		name, _ := args[0].(string)
+		fn := handlers[name]
+		if fn == nil {
+			reply(s, ack, nil, invalid("unknown event "+name))
+			return
+		}
+		result, err := fn(h, s, m, args[1:])
+		reply(s, ack, result, err)
+	})
+	s.OnDisconnect(func(string) { h.disconnected(s, m) })
+}
+
+func (h *Hub) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), h.opts.StoreTimeout)
+}
+
+// exceptUser is the room of every socket of a user: "to the room's other users".
+func exceptUser(m *member) string { return auth.PersonalRoom(m.user.ID) }

@@ -1,0 +1,59 @@
+package hub
+
+import (
+	"slices"
+	"time"
+
+	"edgeio/server"
+)
+
+const maxReceiptIDs = 500
+
+func (h *Hub) markAsRead(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
+	obj, err := argObject(args)
+	if err != nil {
+		return nil, err
+	}
+	room, err := roomArg(obj["roomId"])
+	if err != nil {
+		return nil, err
+	}
+	list, ok := obj["messageIds"].([]any)
+	if !ok || len(list) == 0 || len(list) > maxReceiptIDs {
+		return nil, invalid("messageIds must be a list of 1 to 500 message ids")
+	}
+	ids := make([]string, len(list))
+	for i, v := range list {
+		id, ok := v.(string)
+		if !ok || id == "" || len(id) > 64 {
+			return nil, invalid("messageIds must hold message id strings")
+		}
+		ids[i] = id
+	}
+	if !m.in(room) {
+		return nil, &chatError{code: CodeNotInRoom, message: "not in room " + room}
+	}
+	// ids sort in creation order, so the newest one read is the watermark
+	newest := slices.Max(ids)
+	ctx, cancel := h.ctx()
+	serr := h.store.MarkRead(ctx, room, m.user.ID, newest)
+	cancel()
+	if serr != nil {
+		return nil, storeError(serr)
+	}
+	h.receipts.Add(roomUser{room, m.user.ID}, ids...)
+	return map[string]any{"roomId": room, "lastReadId": newest}, nil
+}
+
+// flushReceipts sends one messages-read for what a user read in a room during the window.
+func (h *Hub) flushReceipts(k roomUser, ids []string) {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	list := make([]any, len(ids))
+	for i, id := range ids {
+		list[i] = id
+	}
+	_ = h.nsp.To(k.room).Emit("messages-read", map[string]any{
+		"roomId": k.room, "messageIds": list, "userId": k.user, "readAt": isoTime(time.Now()),
+	})
+}

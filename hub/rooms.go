@@ -1,0 +1,112 @@
+package hub
+
+import (
+	"edgeio/server"
+)
+
+func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
+	if len(args) == 0 {
+		return nil, invalid("roomId is required")
+	}
+	room, err := roomArg(args[0])
+	if err != nil {
+		return nil, err
+	}
+	if !m.user.MayJoin(room, h.opts.RoomPolicy) {
+		return nil, &chatError{code: CodeForbidden, message: "you may not join " + room}
+	}
+	m.mu.Lock()
+	_, already := m.rooms[room]
+	if !already && len(m.rooms) >= h.opts.MaxRoomsPerSocket {
+		m.mu.Unlock()
+		return nil, &chatError{code: CodeForbidden, message: "too many rooms on one connection"}
+	}
+	m.rooms[room] = struct{}{}
+	m.mu.Unlock()
+
+	ctx, cancel := h.ctx()
+	lastRead, unread, serr := h.store.ReadState(ctx, room, m.user.ID)
+	cancel()
+	if serr != nil {
+		m.mu.Lock()
+		if !already {
+			delete(m.rooms, room)
+		}
+		m.mu.Unlock()
+		return nil, storeError(serr)
+	}
+	if !already {
+		s.Join(room)
+		if first, info := h.enterRoom(m, room); first {
+			_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
+		}
+	}
+	var last any
+	if lastRead != "" {
+		last = lastRead
+	}
+	return map[string]any{"roomId": room, "lastReadId": last, "unreadCount": float64(unread)}, nil
+}
+
+func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
+	if len(args) == 0 {
+		return nil, invalid("roomId is required")
+	}
+	room, err := roomArg(args[0])
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	_, in := m.rooms[room]
+	delete(m.rooms, room)
+	m.mu.Unlock()
+	if !in {
+		return nil, &chatError{code: CodeNotInRoom, message: "not in room " + room}
+	}
+	h.stopTyping(m, room)
+	s.Leave(room)
+	if h.exitRoom(m.user.ID, room) {
+		_ = h.nsp.To(room).Emit("room-member-left", map[string]any{"roomId": room, "userId": m.user.ID})
+	}
+	return map[string]any{"roomId": room}, nil
+}
+
+// enterRoom counts a socket of m's user into room; first reports whether it is the user's
+// first socket there.
+func (h *Hub) enterRoom(m *member, room string) (first bool, info map[string]any) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[m.user.ID]
+	u.rooms[room]++
+	if u.rooms[room] == 1 {
+		users := h.roomUsers[room]
+		if users == nil {
+			users = make(map[string]*userState)
+			h.roomUsers[room] = users
+		}
+		users[u.id] = u
+		first = true
+	}
+	return first, u.info()
+}
+
+// exitRoom counts a socket of the user out of room; it reports whether that was the user's
+// last socket there.
+func (h *Hub) exitRoom(userID, room string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.users[userID]
+	if u == nil || u.rooms[room] == 0 {
+		return false
+	}
+	u.rooms[room]--
+	if u.rooms[room] > 0 {
+		return false
+	}
+	delete(u.rooms, room)
+	delete(h.roomUsers[room], userID)
+	if len(h.roomUsers[room]) == 0 {
+		delete(h.roomUsers, room)
+	}
+	return true
+}
