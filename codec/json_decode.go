@@ -211,6 +211,9 @@ func (p *jsonParser) str() (string, error) {
 	s := p.s
 	start := p.i + 1
 	for i := start; i < len(s); {
+		if i = skipPlainJSON(s, i); i >= len(s) {
+			break
+		}
 		c := s[i]
 		switch {
 		case c == '"':

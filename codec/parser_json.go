@@ -2,6 +2,7 @@ package codec
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -9,9 +10,6 @@ import (
 // The default parser (socket.io-parser 4.x):
 //
 //	<type>[<attachments>-][<nsp>,][<ack id>][<JSON data>]
-
-// maxIDDigits keeps ack ids within 2^53, where JavaScript numbers are exact.
-const maxIDDigits = 15
 
 // EncodeJSON encodes p with the default parser: the text packet and, when Data holds []byte
 // values (in []any / map[string]any trees), the binary attachments, with Type turned into
@@ -38,64 +36,39 @@ func EncodeJSON(dst []byte, p *SPacket) (text []byte, attachments [][]byte, err 
 		return dst, nil, errf("namespace %q cannot be written", nsp)
 	}
 	attach := t == SEvent || t == SAck || t == SBinaryEvent || t == SBinaryAck
-	nbin := 0
-	if attach {
-		nbin = countBinary(p.Data, 0)
-		if nbin > MaxAttachments {
-			return dst, nil, ErrTooManyAttachment
-		}
-		if nbin > 0 && t == SEvent {
-			t = SBinaryEvent
-		} else if nbin > 0 && t == SAck {
-			t = SBinaryAck
-		}
-	}
 	orig := len(dst)
 	dst = append(dst, '0'+byte(t))
-	if t == SBinaryEvent || t == SBinaryAck {
-		dst = strconv.AppendInt(dst, int64(nbin), 10)
-		dst = append(dst, '-')
-	}
 	if nsp != "" {
 		dst = append(append(dst, nsp...), ',')
 	}
 	if p.ID != NoID {
 		dst = strconv.AppendInt(dst, p.ID, 10)
 	}
-	if p.Data == nil {
-		return dst, nil, nil
-	}
 	e := jsonEncoder{buf: dst, attach: attach}
-	if nbin > 0 {
-		e.atts = make([][]byte, 0, nbin)
-	}
-	if err := e.value(p.Data); err != nil {
-		return dst[:orig], nil, err
-	}
-	return e.buf, e.atts, nil
-}
-
-// countBinary counts the []byte values EncodeJSON turns into attachments.
-func countBinary(v any, depth int) int {
-	if depth > maxDepth {
-		return 0 // the encoder reports the depth error
-	}
-	n := 0
-	switch v := v.(type) {
-	case []byte:
-		if v != nil {
-			n = 1
-		}
-	case []any:
-		for _, x := range v {
-			n += countBinary(x, depth+1)
-		}
-	case map[string]any:
-		for _, x := range v {
-			n += countBinary(x, depth+1)
+	if p.Data != nil {
+		if err := e.value(p.Data); err != nil {
+			return dst[:orig], nil, err
 		}
 	}
-	return n
+	n := len(e.atts)
+	if n > MaxAttachments {
+		return dst[:orig], nil, ErrTooManyAttachment
+	}
+	if n == 0 && t != SBinaryEvent && t != SBinaryAck {
+		return e.buf, nil, nil
+	}
+	// Binary after all: fix the type and insert the attachment count. Writing the data
+	// first spares the common case a second walk to count []byte values.
+	switch t {
+	case SEvent:
+		t = SBinaryEvent
+	case SAck:
+		t = SBinaryAck
+	}
+	e.buf[orig] = '0' + byte(t)
+	var hdr [8]byte
+	count := append(strconv.AppendInt(hdr[:0], int64(n), 10), '-')
+	return slices.Insert(e.buf, orig+1, count...), e.atts, nil
 }
 
 // JSONDecoder reassembles packets of one connection: a BINARY_* packet waits for its
@@ -197,8 +170,8 @@ func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
 		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
 			id = id*10 + int64(s[i]-'0')
 		}
-		if i-start > maxIDDigits {
-			return nil, 0, errf("ack id too long")
+		if i-start > 16 || id > maxAckID {
+			return nil, 0, errf("ack id too large")
 		}
 		p.ID = id
 	}

@@ -30,6 +30,7 @@ var jsonCases = []struct {
 	{wire: `2["hello",1]`, pkt: SPacket{Type: SEvent, Nsp: "/", ID: NoID, Data: arr{"hello", 1.0}}},
 	{wire: `2/admin,["project:delete",123]`, pkt: SPacket{Type: SEvent, Nsp: "/admin", ID: NoID, Data: arr{"project:delete", 123.0}}},
 	{wire: `2/admin,456["project:delete",123]`, pkt: SPacket{Type: SEvent, Nsp: "/admin", ID: 456, Data: arr{"project:delete", 123.0}}},
+	{wire: `29007199254740991["hi"]`, pkt: SPacket{Type: SEvent, Nsp: "/", ID: 9007199254740991, Data: arr{"hi"}}},
 	{wire: `212["hi"]`, pkt: SPacket{Type: SEvent, Nsp: "/", ID: 12, Data: arr{"hi"}}},
 	{wire: `3/admin,456[]`, pkt: SPacket{Type: SAck, Nsp: "/admin", ID: 456, Data: arr{}}},
 	{wire: `30["ok",{"n":null}]`, pkt: SPacket{Type: SAck, Nsp: "/", ID: 0, Data: arr{"ok", obj{"n": nil}}}},
@@ -214,7 +215,7 @@ func TestJSONDecodeErrors(t *testing.T) {
 		{`0[]`, ErrBadSocketPacket}, // CONNECT data must be an object
 		{`0null`, ErrBadSocketPacket},
 		{`0"x"`, ErrBadSocketPacket},
-		{`1{}`, ErrBadSocketPacket},       // DISCONNECT has no data
+		{`1{}`, ErrBadSocketPacket}, // DISCONNECT has no data
 		{`1 `, ErrBadSocketPacket},
 		{`2`, ErrBadSocketPacket}, // EVENT needs data
 		{`2{}`, ErrBadSocketPacket},
@@ -232,7 +233,8 @@ func TestJSONDecodeErrors(t *testing.T) {
 		{`2["a"`, ErrBadSocketPacket}, // bad JSON
 		{`2["a"]]`, ErrBadSocketPacket},
 		{`2["a",1e999]`, ErrBadSocketPacket},
-		{`21234567890123456["a"]`, ErrBadSocketPacket}, // ack id too long
+		{`29007199254740992["a"]`, ErrBadSocketPacket}, // ack id beyond 2^53-1
+		{`212345678901234567["a"]`, ErrBadSocketPacket},
 		{`6-[]`, ErrBadSocketPacket},
 	} {
 		var d JSONDecoder

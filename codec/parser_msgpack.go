@@ -118,7 +118,7 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 	}
 	if _, undef := id.(undefinedT); !undef {
 		f, ok := id.(float64)
-		if !ok || f < 0 || f >= 1<<53 || f != math.Trunc(f) {
+		if !ok || f < 0 || f > maxAckID || f != math.Trunc(f) {
 			return nil, errf("invalid ack id")
 		}
 		p.ID = int64(f)

@@ -78,7 +78,7 @@ func DecodeV3Payload(body []byte, binary bool) ([]EPacket, error) {
 }
 
 func decodeV3String(body []byte) ([]EPacket, error) {
-	var pkts []EPacket
+	pkts := make([]EPacket, 0, 8)
 	arena := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
 		n, next, ok := lenPrefix(body, i, ':', '0')
@@ -104,7 +104,7 @@ func decodeV3String(body []byte) ([]EPacket, error) {
 }
 
 func decodeV3Binary(body []byte) ([]EPacket, error) {
-	var pkts []EPacket
+	pkts := make([]EPacket, 0, 8)
 	arena := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
 		kind := body[i]
@@ -190,8 +190,9 @@ func skipUTF16(b []byte, i, n int) (int, bool) {
 	units := 0
 	for units < n && i < len(b) {
 		if b[i] < utf8.RuneSelf {
-			i++
-			units++
+			k := asciiPrefix(b[i:min(len(b), i+n-units)])
+			i += k
+			units += k
 			continue
 		}
 		r, size := utf8.DecodeRune(b[i:])
@@ -206,8 +207,9 @@ func utf16Len(b []byte) int {
 	n := 0
 	for i := 0; i < len(b); {
 		if b[i] < utf8.RuneSelf {
-			i++
-			n++
+			k := asciiPrefix(b[i:])
+			i += k
+			n += k
 			continue
 		}
 		r, size := utf8.DecodeRune(b[i:])

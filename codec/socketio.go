@@ -48,6 +48,9 @@ var (
 // input cannot exhaust the stack and a cyclic value fails instead of recursing forever.
 const maxDepth = 10000
 
+// maxAckID is the largest ack id decoders take: beyond 2^53 JavaScript numbers are inexact.
+const maxAckID = 1<<53 - 1
+
 // errf wraps ErrBadSocketPacket with a detail.
 func errf(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrBadSocketPacket}, args...)...)

@@ -1,20 +1,19 @@
 // Connecting: the auth payload, static, dynamic, invalid and private namespaces, and several
 // namespaces multiplexed over one connection, over every transport setting and parser.
-import { describe, test, before, after, afterEach } from "node:test";
+import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
+import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  matrix, connect, connectError, closeAll, emitAck, whenConnected, makeClient, Manager, waitFor,
+  matrix, connect, connectError, emitAck, whenConnected, makeClient, Manager, waitFor,
   assertSamePayload, sleep,
 } from "./lib/client.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
-after(async () => { closeAll(); await server?.stop(); });
-afterEach(() => closeAll());
+after(async () => { closeOrphans(); await server?.stop(); });
 
-const T = { timeout: 15000 };
-const it = (name, fn) => test(name, T, (...a) => server.guard(fn)(...a));
+const it = serverTest(() => server);
 
 for (const combo of matrix()) {
   describe(combo.label, () => {

@@ -1,20 +1,19 @@
 // Events and acknowledgements both ways, binary attachments both ways, over every transport
 // setting and parser.
-import { describe, test, before, after, afterEach } from "node:test";
+import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { startServer } from "./lib/server.mjs";
+import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  matrix, connect, closeAll, emitAck, emitAckWithin, waitFor, record, assertSamePayload, sleep,
+  matrix, connect, emitAck, emitAckWithin, waitFor, record, assertSamePayload, sleep,
 } from "./lib/client.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
-after(async () => { closeAll(); await server?.stop(); });
-afterEach(() => closeAll());
+after(async () => { closeOrphans(); await server?.stop(); });
 
-const T = { timeout: 15000 };
-const it = (name, fn) => test(name, T, (...a) => server.guard(fn)(...a));
+const it = serverTest(() => server);
 
 const PLAIN = ["hello", 42, -1.5, true, null, { a: [1, "x", null, false], b: { c: "d" } }, [1, [2, [3]]], ""];
 const UNICODE = "héllo wörld ✓ 日本語 😀 \u2028 \n\t \"quoted\" \\ back";

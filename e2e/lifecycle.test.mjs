@@ -1,22 +1,21 @@
 // Connection lifecycle: server-side disconnect, transport close and reconnection, the
 // Engine.IO handshake values, heartbeats (pings answered and unanswered) and the connect
 // timeout. The server runs with --ping-interval 300ms --ping-timeout 200ms --connect-timeout 1s.
-import { describe, test, before, after, afterEach } from "node:test";
+import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
+import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  matrix, connect, closeAll, emitAck, waitFor, record, sleep, whenConnected, makeClient,
+  matrix, connect, emitAck, waitFor, record, sleep, whenConnected, makeClient,
   hasParser, msgpackParser,
 } from "./lib/client.mjs";
-import { rawOpen, closeAllRaw, pollHandshake } from "./lib/raw.mjs";
+import { rawOpen, pollHandshake } from "./lib/raw.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
-after(async () => { closeAll(); closeAllRaw(); await server?.stop(); });
-afterEach(() => { closeAll(); closeAllRaw(); });
+after(async () => { closeOrphans(); await server?.stop(); });
 
-const T = { timeout: 15000 };
-const it = (name, fn, opts = {}) => test(name, { ...T, ...opts }, (...a) => server.guard(fn)(...a));
+const it = serverTest(() => server);
 
 const PING_INTERVAL = 300;
 const PING_TIMEOUT = 200;
@@ -25,8 +24,12 @@ const PING_TIMEOUT = 200;
 // reconnect within the observation window.
 const RECONNECTING = { reconnection: true, reconnectionDelay: 50, reconnectionDelayMax: 100, randomizationFactor: 0 };
 
+// Most of these tests wait on timers; they use their own sockets and run concurrently.
+const CONCURRENT = { concurrency: true };
+
+describe("socket.io clients", CONCURRENT, () => {
 for (const combo of matrix()) {
-  describe(combo.label, () => {
+  describe(combo.label, CONCURRENT, () => {
     it("disconnect-me: 'io server disconnect' and no automatic reconnection", async () => {
       const socket = await connect(server, { combo, opts: RECONNECTING });
       const connects = record(socket, "connect");
@@ -74,6 +77,7 @@ for (const combo of matrix()) {
     });
   });
 }
+});
 
 // ---- raw Engine.IO: handshake values and heartbeats -------------------------------------
 
@@ -95,7 +99,7 @@ class MsgpackProbe {
   }
 }
 
-describe("raw engine.io", () => {
+describe("raw engine.io", CONCURRENT, () => {
   it("the polling handshake announces the configured values and the websocket upgrade", async () => {
     const { handshake } = await pollHandshake(server);
     assert.equal(typeof handshake.sid, "string");

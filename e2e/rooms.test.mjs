@@ -1,21 +1,20 @@
 // Rooms and broadcasts: join, leave, the `rooms` ack, broadcasts that reach members other than
 // the sender only, namespace isolation, volatile broadcasts, and one room shared by a JSON
 // client and a msgpack client.
-import { describe, test, before, after, afterEach } from "node:test";
+import { describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
+import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  matrix, connect, closeAll, emitAck, waitFor, record, assertSamePayload, sleep, TRANSPORTS,
+  matrix, connect, emitAck, waitFor, record, assertSamePayload, sleep, TRANSPORTS,
   PARSERS, hasParser,
 } from "./lib/client.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
-after(async () => { closeAll(); await server?.stop(); });
-afterEach(() => closeAll());
+after(async () => { closeOrphans(); await server?.stop(); });
 
-const T = { timeout: 15000 };
-const it = (name, fn, opts = {}) => test(name, { ...T, ...opts }, (...a) => server.guard(fn)(...a));
+const it = serverTest(() => server);
 
 // How long a client must stay silent to count as "did not receive".
 const QUIET_MS = 300;

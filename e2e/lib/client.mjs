@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { io, Manager } from "socket.io-client";
 import msgpackParser from "socket.io-msgpack-parser";
+import { track } from "./scope.mjs";
 
 export { io, Manager, msgpackParser };
 
@@ -82,10 +83,8 @@ export function emitAckWithin(ms, socket, event, ...args) {
   });
 }
 
-const live = new Set();
-
 /**
- * Creates a client (not yet connected). Every client is also recorded and closed by closeAll().
+ * Creates a client (not yet connected); it is closed when the running test ends (scope.mjs).
  * `auth` becomes the CONNECT payload; the `auth` event the server sends on connect is
  * captured from the start in `socket.authEvent` (a promise of its arguments).
  */
@@ -107,7 +106,9 @@ export function makeClient(server, { nsp = "/", combo, auth, opts = {}, manager 
   }
   socket.authEvent = waitFor(socket, "auth", 5000, `server 'auth' event on ${nsp}`);
   socket.authEvent.catch(() => {}); // not every test waits for it
-  live.add(socket);
+  socket.on("disconnect", (r, d) => { if (r !== "io client disconnect") console.error("DISC", r, d && d.message); });
+  socket.on("connect_error", (e) => console.error("CERR", e.message, e.description && e.description.message));
+  track({ close: () => closeSocket(socket) });
   return socket;
 }
 
@@ -171,13 +172,10 @@ export async function connectError(server, options = {}) {
   return err;
 }
 
-export function closeAll() {
-  for (const s of live) {
-    try { s.io.opts.reconnection = false; s.io.reconnection(false); } catch { /* ignore */ }
-    try { s.close(); } catch { /* ignore */ }
-    try { s.io.engine && s.io.engine.close(); } catch { /* ignore */ }
-  }
-  live.clear();
+function closeSocket(s) {
+  try { s.io.reconnection(false); } catch { /* ignore */ }
+  try { s.close(); } catch { /* ignore */ }
+  try { s.io.engine && s.io.engine.close(); } catch { /* ignore */ }
 }
 
 /** Replaces binary values (Buffer, ArrayBuffer, typed arrays) by {$bin: hex} for comparison. */

@@ -1,6 +1,7 @@
 // Raw protocol clients for the tests that must misbehave: a bare WebSocket speaking Engine.IO
 // by hand (package `ws`) and plain HTTP long-polling requests (fetch).
 import WebSocket from "ws";
+import { track } from "./scope.mjs";
 
 /** Engine.IO v4 polling payloads separate packets with the record separator. */
 export const SEP = "\x1e";
@@ -19,6 +20,7 @@ export class RawSocket {
     this.pings = [];
     this.openedAt = 0;
     this.ws = new WebSocket(url, { maxPayload: maxPayload ?? 100 * 1024 * 1024, perMessageDeflate: false });
+    track(this);
     this.ws.on("error", () => { /* surfaced through `closed` / `opened` */ });
     this.opened = new Promise((resolve, reject) => {
       this.ws.once("open", () => { this.openedAt = Date.now(); resolve(); });
@@ -100,28 +102,9 @@ export function wsUrl(server, { path = "/socket.io/", query = "" } = {}) {
  */
 export async function rawOpen(server, opts = {}) {
   const sock = new RawSocket(wsUrl(server, opts), opts);
-  live.add(sock);
   await sock.opened;
   const open = await sock.nextText("0", 2000);
   return { sock, handshake: JSON.parse(open.data.slice(1)) };
-}
-
-/**
- * Raw WebSocket that also completes the Socket.IO CONNECT to the main namespace with the
- * JSON parser ("40" → "40{sid}").
- */
-export async function rawConnectJson(server, opts = {}) {
-  const { sock, handshake } = await rawOpen(server, opts);
-  sock.send("40");
-  const ok = await sock.nextText("40", 2000);
-  const connect = JSON.parse(ok.data.slice(2));
-  return { sock, handshake, sid: connect.sid };
-}
-
-const live = new Set();
-export function closeAllRaw() {
-  for (const s of live) s.close();
-  live.clear();
 }
 
 // ---- long-polling by hand -------------------------------------------------------------
@@ -150,4 +133,71 @@ export async function pollHandshake(server, opts = {}) {
   }
   const handshake = JSON.parse(r.text.slice(1));
   return { sid: handshake.sid, handshake };
+}
+
+// ---- Socket.IO packets by hand, in either parser ---------------------------------------
+
+/**
+ * Encodes and decodes Socket.IO packets for a raw WebSocket: the JSON parser's text frames
+ * ("4" + type + [nsp ","] + [id] + JSON) or the msgpack parser's binary frames. Binary
+ * attachments are not needed by the raw tests and not supported here.
+ */
+export function wireFor(parserName, msgpackParser) {
+  if (parserName === "json") {
+    return {
+      name: "json",
+      encode({ type, nsp = "/", data, id }) {
+        let s = "4" + type;
+        if (nsp !== "/") s += nsp + ",";
+        if (id !== undefined) s += id;
+        if (data !== undefined) s += JSON.stringify(data);
+        return s;
+      },
+      decode(item) {
+        if (item.binary || !item.data.startsWith("4")) return null;
+        const m = /^4(\d)(?:\d+-)?(\/[^,]*,)?(\d+)?(.*)$/s.exec(item.data);
+        if (!m) return null;
+        return {
+          type: Number(m[1]),
+          nsp: m[2] ? m[2].slice(0, -1) : "/",
+          id: m[3] !== undefined ? Number(m[3]) : undefined,
+          data: m[4] ? JSON.parse(m[4]) : undefined,
+        };
+      },
+    };
+  }
+  return {
+    name: "msgpack",
+    encode(packet) {
+      const p = { type: packet.type, nsp: packet.nsp || "/" };
+      if (packet.data !== undefined) p.data = packet.data;
+      if (packet.id !== undefined) p.id = packet.id;
+      return new msgpackParser.Encoder().encode(p)[0];
+    },
+    decode(item) {
+      if (!item.binary) return null;
+      let out = null;
+      const d = new msgpackParser.Decoder();
+      d.on("decoded", (p) => { out = p; });
+      try { d.add(item.data); } catch { return null; }
+      return out;
+    },
+  };
+}
+
+/** Waits for the next Socket.IO packet on `sock` that satisfies match(packet). */
+export function nextPacket(sock, wire, match = () => true, ms = 2000, what = "a Socket.IO packet") {
+  return sock.next(ms, (item) => {
+    const p = wire.decode(item);
+    return p !== null && match(p);
+  }, what).then((item) => wire.decode(item));
+}
+
+/** Raw WebSocket with a completed Socket.IO CONNECT to `nsp` in the given wire format. */
+export async function rawConnect(server, wire, { nsp = "/", auth, ...opts } = {}) {
+  const { sock, handshake } = await rawOpen(server, opts);
+  sock.send(wire.encode({ type: 0, nsp, data: auth }));
+  const p = await nextPacket(sock, wire, (q) => q.nsp === nsp && (q.type === 0 || q.type === 4), 2000, "CONNECT reply");
+  if (p.type !== 0) throw new Error(`CONNECT to ${nsp} refused: ${JSON.stringify(p.data)}`);
+  return { sock, handshake, sid: p.data && p.data.sid };
 }
