@@ -22,7 +22,7 @@ type Hub struct {
 	opts     Options
 
 	mu        sync.Mutex
-	users     map[string]*userState             // connected users, and those inside their grace
+	users     map[string]*userState            // connected users, and those inside their grace
 	roomUsers map[string]map[string]*userState // room → users with a socket in it
 	typing    map[roomUser]time.Time           // who types where, until when
 
