@@ -151,7 +151,7 @@ func writeWS(c *gws.Conn, protocol int, p codec.EPacket) {
 	case p.Binary && protocol == 4:
 		c.WriteAsync(gws.OpcodeBinary, p.Data, nil)
 	case p.Binary:
-		c.WriteAsync(gws.OpcodeBinary, append([]byte{byte(codec.EMessage)}, p.Data...), nil)
+		c.WriteAsync(gws.OpcodeBinary, codec.AppendBinaryV3(nil, p), nil)
 	default:
 		c.WriteAsync(gws.OpcodeText, codec.AppendText(nil, p), nil)
 	}
@@ -255,7 +255,7 @@ func (s *Session) onPacket(p codec.EPacket) {
 		if s.Protocol == 3 {
 			s.mu.Lock()
 			if !s.closed {
-				s.sendLocked(codec.EPacket{Type: codec.EPong, Data: p.Data})
+				s.sendLocked(codec.EPacket{Type: codec.EPong, Data: append([]byte(nil), p.Data...)})
 				s.heartbeat.Reset(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
 			}
 			s.mu.Unlock()

@@ -118,7 +118,7 @@ func (h *wsHandler) OnMessage(c *gws.Conn, msg *gws.Message) {
 	var err error
 	switch {
 	case msg.Opcode == gws.OpcodeText:
-		p, err = codec.DecodeText(msg.Bytes())
+		p, err = codec.ParseText(msg.Bytes()) // no copy: handlers do not keep data
 	case sess.Protocol == 4:
 		p = codec.EPacket{Type: codec.EMessage, Data: msg.Bytes(), Binary: true}
 	default:
