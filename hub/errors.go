@@ -39,7 +39,7 @@ func storeError(err error) *chatError {
 		return &chatError{code: CodeNotFound, message: "no such message"}
 	case errors.Is(err, store.ErrForbidden):
 		return &chatError{code: CodeForbidden, message: "only the author may do that"}
-	case errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
 		return &chatError{code: CodeUnavailable, message: "the message store is unavailable, retry"}
 	default:
 		return &chatError{code: CodeInternal, message: "internal error"}

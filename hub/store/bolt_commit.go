@@ -13,7 +13,8 @@ import (
 // Every write (Append, Edit, Delete, a MarkRead that moves the mark) becomes an op on the
 // queue of one committer goroutine. The committer takes the first op, then whatever else is
 // already queued (up to MaxBatch), applies them in order in one Update transaction, commits
-// it with one fsync and then answers them all. There is no fixed wait: a lone writer pays
+// it with one fsync and then answers them all. MaxBatchBytes bounds a transaction's size
+// when messages carry inline attachments. There is no fixed wait: a lone writer pays
 // one fsync, and under load the ops that queue up during one fsync form the next
 // transaction, so the batch grows with the load and commits run back to back at the disk's
 // fsync rate. Ids are assigned inside the transaction by the single committer, so a
@@ -25,9 +26,14 @@ import (
 // calls are waiting. A lone writer therefore waits the delay plus the fsync, and under load
 // batches are cut by the timer rather than by the disk. It also rolls back a whole batch and
 // reruns the rest whenever one function returns an error, so expected errors (not the
-// author) have to be carried out of band. On this project's 2-core VM (about 5ms per fsync)
-// the committer delivered ~1.6x db.Batch's throughput with 1 sender, ~5-7x with 16 and
-// ~1.3x with 256 (see the package's benchmarks), hence the committer.
+// author) have to be carried out of band. Measured with real fsync on this project's
+// 2-core shared VM (BenchmarkAppendBolt, fsync about 0.45ms at the time), acks/s:
+//
+//	senders     1       16      256
+//	committer   2,100   10,900  95,000   (1, 8 and 128 messages per commit)
+//	db.Batch    88      1,370   16,000
+//
+// hence the committer.
 //
 // An op fails alone: ops check everything before their first write, so an expected error
 // leaves nothing behind. An op that fails after writing (which bbolt only does on internal
@@ -44,6 +50,7 @@ const (
 
 type op struct {
 	ctx   context.Context
+	size  int // about how many bytes the op writes
 	apply func(*bolt.Tx) (dirty bool, err error)
 	state atomic.Int32
 	err   error
@@ -51,14 +58,14 @@ type op struct {
 }
 
 // write runs apply in a committed transaction (see above) and returns its error.
-func (s *boltStore) write(ctx context.Context, apply func(*bolt.Tx) (bool, error)) error {
+func (s *boltStore) write(ctx context.Context, size int, apply func(*bolt.Tx) (bool, error)) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if s.dbBatch {
 		return s.writeDBBatch(ctx, apply)
 	}
-	o := &op{ctx: ctx, apply: apply, done: make(chan struct{})}
+	o := &op{ctx: ctx, size: size, apply: apply, done: make(chan struct{})}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
@@ -87,29 +94,41 @@ func (s *boltStore) write(ctx context.Context, apply func(*bolt.Tx) (bool, error
 // empty.
 func (s *boltStore) run() {
 	defer close(s.stopped)
-	batch := make([]*op, 0, s.maxBatch)
-	for o := range s.queue {
-		batch = s.fill(append(batch, o))
+	var batch []*op
+	var carry *op // taken from the queue but over the byte budget of the last batch
+	for {
+		first := carry
+		if first == nil {
+			var ok bool
+			if first, ok = <-s.queue; !ok {
+				return
+			}
+		}
+		batch, carry = s.fill(append(batch[:0], first))
 		s.commit(batch)
 		clear(batch)
-		batch = batch[:0]
 	}
 }
 
-// fill adds what is queued right now to batch, without waiting.
-func (s *boltStore) fill(batch []*op) []*op {
-	for len(batch) < s.maxBatch {
+// fill adds to batch what is queued right now, without waiting, up to MaxBatch ops and
+// MaxBatchBytes. An op that would pass the byte budget is returned as carry.
+func (s *boltStore) fill(batch []*op) (_ []*op, carry *op) {
+	size := batch[0].size
+	for len(batch) < s.maxBatch && size < s.maxBytes {
 		select {
 		case o, ok := <-s.queue:
 			if !ok {
-				return batch
+				return batch, nil
+			}
+			if size += o.size; size > s.maxBytes {
+				return batch, o
 			}
 			batch = append(batch, o)
 		default:
-			return batch
+			return batch, nil
 		}
 	}
-	return batch
+	return batch, nil
 }
 
 // commit applies batch in one transaction and answers its ops.

@@ -57,11 +57,17 @@ func appendStr[T string | []byte](b []byte, s T) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
 }
 
-func encodeMessage(m *Message) []byte {
+// msgSize is a little more than the size of m's encoding.
+func msgSize(m *Message) int {
 	size := 2 + len(m.UserID) + len(m.Username) + len(m.Content) + len(m.ClientMsgID) + 40
 	for _, a := range m.Attachments {
 		size += len(a.URL) + len(a.Name) + len(a.Type) + len(a.Data) + 30
 	}
+	return size
+}
+
+func encodeMessage(m *Message) []byte {
+	size := msgSize(m)
 	var flags byte
 	if m.Deleted {
 		flags |= flagDeleted

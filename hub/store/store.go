@@ -85,7 +85,7 @@ type Store interface {
 	// History returns messages of a room oldest first, tombstones included, and whether more
 	// exist beyond the page in the direction of the query (older for Before or no cursor,
 	// newer for After). A cursor id that is not in the room: ErrNotFound. An unknown room
-	// without cursors is an empty page. msgs is never nil.
+	// without cursors is an empty page; on success msgs is never nil.
 	History(ctx context.Context, roomID string, q HistoryQuery) (msgs []*Message, hasMore bool, err error)
 	// MarkRead moves userID's read watermark in roomID forward to messageID (never backward);
 	// ErrNotFound if messageID is not a message of roomID (tombstones count as messages).

@@ -42,6 +42,9 @@ type BoltOptions struct {
 	NoSync bool
 	// MaxBatch is the most writes committed in one transaction (default 1000).
 	MaxBatch int
+	// MaxBatchBytes stops adding writes to a transaction once their messages add up to
+	// this many bytes (default 8 MiB); a single larger write still goes through alone.
+	MaxBatchBytes int
 	// LockTimeout is how long OpenBolt waits for another process to release the file
 	// (default 1s); bolt files cannot be shared between processes.
 	LockTimeout time.Duration
@@ -55,6 +58,7 @@ type boltStore struct {
 	db       *bolt.DB
 	dbBatch  bool
 	maxBatch int
+	maxBytes int
 
 	mu      sync.RWMutex // closed and the queue's closing; held for reading while sending
 	closed  bool
@@ -71,6 +75,9 @@ type boltStore struct {
 func OpenBolt(path string, opts BoltOptions) (Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 1000
+	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = 8 << 20
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
@@ -95,6 +102,7 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 		db:       db,
 		dbBatch:  opts.dbBatch,
 		maxBatch: opts.MaxBatch,
+		maxBytes: opts.MaxBatchBytes,
 		queue:    make(chan *op, opts.MaxBatch),
 		stopped:  make(chan struct{}),
 	}
@@ -163,7 +171,7 @@ func (s *boltStore) Append(ctx context.Context, m *Message) (*Message, bool, err
 	}
 	var out *Message
 	var created bool
-	err := s.write(ctx, func(tx *bolt.Tx) (bool, error) {
+	err := s.write(ctx, msgSize(in), func(tx *bolt.Tx) (bool, error) {
 		out, created = nil, false
 		if dk != nil {
 			if key := tx.Bucket(bktDedup).Get(dk); key != nil {
@@ -215,13 +223,13 @@ func (s *boltStore) Get(ctx context.Context, id string) (*Message, error) {
 }
 
 // update applies change to message id and stores the result, in one committed write.
-func (s *boltStore) update(ctx context.Context, id string, change func(*Message) error) (*Message, error) {
+func (s *boltStore) update(ctx context.Context, id string, size int, change func(*Message) error) (*Message, error) {
 	key, ok := keyOfID(id)
 	if !ok {
 		return nil, ErrNotFound
 	}
 	var out *Message
-	err := s.write(ctx, func(tx *bolt.Tx) (bool, error) {
+	err := s.write(ctx, size, func(tx *bolt.Tx) (bool, error) {
 		out = nil
 		m, rb, err := loadMessage(tx, key)
 		if err != nil {
@@ -243,11 +251,11 @@ func (s *boltStore) update(ctx context.Context, id string, change func(*Message)
 }
 
 func (s *boltStore) Edit(ctx context.Context, id, userID, content string, at time.Time) (*Message, error) {
-	return s.update(ctx, id, func(m *Message) error { return m.edit(userID, content, at) })
+	return s.update(ctx, id, len(content), func(m *Message) error { return m.edit(userID, content, at) })
 }
 
 func (s *boltStore) Delete(ctx context.Context, id, userID string, at time.Time) (*Message, error) {
-	return s.update(ctx, id, func(m *Message) error { return m.tombstone(userID, at) })
+	return s.update(ctx, id, 0, func(m *Message) error { return m.tombstone(userID, at) })
 }
 
 func (s *boltStore) History(ctx context.Context, roomID string, q HistoryQuery) ([]*Message, bool, error) {
@@ -340,7 +348,7 @@ func (s *boltStore) MarkRead(ctx context.Context, roomID, userID, messageID stri
 	if err != nil || !moves {
 		return err
 	}
-	return s.write(ctx, func(tx *bolt.Tx) (bool, error) {
+	return s.write(ctx, 0, func(tx *bolt.Tx) (bool, error) {
 		moves, err := markMoves(tx, roomID, rk, key)
 		if err != nil || !moves {
 			return false, err
