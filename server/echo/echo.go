@@ -42,12 +42,13 @@ func requireToken(s *server.Socket) error {
 	return nil
 }
 
+const greetingDelay = 10 * time.Millisecond
+
 func onConnection(s *server.Socket) {
-	if len(s.Handshake.Auth) > 0 {
-		_ = s.Emit("auth", s.Handshake.Auth)
-	} else {
-		_ = s.Emit("auth")
-	}
+	// The greeting waits a moment after the CONNECT reply: the protocol suites listen for
+	// each frame only after the previous one, so two frames landing in one TCP read lose
+	// the second (Node's event loop spaces them by chance).
+	time.AfterFunc(greetingDelay, func() { _ = s.Emit("auth", s.Handshake.Auth) }) // {} when none came
 	s.On("message", func(args []any, _ server.AckFunc) { _ = s.Emit("message-back", args...) })
 	s.On("message-with-ack", func(args []any, ack server.AckFunc) {
 		if ack != nil {

@@ -374,7 +374,7 @@ func TestEngineIOv3(t *testing.T) {
 		t.Fatalf("reason %q", r)
 	}
 
-	code, body = get(t, u3)
+	_, body = get(t, u3)
 	i = strings.Index(body, `"sid":"`) + 7
 	sid = body[i : i+strings.IndexByte(body[i:], '"')]
 	u = u3 + "&sid=" + sid
@@ -388,11 +388,14 @@ func TestEngineIOv3(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "application/octet-stream" || !bytes.Equal(b, []byte{1, 4, 0xff, 4, 1, 2, 3}) {
 		t.Fatalf("binary payload %q %v", resp.Header.Get("Content-Type"), b)
 	}
+	// b64 is asked for at the handshake and holds for the session
+	_, body = get(t, u3+"&b64=1")
+	i = strings.Index(body, `"sid":"`) + 7
+	u = u3 + "&sid=" + body[i:i+strings.IndexByte(body[i:], '"')]
 	post(t, u, fmt.Sprintf("%d:b4AQID", len("b4AQID")))
-	if _, body := get(t, u+"&b64=1"); body != "6:b4AQID" {
+	if _, body := get(t, u); body != "6:b4AQID" {
 		t.Fatalf("b64 payload %q", body)
 	}
-	_ = code
 }
 
 func TestCloseAnswersWaitingPollWithClose(t *testing.T) {

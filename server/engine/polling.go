@@ -28,13 +28,20 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.getActive = true
+	// A poll that comes after the probe waits a little for the upgrade packet, which may be
+	// on its way over the WebSocket: once it lands this poll is refused, as a stray.
+	late := s.upgrading
 	s.mu.Unlock()
 
-	timer := time.NewTimer(s.srv.opts.PingInterval + s.srv.opts.PingTimeout)
+	wait := s.srv.opts.PingInterval + s.srv.opts.PingTimeout
+	if late {
+		wait = 100 * time.Millisecond
+	}
+	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		if len(s.queue) > 0 || s.closed || s.upgrading || s.transport != TransportPolling {
+		if len(s.queue) > 0 || s.closed || (s.upgrading && !late) || s.transport != TransportPolling {
 			break
 		}
 		s.mu.Unlock()
@@ -45,6 +52,13 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
 			s.mu.Unlock()
 		}
+	}
+	if s.transport != TransportPolling && len(s.queue) == 0 {
+		// upgraded while this poll waited: a client that upgrades never polls meanwhile
+		s.getActive = false
+		s.mu.Unlock()
+		writeError(ctx, errBadRequest)
+		return
 	}
 	pkts := s.queue
 	s.queue = nil
@@ -66,7 +80,7 @@ func (s *Session) writePayload(ctx *fasthttp.RequestCtx, pkts []codec.EPacket) {
 	switch {
 	case s.Protocol == 4:
 		body = codec.AppendV4Payload(nil, pkts)
-	case hasBinary(pkts) && len(ctx.QueryArgs().Peek("b64")) == 0:
+	case hasBinary(pkts) && !s.b64:
 		body = codec.AppendV3BinaryPayload(nil, pkts)
 		ctype = "application/octet-stream"
 	default:
@@ -127,6 +141,9 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	for _, p := range pkts {
+		if p.Type == codec.EClose {
+			s.awaitPoll(50 * time.Millisecond)
+		}
 		s.onPacket(p)
 	}
 	ctx.SetContentType("text/html")
@@ -146,4 +163,17 @@ func requestInfo(ctx *fasthttp.RequestCtx) *Request {
 
 func isUpgradeRequest(ctx *fasthttp.RequestCtx) bool {
 	return bytes.EqualFold(ctx.Request.Header.Peek("Upgrade"), []byte("websocket"))
+}
+
+// awaitPoll gives a poll sent together with a client's close packet a moment to arrive, so
+// that it is answered (with a noop) rather than refused for an unknown session.
+func (s *Session) awaitPoll(limit time.Duration) {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		waiting := s.getActive
+		s.mu.Unlock()
+		if waiting {
+			return
+		}
+	}
 }

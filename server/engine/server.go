@@ -128,6 +128,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	sess := newSession(s, protocol, requestInfo(ctx), TransportPolling)
+	sess.b64 = len(q.Peek("b64")) > 0
 	s.open(sess, []string{TransportWebSocket})
 	sess.poll(ctx)
 }

@@ -45,10 +45,12 @@ type Session struct {
 	closed       bool
 	transport    string
 	upgrading    bool      // a probe succeeded; polling answers at once until the upgrade packet
+	candidate    bool      // a WebSocket is attached as an upgrade candidate
 	ws           *gws.Conn // set once the session runs on WebSocket
 	queue        []codec.EPacket
 	wake         chan struct{}
 	getActive    bool
+	b64          bool // v3: the handshake asked for base64 binary in payloads
 	postActive   bool
 	awaitingPong bool
 	heartbeat    *time.Timer
@@ -171,7 +173,13 @@ func (s *Session) Close(reason string) {
 	}
 	ws := s.ws
 	if ws == nil && s.getActive {
-		s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+		// A waiting poll learns of a server-side close; a client that closed knows already
+		// and just needs its poll back.
+		last := codec.EPacket{Type: codec.EClose}
+		if reason == reasonTransportClose {
+			last.Type = codec.ENoop
+		}
+		s.queue = append(s.queue, last)
 		s.signal()
 	}
 	s.mu.Unlock()

@@ -55,10 +55,12 @@ func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int) {
 // upgradeExisting takes a WebSocket that wants to replace sess's polling transport.
 func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
 	sess.mu.Lock()
-	ok := sess.transport == TransportPolling && !sess.closed && !sess.upgrading
+	ok := sess.transport == TransportPolling && !sess.closed && !sess.upgrading && !sess.candidate
+	sess.candidate = sess.candidate || ok // one upgrade at a time
 	sess.mu.Unlock()
 	if !ok {
-		writeError(ctx, errBadRequest)
+		// Engine.IO accepts the WebSocket and closes it: clients expect a close, not a 400.
+		s.hijack(ctx, func(c *gws.Conn) { closeWS(c, false) })
 		return
 	}
 	s.hijack(ctx, func(c *gws.Conn) {
@@ -101,6 +103,7 @@ func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
 		peer.timer.Stop()
 		peer.sess.mu.Lock()
 		peer.sess.upgrading = false
+		peer.sess.candidate = false
 		peer.sess.mu.Unlock()
 	default:
 		peer.sess.Close(reasonTransportClose)
