@@ -143,6 +143,10 @@ func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
 		if n > MaxAttachments {
 			return nil, 0, ErrTooManyAttachment
 		}
+		if n == 0 {
+			// a binary packet without binary: socket.io-parser refuses it too
+			return nil, 0, errf("binary packet without attachments")
+		}
 		i++
 		if t == SBinaryEvent {
 			t = SEvent

@@ -119,7 +119,6 @@ func TestJSONDecodeVariants(t *testing.T) {
 		// Placeholders are only special in binary packets.
 		{`2["a",{"_placeholder":true,"num":0}]`, SPacket{Type: SEvent, Nsp: "/", ID: NoID, Data: arr{"a", obj{"_placeholder": true, "num": 0.0}}}},
 		// A binary packet with no attachment is complete at once.
-		{`50-["a"]`, SPacket{Type: SEvent, Nsp: "/", ID: NoID, Data: arr{"a"}}},
 		{"2/a\xffb,[\"a\"]", SPacket{Type: SEvent, Nsp: "/a\uFFFDb", ID: NoID, Data: arr{"a"}}},
 		{"2/a\xffb", SPacket{}}, // EVENT without data
 	} {
@@ -207,6 +206,7 @@ func TestJSONDecodeErrors(t *testing.T) {
 		{"x", ErrBadSocketPacket},
 		{`5["a"]`, ErrBadSocketPacket},      // attachments required
 		{`5-["a"]`, ErrBadSocketPacket},     // digits required
+		{`50-["a"]`, ErrBadSocketPacket},    // binary without attachments
 		{`51["a"]`, ErrBadSocketPacket},     // '-' required
 		{`51`, ErrBadSocketPacket},          // '-' required
 		{`5a-["a"]`, ErrBadSocketPacket},    // digits

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
 import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  connect, emitAck, assertHealthy, hasParser, parsersUnderTest, TRANSPORTS, msgpackParser,
+  connect, assertHealthy, hasParser, parsersUnderTest, TRANSPORTS, msgpackParser,
 } from "./lib/client.mjs";
 import {
   RawSocket, rawOpen, rawConnect, wireFor, nextPacket, wsUrl, http, pollUrl, pollHandshake, SEP,
@@ -55,7 +55,6 @@ const it = serverTest(() => server);
 const itSmall = serverTest(() => small);
 const json = wireFor("json");
 const mp = wireFor("msgpack", msgpackParser);
-const firstWire = hasParser("json") ? json : mp;
 const needJson = hasParser("json") ? {} : { skip: "raw JSON-parser cases need the json parser under test" };
 
 /**

@@ -6,10 +6,10 @@ import assert from "node:assert/strict";
 import { startServer } from "./lib/server.mjs";
 import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import {
-  matrix, connect, emitAck, waitFor, record, sleep, whenConnected, makeClient,
+  matrix, connect, emitAck, waitFor, record, sleep, whenConnected,
   hasParser, msgpackParser,
 } from "./lib/client.mjs";
-import { rawOpen, pollHandshake } from "./lib/raw.mjs";
+import { rawOpen, pollHandshake, wireFor } from "./lib/raw.mjs";
 
 let server;
 before(async () => { server = await startServer(); });
@@ -81,23 +81,13 @@ for (const combo of matrix()) {
 
 // ---- raw Engine.IO: handshake values and heartbeats -------------------------------------
 
-// The CONNECT packet for the main namespace in the first parser under test.
-function connectPacket() {
-  if (hasParser("json")) return "40";
-  return new msgpackParser.Encoder().encode({ type: 0, nsp: "/" })[0];
-}
-function isConnectOk(item) {
-  if (!item.binary) return item.data.startsWith("40");
-  const p = new MsgpackProbe(item.data);
-  return p.packet && p.packet.type === 0;
-}
-class MsgpackProbe {
-  constructor(buf) {
-    const d = new msgpackParser.Decoder();
-    d.on("decoded", (p) => { this.packet = p; });
-    try { d.add(buf); } catch { this.packet = null; }
-  }
-}
+// Raw clients speak the first parser under test.
+const wire = hasParser("json") ? wireFor("json") : wireFor("msgpack", msgpackParser);
+const connectPacket = () => wire.encode({ type: 0, nsp: "/" });
+const isConnectOk = (item) => {
+  const p = wire.decode(item);
+  return p !== null && p.type === 0 && p.nsp === "/";
+};
 
 describe("raw engine.io", CONCURRENT, () => {
   it("the polling handshake announces the configured values and the websocket upgrade", async () => {

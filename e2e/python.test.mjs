@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { E2E_DIR, serverBinary } from "./lib/server.mjs";
+import { E2E_DIR, serverBinary, ownChild } from "./lib/server.mjs";
 import { hasParser } from "./lib/client.mjs";
 
 const PYTHON = "/usr/bin/python3";
@@ -32,6 +32,7 @@ test("python-socketio client suite (python/test_echo.py)", { timeout: 120000, sk
     env: { ...process.env, EDGEIO_BIN: serverBinary(), PYTHONUNBUFFERED: "1" },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  ownChild(child, "SIGTERM"); // the Python suite stops its server on SIGTERM
   let out = "";
   child.stdout.on("data", (d) => { out += d; });
   child.stderr.on("data", (d) => { out += d; });

@@ -99,6 +99,10 @@ func (c *client) route(p *codec.SPacket) {
 		c.connect(name, auth)
 	case p.Type != codec.SConnect && s != nil:
 		s.onPacket(p)
+	default:
+		// a packet for a namespace the client is not in, or a second CONNECT: Socket.IO
+		// closes such a confused connection
+		c.sess.Close(ReasonForcedClose)
 	}
 }
 

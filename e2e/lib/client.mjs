@@ -106,8 +106,6 @@ export function makeClient(server, { nsp = "/", combo, auth, opts = {}, manager 
   }
   socket.authEvent = waitFor(socket, "auth", 5000, `server 'auth' event on ${nsp}`);
   socket.authEvent.catch(() => {}); // not every test waits for it
-  socket.on("disconnect", (r, d) => { if (r !== "io client disconnect") console.error("DISC", r, d && d.message); });
-  socket.on("connect_error", (e) => console.error("CERR", e.message, e.description && e.description.message));
   track({ close: () => closeSocket(socket) });
   return socket;
 }

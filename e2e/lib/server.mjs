@@ -52,14 +52,32 @@ function canConnect(port) {
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const running = new Set();
+const running = new Map(); // child process -> the signal that ends it when we must exit now
 
-// Never leave a server behind, whatever way the test process ends.
-process.once("exit", () => {
-  for (const proc of running) {
-    try { proc.kill("SIGKILL"); } catch { /* already gone */ }
+// Never leave a server behind, whatever way the test process ends: normally, or killed by
+// the test runner (a file-level timeout) or by Ctrl-C.
+function killAll() {
+  for (const [proc, sig] of running) {
+    try { proc.kill(sig); } catch { /* already gone */ }
   }
-});
+}
+
+/**
+ * Registers another child process to be ended if the test process has to exit early. A child
+ * that owns servers of its own should get a signal it handles (SIGTERM) so it can stop them.
+ */
+export function ownChild(proc, signal = "SIGKILL") {
+  running.set(proc, signal);
+  proc.once("exit", () => running.delete(proc));
+  return proc;
+}
+process.once("exit", killAll);
+for (const [sig, num] of [["SIGTERM", 15], ["SIGINT", 2], ["SIGHUP", 1]]) {
+  process.once(sig, () => {
+    killAll();
+    process.exit(128 + num);
+  });
+}
 
 const LOG_LIMIT = 256 * 1024;
 
@@ -83,7 +101,7 @@ export async function startServer(args = [], opts = {}) {
     env: { ...process.env, ...(opts.env || {}) },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  running.add(proc);
+  running.set(proc, "SIGKILL");
 
   let log = "";
   const append = (chunk) => {

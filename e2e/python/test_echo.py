@@ -114,9 +114,12 @@ class Recorder:
     """Collects the arguments of every emission of some events, with blocking reads."""
 
     def __init__(self, client, events, namespace="/"):
-        self.queues = {e: queue.Queue() for e in events}
+        # Events of / are keyed by name, those of other namespaces by "namespace:name".
+        self.queues = {}
         for e in events:
-            client.on(e, self._handler(e), namespace=namespace)
+            key = e if namespace == "/" else "%s:%s" % (namespace, e)
+            self.queues[key] = queue.Queue()
+            client.on(e, self._handler(key), namespace=namespace)
 
     def _handler(self, event):
         def handler(*args):
@@ -223,6 +226,8 @@ class TestEcho(EchoTestCase):
     def test_namespace_custom(self, transport):
         c, rec = self.client(transport, auth={"who": "py"}, namespaces=["/", "/custom"],
                              ns_events={"/custom": ("auth",)})
+        self.assertEqual(rec.get("/custom:auth"), ({"who": "py"},))
+        self.assertEqual(rec.get("auth"), ({"who": "py"},))
         self.assertEqual(c.call("message-with-ack", "on custom", namespace="/custom", timeout=WAIT), "on custom")
         self.assertEqual(c.call("message-with-ack", "on main", timeout=WAIT), "on main")
 
@@ -288,7 +293,13 @@ def main():
             SERVER.stop()
         os._exit(2)
 
+    def on_term(signum, _frame):
+        if SERVER is not None:
+            SERVER.stop()
+        os._exit(128 + signum)
+
     signal.signal(signal.SIGALRM, on_alarm)
+    signal.signal(signal.SIGTERM, on_term)
     signal.alarm(RUN_DEADLINE)
     suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
     # Keep the server around until the report is printed.

@@ -63,6 +63,9 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 	pkts := s.queue
 	s.queue = nil
 	s.getActive = false
+	if s.closed {
+		defer s.srv.remove(s) // a lingering session has delivered its close packet
+	}
 	if len(pkts) == 0 {
 		if s.closed {
 			pkts = []codec.EPacket{{Type: codec.EClose}}

@@ -172,19 +172,28 @@ func (s *Session) Close(reason string) {
 		s.heartbeat.Stop()
 	}
 	ws := s.ws
-	if ws == nil && s.getActive {
-		// A waiting poll learns of a server-side close; a client that closed knows already
-		// and just needs its poll back.
-		last := codec.EPacket{Type: codec.EClose}
-		if reason == reasonTransportClose {
-			last.Type = codec.ENoop
+	linger := false
+	if ws == nil {
+		switch {
+		case s.getActive && reason == reasonTransportClose:
+			// the client closed: it knows, and only needs its poll back
+			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
+			s.signal()
+		case s.getActive || !clientCaused(reason):
+			// the server closed: the waiting poll, or the next one, carries the close packet
+			s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+			s.signal()
+			linger = !s.getActive
 		}
-		s.queue = append(s.queue, last)
-		s.signal()
 	}
 	s.mu.Unlock()
 
-	s.srv.remove(s)
+	if linger {
+		// keep the session findable until the close packet is polled, a heartbeat at most
+		time.AfterFunc(s.srv.opts.PingInterval+s.srv.opts.PingTimeout, func() { s.srv.remove(s) })
+	} else {
+		s.srv.remove(s)
+	}
 	if ws != nil {
 		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError)
 	}
@@ -204,13 +213,22 @@ func closeWS(c *gws.Conn, gone bool) {
 	time.AfterFunc(time.Second, func() { _ = c.NetConn().Close() })
 }
 
+// clientCaused reports whether a close comes from the client's side (it went away, broke
+// the protocol, or stopped answering), as opposed to the server's decision.
+func clientCaused(reason string) bool {
+	switch reason {
+	case reasonTransportClose, reasonTransportError, reasonPingTimeout, reasonParseError:
+		return true
+	}
+	return false
+}
+
 // Close reasons given to Handler.OnClose.
 const (
 	reasonTransportClose = "transport close"
 	reasonTransportError = "transport error"
 	reasonPingTimeout    = "ping timeout"
 	reasonParseError     = "parse error"
-	reasonForced         = "forced close"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
 )
