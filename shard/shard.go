@@ -75,6 +75,7 @@ func (s *Shard) loop() {
 		select {
 		case o = <-s.ops:
 		case <-s.quit:
+			s.drain()
 			return
 		}
 		s.run(o)
@@ -104,6 +105,28 @@ func (s *Shard) run(o op) {
 		o.count <- n
 	case opFunc:
 		o.fn()
+	}
+}
+
+// drain settles what was queued when the shard stopped: broadcasts count as done, queries
+// get empty answers, the rest is dropped.
+func (s *Shard) drain() {
+	for {
+		select {
+		case o := <-s.ops:
+			switch o.kind {
+			case opBroadcast:
+				if o.bc.pending.Add(-1) == 0 && o.bc.Done != nil {
+					o.bc.Done()
+				}
+			case opRooms:
+				o.reply <- nil
+			case opCount:
+				o.count <- 0
+			}
+		default:
+			return
+		}
 	}
 }
 
@@ -184,6 +207,11 @@ func (s *Shard) deliver(b *Broadcast) {
 
 // send queues o; once the shard has stopped it reports false and o is dropped.
 func (s *Shard) send(o op) bool {
+	select {
+	case <-s.quit: // checked first: a select with both ready picks at random
+		return false
+	default:
+	}
 	select {
 	case s.ops <- o:
 		return true
