@@ -34,7 +34,7 @@ unit:
 	$(GO) test -race -count=1 -cover -coverpkg=edgeio/... ./... -args -test.gocoverdir=$(COVER_DIR)/unit
 
 e2e:
-	$(GO) build -cover -coverpkg=edgeio/... -o $(COVER_BIN) .
+	$(GO) build -cover -covermode=atomic -coverpkg=edgeio/... -o $(COVER_BIN) .
 	cd e2e && EDGEIO_BIN=$(CURDIR)/$(COVER_BIN) GOCOVERDIR=$(COVER_DIR)/e2e npm test
 
 bench:
