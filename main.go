@@ -177,7 +177,7 @@ func serve(args []string) error {
 			return err
 		}
 		log.Printf("edgeio: admin listening on %s", aln.Addr())
-		go func() { _ = http.Serve(aln, server.AdminHandler(func() bool { return !draining.Load() })) }()
+		go func() { _ = http.Serve(aln, io.AdminHandler(func() bool { return !draining.Load() })) }()
 	}
 
 	errc := make(chan error, 1)

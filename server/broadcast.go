@@ -2,6 +2,8 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"edgeio/codec"
 	"edgeio/server/engine"
@@ -54,6 +56,8 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	f := &outFrame{
 		pkt:      codec.SPacket{Type: codec.SEvent, Nsp: b.nsp.Name, ID: codec.NoID, Data: eventData(event, args)},
 		volatile: b.volatile,
+		metrics:  b.nsp.srv.metrics,
+		started:  time.Now(),
 	}
 	bc := &shard.Broadcast{Msg: f, Done: f.release}
 	if len(b.rooms) == 0 {
@@ -82,9 +86,12 @@ func eventData(event string, args []any) []any {
 
 // outFrame is a packet on its way to many sockets, encoded at most once per parser.
 type outFrame struct {
-	pkt      codec.SPacket
-	volatile bool
-	enc      [parserCount]struct {
+	pkt        codec.SPacket
+	volatile   bool
+	metrics    *metrics
+	started    time.Time
+	recipients atomic.Int64
+	enc        [parserCount]struct {
 		once     sync.Once
 		prepared *engine.Prepared
 	}
@@ -104,6 +111,7 @@ func (f *outFrame) prepared(parser parserKind) *engine.Prepared {
 
 // release frees the shared frames once every shard has queued its writes.
 func (f *outFrame) release() {
+	f.metrics.observeBroadcast(int(f.recipients.Load()), f.started)
 	for i := range f.enc {
 		// Do with a no-op marks the slot used, so a late prepared() cannot build a frame
 		// that nobody closes.

@@ -21,6 +21,9 @@ func (o *Options) fill() {
 	if o.Engine.Path == "" {
 		o.Engine.Path = "/socket.io/"
 	}
+	if o.Engine.Stats == nil {
+		o.Engine.Stats = &engine.Stats{}
+	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 45 * time.Second
 	}

@@ -16,10 +16,11 @@ import (
 
 // Server is a Socket.IO server. Create it with New, set up namespaces, then Serve.
 type Server struct {
-	opts   Options
-	engine *engine.Server
-	shards *shard.Group
-	cors   corsPolicy
+	opts    Options
+	engine  *engine.Server
+	shards  *shard.Group
+	cors    corsPolicy
+	metrics *metrics
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -41,6 +42,10 @@ func New(opts Options) *Server {
 		mounts: make(map[string]fasthttp.RequestHandler),
 	}
 	s.engine.OnOpen = s.newClient
+	s.metrics = newMetrics(s)
+	if g := opts.Engine.Gate; g != nil && g.OnRefuse == nil {
+		g.OnRefuse = s.Refused
+	}
 	s.Of("/")
 	return s
 }

@@ -58,9 +58,9 @@ type Socket struct {
 func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
 	id := newSocketID()
 	req := c.sess.Request
-	host, _, err := net.SplitHostPort(req.RemoteAddr)
-	if err != nil {
-		host = req.RemoteAddr
+	host := req.ClientIP.String()
+	if !req.ClientIP.IsValid() {
+		host, _, _ = net.SplitHostPort(req.RemoteAddr)
 	}
 	if auth == nil {
 		auth = map[string]any{}
@@ -241,8 +241,8 @@ func (s *Socket) Deliver(msg any) {
 	if f.volatile && !sess.Writable() {
 		return
 	}
-	if p := f.prepared(s.client.parser); p != nil {
-		sess.SendPrepared(p)
+	if p := f.prepared(s.client.parser); p != nil && sess.SendPrepared(p) {
+		f.recipients.Add(1)
 	}
 }
 

@@ -31,7 +31,6 @@ const (
 	opLeaveAll
 	opBroadcast
 	opRooms
-	opCount
 	opFunc
 )
 
@@ -41,7 +40,6 @@ type op struct {
 	rooms  []string
 	bc     *Broadcast
 	reply  chan []string
-	count  chan int
 	fn     func()
 }
 
@@ -97,12 +95,6 @@ func (s *Shard) run(o op) {
 		}
 	case opRooms:
 		o.reply <- append([]string(nil), s.memberRooms[o.member]...)
-	case opCount:
-		n := 0
-		for _, r := range o.rooms {
-			n += len(s.rooms[r])
-		}
-		o.count <- n
 	case opFunc:
 		o.fn()
 	}
@@ -121,8 +113,6 @@ func (s *Shard) drain() {
 				}
 			case opRooms:
 				o.reply <- nil
-			case opCount:
-				o.count <- 0
 			}
 		default:
 			return
@@ -289,20 +279,31 @@ func (g *Group) Broadcast(b *Broadcast) {
 // Count is the number of memberships in rooms over all shards (a member of two of the
 // rooms counts twice).
 func (g *Group) Count(rooms ...string) int {
-	total := 0
-	reply := make(chan int, len(g.shards))
-	sent := 0
-	for _, s := range g.shards {
-		if s.send(op{kind: opCount, rooms: rooms, count: reply}) {
-			sent++
+	return g.sum(func(s *Shard) int {
+		n := 0
+		for _, r := range rooms {
+			n += len(s.rooms[r])
 		}
-	}
-	for range sent {
+		return n
+	})
+}
+
+// Rooms is the number of rooms with at least one member, over all shards (a room whose
+// members sit on two shards counts twice).
+func (g *Group) Rooms() int { return g.sum(func(s *Shard) int { return len(s.rooms) }) }
+
+// sum runs f on every shard's goroutine and adds up the results; a stopped shard adds 0.
+func (g *Group) sum(f func(*Shard) int) int {
+	total := 0
+	for _, s := range g.shards {
+		reply := make(chan int, 1)
+		if !s.send(op{kind: opFunc, fn: func() { reply <- f(s) }}) {
+			continue
+		}
 		select {
 		case n := <-reply:
 			total += n
-		case <-g.shards[0].done:
-			return total
+		case <-s.done:
 		}
 	}
 	return total

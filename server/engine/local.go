@@ -1,12 +1,16 @@
 package engine
 
-import "edgeio/codec"
+import (
+	"edgeio/codec"
+	"edgeio/server/security"
+)
 
 // Attach opens a session that no HTTP request carries: what the server sends queues until
 // Drain takes it, and Receive feeds packets in as if they came over a transport. In-process
 // clients use it: tests, and benchmarks that need more sessions than a process has files.
 func (s *Server) Attach(protocol int, remoteAddr string) *Session {
-	sess := newSession(s, protocol, &Request{RemoteAddr: remoteAddr}, TransportPolling)
+	ip := security.ClientIP(remoteAddr, "", nil)
+	sess := newSession(s, protocol, &Request{RemoteAddr: remoteAddr, ClientIP: ip}, TransportPolling)
 	s.open(sess, nil)
 	return sess
 }

@@ -1,6 +1,11 @@
 package engine
 
-import "time"
+import (
+	"net/netip"
+	"time"
+
+	"edgeio/server/security"
+)
 
 // Options configures a Server. The zero value of a field takes Socket.IO's default.
 type Options struct {
@@ -13,6 +18,11 @@ type Options struct {
 	CompressThreshold int // bytes; smaller messages and responses go uncompressed (1024)
 	NoCompression     bool
 	ReadBufferSize    int // per WebSocket connection (1024)
+	MaxBuffered       int // bytes queued for one client before it counts as too slow (4 MiB)
+
+	TrustedProxies []netip.Prefix  // peers whose X-Forwarded-For names the client
+	Gate           *security.Gate  // admits new sessions; nil admits all
+	Stats          *Stats          // counters; nil keeps none
 }
 
 func (o *Options) fill() {
@@ -36,5 +46,11 @@ func (o *Options) fill() {
 	}
 	if o.ReadBufferSize <= 0 {
 		o.ReadBufferSize = 1024
+	}
+	if o.MaxBuffered <= 0 {
+		o.MaxBuffered = 4 << 20
+	}
+	if o.Stats == nil {
+		o.Stats = &Stats{}
 	}
 }

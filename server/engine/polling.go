@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -63,6 +64,11 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 	pkts := s.queue
 	s.queue = nil
 	s.getActive = false
+	var n int64
+	for _, p := range pkts {
+		n += int64(len(p.Data) + 1)
+	}
+	s.buffered.Add(-n)
 	if s.closed {
 		defer s.srv.remove(s) // a lingering session has delivered its close packet
 	}
@@ -155,13 +161,13 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 
 // requestInfo copies what a handler may need from the request; ctx is reused after the
 // handler returns.
-func requestInfo(ctx *fasthttp.RequestCtx) *Request {
+func requestInfo(ctx *fasthttp.RequestCtx, ip netip.Addr) *Request {
 	h := make(http.Header)
 	for k, v := range ctx.Request.Header.All() {
 		h.Add(string(k), string(v))
 	}
 	q, _ := url.ParseQuery(string(ctx.QueryArgs().QueryString()))
-	return &Request{RemoteAddr: ctx.RemoteAddr().String(), Header: h, Query: q}
+	return &Request{RemoteAddr: ctx.RemoteAddr().String(), ClientIP: ip, Header: h, Query: q}
 }
 
 func isUpgradeRequest(ctx *fasthttp.RequestCtx) bool {

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"edgeio/codec"
+	"edgeio/server/security"
 
 	"github.com/lxzan/gws"
 	"github.com/valyala/fasthttp"
@@ -20,10 +21,6 @@ type Server struct {
 	// OnOpen is called for each new session, after its open packet is queued; the returned
 	// Handler receives its messages. It must be set before serving.
 	OnOpen func(*Session) Handler
-
-	// Allow, when set, may refuse a handshake or an upgrade before any session exists:
-	// it returns an HTTP status (0 to allow) and a body.
-	Allow func(ctx *fasthttp.RequestCtx) (status int, body string)
 
 	upgrader *gws.Upgrader
 
@@ -63,6 +60,13 @@ func (s *Server) Len() int {
 
 // ServeHTTP handles one request under the server's path.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
+	ip := security.ClientIP(ctx.RemoteAddr().String(), string(ctx.Request.Header.Peek("X-Forwarded-For")), s.opts.TrustedProxies)
+	if g := s.opts.Gate; g != nil {
+		if status, reason := g.Blocked(ip); status != 0 {
+			writeRefusal(ctx, status, reason)
+			return
+		}
+	}
 	q := ctx.QueryArgs()
 	transport := string(q.Peek("transport"))
 	if transport != TransportPolling && transport != TransportWebSocket {
@@ -115,19 +119,19 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
 	}
-	if s.Allow != nil {
-		if status, body := s.Allow(ctx); status != 0 {
-			ctx.SetStatusCode(status)
-			ctx.SetContentType("application/json")
-			ctx.SetBodyString(body)
+	if g := s.opts.Gate; g != nil {
+		if status, reason := g.Admit(ip); status != 0 {
+			writeRefusal(ctx, status, reason)
 			return
 		}
 	}
+	req := requestInfo(ctx, ip)
 	if transport == TransportWebSocket {
-		s.upgradeNew(ctx, protocol)
+		s.upgradeNew(ctx, protocol, req)
 		return
 	}
-	sess := newSession(s, protocol, requestInfo(ctx), TransportPolling)
+	sess := newSession(s, protocol, req, TransportPolling)
+	sess.admitted = s.opts.Gate != nil
 	sess.b64 = len(q.Peek("b64")) > 0
 	s.open(sess, []string{TransportWebSocket})
 	sess.poll(ctx)
@@ -138,6 +142,7 @@ func (s *Server) open(sess *Session, upgrades []string) {
 	s.mu.Lock()
 	s.sessions[sess.ID] = sess
 	s.mu.Unlock()
+	s.opts.Stats.Opened.Add(1)
 	sess.Send(codec.EPacket{Type: codec.EOpen, Data: s.openPayload(sess, upgrades)})
 	sess.handler = s.OnOpen(sess)
 	sess.startHeartbeat()
@@ -189,14 +194,24 @@ func (s *Server) isClosing() bool {
 func (s *Server) Close(reason string) {
 	s.mu.Lock()
 	s.closing = true
-	all := make([]*Session, 0, len(s.sessions))
+	s.mu.Unlock()
+	s.CloseWhere(func(*Session) bool { return true }, reason)
+}
+
+// CloseWhere closes the sessions that match, with reason; it returns how many.
+func (s *Server) CloseWhere(match func(*Session) bool, reason string) int {
+	s.mu.Lock()
+	var hit []*Session
 	for _, sess := range s.sessions {
-		all = append(all, sess)
+		if match(sess) {
+			hit = append(hit, sess)
+		}
 	}
 	s.mu.Unlock()
-	for _, sess := range all {
+	for _, sess := range hit {
 		sess.Close(reason)
 	}
+	return len(hit)
 }
 
 func newID() string {
@@ -210,6 +225,7 @@ func newID() string {
 type Prepared struct {
 	packets []codec.EPacket
 	frames  []*gws.Broadcaster
+	size    int
 }
 
 // NewPrepared prepares pkts (Engine.IO v4 message packets). Call Close after the last
@@ -217,6 +233,7 @@ type Prepared struct {
 func NewPrepared(pkts []codec.EPacket) *Prepared {
 	p := &Prepared{packets: pkts, frames: make([]*gws.Broadcaster, len(pkts))}
 	for i, pkt := range pkts {
+		p.size += len(pkt.Data) + 1
 		if pkt.Binary {
 			p.frames[i] = gws.NewBroadcaster(gws.OpcodeBinary, pkt.Data)
 		} else {

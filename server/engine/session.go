@@ -2,8 +2,10 @@ package engine
 
 import (
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edgeio/codec"
@@ -21,7 +23,8 @@ type Handler interface {
 
 // Request is what the handshake request told about the client.
 type Request struct {
-	RemoteAddr string // "ip:port" of the TCP peer
+	RemoteAddr string     // "ip:port" of the TCP peer
+	ClientIP   netip.Addr // the client's address (through trusted proxies)
 	Header     http.Header
 	Query      url.Values
 }
@@ -54,6 +57,8 @@ type Session struct {
 	postActive   bool
 	awaitingPong bool
 	heartbeat    *time.Timer
+	buffered     atomic.Int64 // bytes queued and not yet written or polled
+	admitted     bool         // counted in by the gate; counted out on close
 }
 
 func newSession(srv *Server, protocol int, req *Request, transport string) *Session {
@@ -84,25 +89,31 @@ func (s *Session) Writable() bool {
 
 // Send queues one Engine.IO packet. It reports false once the session is closed.
 func (s *Session) Send(p codec.EPacket) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return false
-	}
-	s.sendLocked(p)
-	return true
+	return s.SendMany([]codec.EPacket{p})
 }
 
 // SendMany queues packets back to back: nothing sent from elsewhere comes between them
 // (a binary packet's attachments follow it).
 func (s *Session) SendMany(pkts []codec.EPacket) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
 	for _, p := range pkts {
 		s.sendLocked(p)
+	}
+	return s.unlockCheckingBuffer()
+}
+
+// unlockCheckingBuffer releases s.mu and closes a session whose client let too much pile
+// up: a peer that stops reading costs a bounded amount of memory.
+func (s *Session) unlockCheckingBuffer() bool {
+	over := s.buffered.Load() > int64(s.srv.opts.MaxBuffered)
+	s.mu.Unlock()
+	if over {
+		s.Close(ReasonSlowClient)
+		return false
 	}
 	return true
 }
@@ -115,25 +126,36 @@ func (s *Session) SendMessage(data []byte, binary bool) bool {
 // SendPrepared queues a message built once for many sessions.
 func (s *Session) SendPrepared(p *Prepared) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return false
 	}
 	if s.ws != nil && s.Protocol == 4 {
 		for _, b := range p.frames {
 			_ = b.Broadcast(s.ws)
 		}
-		return true
+		n := int64(p.size)
+		s.buffered.Add(n)
+		s.ws.Async(func() { s.buffered.Add(-n) }) // runs once the frames above are written
+		st := s.srv.opts.Stats
+		st.PacketsOut.Add(uint64(len(p.packets)))
+		st.BytesOut.Add(uint64(n))
+		return s.unlockCheckingBuffer()
 	}
 	for _, pkt := range p.packets {
 		s.sendLocked(pkt)
 	}
-	return true
+	return s.unlockCheckingBuffer()
 }
 
 func (s *Session) sendLocked(p codec.EPacket) {
+	n := int64(len(p.Data) + 1)
+	s.buffered.Add(n)
+	st := s.srv.opts.Stats
+	st.PacketsOut.Add(1)
+	st.BytesOut.Add(uint64(n))
 	if s.ws != nil {
-		writeWS(s.ws, s.Protocol, p)
+		writeWS(s.ws, s.Protocol, p, func(error) { s.buffered.Add(-n) })
 		return
 	}
 	s.queue = append(s.queue, p)
@@ -148,14 +170,14 @@ func (s *Session) signal() {
 }
 
 // writeWS queues p on the connection's ordered write queue.
-func writeWS(c *gws.Conn, protocol int, p codec.EPacket) {
+func writeWS(c *gws.Conn, protocol int, p codec.EPacket, done func(error)) {
 	switch {
 	case p.Binary && protocol == 4:
-		c.WriteAsync(gws.OpcodeBinary, p.Data, nil)
+		c.WriteAsync(gws.OpcodeBinary, p.Data, done)
 	case p.Binary:
-		c.WriteAsync(gws.OpcodeBinary, codec.AppendBinaryV3(nil, p), nil)
+		c.WriteAsync(gws.OpcodeBinary, codec.AppendBinaryV3(nil, p), done)
 	default:
-		c.WriteAsync(gws.OpcodeText, codec.AppendText(nil, p), nil)
+		c.WriteAsync(gws.OpcodeText, codec.AppendText(nil, p), done)
 	}
 }
 
@@ -171,6 +193,10 @@ func (s *Session) Close(reason string) {
 	if s.heartbeat != nil {
 		s.heartbeat.Stop()
 	}
+	if s.admitted {
+		s.srv.opts.Gate.Release(s.Request.ClientIP)
+	}
+	s.srv.opts.Stats.closed(reason)
 	ws := s.ws
 	linger := false
 	if ws == nil {
@@ -195,7 +221,7 @@ func (s *Session) Close(reason string) {
 		s.srv.remove(s)
 	}
 	if ws != nil {
-		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError)
+		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError || reason == ReasonSlowClient)
 	}
 	if s.handler != nil {
 		s.handler.OnClose(reason)
@@ -231,6 +257,8 @@ const (
 	reasonParseError     = "parse error"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
+	// ReasonSlowClient closes a session whose client does not read what is sent to it.
+	ReasonSlowClient = "slow client"
 )
 
 // startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the
@@ -267,6 +295,9 @@ func (s *Session) onHeartbeat() {
 func (s *Session) onPacket(p codec.EPacket) {
 	switch p.Type {
 	case codec.EMessage:
+		st := s.srv.opts.Stats
+		st.MessagesIn.Add(1)
+		st.BytesIn.Add(uint64(len(p.Data)))
 		s.handler.OnMessage(p.Data, p.Binary)
 	case codec.EPong:
 		if s.Protocol == 4 {

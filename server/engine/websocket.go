@@ -42,10 +42,17 @@ func (p *peerSlot) Range(f func(string, any) bool) {
 func peerOf(c *gws.Conn) *wsPeer { return c.Session().(*peerSlot).peer }
 
 // upgradeNew opens a session directly on WebSocket.
-func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int) {
-	info := requestInfo(ctx)
+func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int, req *Request) {
+	admitted := s.opts.Gate != nil
 	s.hijack(ctx, func(c *gws.Conn) {
-		sess := newSession(s, protocol, info, TransportWebSocket)
+		if c == nil { // the upgrade failed
+			if admitted {
+				s.opts.Gate.Release(req.ClientIP)
+			}
+			return
+		}
+		sess := newSession(s, protocol, req, TransportWebSocket)
+		sess.admitted = admitted
 		sess.ws = c
 		c.Session().(*peerSlot).peer = &wsPeer{sess: sess}
 		s.open(sess, []string{})
@@ -60,17 +67,28 @@ func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
 	sess.mu.Unlock()
 	if !ok {
 		// Engine.IO accepts the WebSocket and closes it: clients expect a close, not a 400.
-		s.hijack(ctx, func(c *gws.Conn) { closeWS(c, false) })
+		s.hijack(ctx, func(c *gws.Conn) {
+			if c != nil {
+				closeWS(c, false)
+			}
+		})
 		return
 	}
 	s.hijack(ctx, func(c *gws.Conn) {
+		if c == nil {
+			sess.mu.Lock()
+			sess.candidate = false
+			sess.mu.Unlock()
+			return
+		}
 		peer := &wsPeer{sess: sess, probing: true}
 		peer.timer = time.AfterFunc(s.opts.UpgradeTimeout, func() { _ = c.NetConn().Close() })
 		c.Session().(*peerSlot).peer = peer
 	})
 }
 
-// hijack upgrades the connection with gws on fasthttp's port and runs the read loop.
+// hijack upgrades the connection with gws on fasthttp's port and runs the read loop;
+// ready gets the connection, or nil when the upgrade failed.
 func (s *Server) hijack(ctx *fasthttp.RequestCtx, ready func(*gws.Conn)) {
 	req := &http.Request{Method: http.MethodGet, Header: make(http.Header), Host: string(ctx.Host())}
 	for k, v := range ctx.Request.Header.All() {
@@ -81,6 +99,7 @@ func (s *Server) hijack(ctx *fasthttp.RequestCtx, ready func(*gws.Conn)) {
 		_ = nc.SetDeadline(time.Time{})
 		c, err := s.upgrader.UpgradeFromConn(nc, bufio.NewReaderSize(nc, s.opts.ReadBufferSize), req)
 		if err != nil {
+			ready(nil)
 			return
 		}
 		_ = c.SetNoDelay(true)
@@ -170,8 +189,10 @@ func (h *wsHandler) onProbe(c *gws.Conn, peer *wsPeer, p codec.EPacket) {
 		sess.upgrading = false
 		sess.transport = TransportWebSocket
 		sess.ws = c
+		sess.srv.opts.Stats.Upgrades.Add(1)
 		for _, q := range sess.queue {
-			writeWS(c, sess.Protocol, q)
+			n := int64(len(q.Data) + 1) // still counted in buffered: hand the count over
+			writeWS(c, sess.Protocol, q, func(error) { sess.buffered.Add(-n) })
 		}
 		sess.queue = nil
 		sess.signal()

@@ -1,0 +1,57 @@
+package engine
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Stats counts what an engine does, for the admin listener's metrics. Safe for concurrent use.
+type Stats struct {
+	Opened     atomic.Uint64 // sessions opened
+	Upgrades   atomic.Uint64 // polling sessions moved to WebSocket
+	MessagesIn atomic.Uint64
+	BytesIn    atomic.Uint64
+	PacketsOut atomic.Uint64 // Engine.IO packets queued for clients
+	BytesOut   atomic.Uint64
+
+	mu     sync.Mutex
+	closes map[string]uint64
+}
+
+func (st *Stats) closed(reason string) {
+	st.mu.Lock()
+	if st.closes == nil {
+		st.closes = make(map[string]uint64)
+	}
+	st.closes[reason]++
+	st.mu.Unlock()
+}
+
+// Closes returns the number of sessions closed, by reason.
+func (st *Stats) Closes() map[string]uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	out := make(map[string]uint64, len(st.closes))
+	for k, v := range st.closes {
+		out[k] = v
+	}
+	return out
+}
+
+// Transports counts the open sessions by transport.
+func (s *Server) Transports() (polling, websocket int) {
+	s.mu.Lock()
+	all := make([]*Session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		if sess.Transport() == TransportWebSocket {
+			websocket++
+		} else {
+			polling++
+		}
+	}
+	return polling, websocket
+}

@@ -1,0 +1,109 @@
+package server
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the server's Prometheus collectors, on a registry of its own that the admin
+// listener serves and applications add to.
+type metrics struct {
+	registry   *prometheus.Registry
+	refusals   *prometheus.CounterVec
+	broadcasts prometheus.Counter
+	fanout     prometheus.Histogram
+	delivery   prometheus.Histogram
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeio_refusals_total", Help: "Requests, events and sessions refused, by reason.",
+		}, []string{"reason"}),
+		broadcasts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgeio_broadcasts_total", Help: "Broadcasts sent to rooms.",
+		}),
+		fanout: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgeio_broadcast_fanout", Help: "Sockets one broadcast reached.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
+		delivery: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgeio_broadcast_seconds", Help: "From a broadcast's emit until every recipient's write was queued.",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
+		}),
+	}
+	st := s.opts.Engine.Stats
+	e := s.engine
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	counter := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f)
+	}
+	m.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.refusals, m.broadcasts, m.fanout, m.delivery,
+		gauge("edgeio_sessions_polling", "Open Engine.IO sessions on long-polling.", func() float64 { p, _ := e.Transports(); return float64(p) }),
+		gauge("edgeio_sessions_websocket", "Open Engine.IO sessions on WebSocket.", func() float64 { _, w := e.Transports(); return float64(w) }),
+		gauge("edgeio_sockets", "Connected Socket.IO sockets, all namespaces.", func() float64 { return float64(s.socketCount()) }),
+		gauge("edgeio_rooms", "Rooms with members (per shard holding them).", func() float64 { return float64(s.shards.Rooms()) }),
+		counter("edgeio_sessions_opened_total", "Engine.IO sessions opened.", func() float64 { return float64(st.Opened.Load()) }),
+		counter("edgeio_upgrades_total", "Sessions upgraded from polling to WebSocket.", func() float64 { return float64(st.Upgrades.Load()) }),
+		counter("edgeio_messages_in_total", "Engine.IO messages received.", func() float64 { return float64(st.MessagesIn.Load()) }),
+		counter("edgeio_bytes_in_total", "Bytes of Engine.IO messages received.", func() float64 { return float64(st.BytesIn.Load()) }),
+		counter("edgeio_packets_out_total", "Engine.IO packets queued for clients.", func() float64 { return float64(st.PacketsOut.Load()) }),
+		counter("edgeio_bytes_out_total", "Bytes queued for clients.", func() float64 { return float64(st.BytesOut.Load()) }),
+		counter("edgeio_encodes_total", "Socket.IO packets encoded (a broadcast costs one per parser).", func() float64 { return float64(encodeCount.Load()) }),
+		&closesCollector{stats: st},
+	)
+	return m
+}
+
+// observeBroadcast records a finished broadcast.
+func (m *metrics) observeBroadcast(recipients int, started time.Time) {
+	m.broadcasts.Inc()
+	m.fanout.Observe(float64(recipients))
+	m.delivery.Observe(time.Since(started).Seconds())
+}
+
+// Registry is the Prometheus registry the admin listener serves; applications register
+// their own collectors on it.
+func (s *Server) Registry() *prometheus.Registry { return s.metrics.registry }
+
+// Refused counts a refusal by reason.
+func (s *Server) Refused(reason string) { s.metrics.refusals.WithLabelValues(reason).Inc() }
+
+func (s *Server) socketCount() int {
+	s.mu.RLock()
+	nsps := make([]*Namespace, 0, len(s.nsps))
+	for _, n := range s.nsps {
+		nsps = append(nsps, n)
+	}
+	s.mu.RUnlock()
+	total := 0
+	for _, n := range nsps {
+		n.mu.RLock()
+		total += len(n.sockets)
+		n.mu.RUnlock()
+	}
+	return total
+}
+
+// closesCollector exports the engine's session closes by reason.
+type closesCollector struct {
+	stats interface{ Closes() map[string]uint64 }
+}
+
+var closesDesc = prometheus.NewDesc("edgeio_session_closes_total", "Engine.IO sessions closed, by reason.", []string{"reason"}, nil)
+
+func (c *closesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- closesDesc }
+
+func (c *closesCollector) Collect(ch chan<- prometheus.Metric) {
+	for reason, n := range c.stats.Closes() {
+		ch <- prometheus.MustNewConstMetric(closesDesc, prometheus.CounterValue, float64(n), reason)
+	}
+}
