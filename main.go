@@ -10,12 +10,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -29,6 +31,7 @@ import (
 	"edgeio/server"
 	"edgeio/server/auth"
 	"edgeio/server/echo"
+	"edgeio/server/engine"
 	"edgeio/server/security"
 )
 
@@ -62,6 +65,13 @@ type config struct {
 	addr, adminAddr, app string
 	corsOrigins          string
 	opts                 server.Options
+
+	trustedProxies, denylistFile string
+	adminToken                   string
+	ratePerIP, maxConnsPerIP     int
+	maxConns, authFailLimit      int
+	authFailWindow, authBan      time.Duration
+	requireOrigin                bool
 
 	dataDir                 string
 	jwtSecret, jwtPublicKey string
@@ -103,6 +113,23 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.hub.PresenceGrace, "presence-grace", 5*time.Second, "offline is announced this long after a user's last disconnect")
 	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
 
+	fs.IntVar(&c.hub.MessagesPerMinute, "rate-messages", 30, "send-message per user per minute (0: no limit)")
+	fs.IntVar(&c.hub.EventsPerSecond, "rate-events", 20, "events per socket per second (0: no limit)")
+	fs.IntVar(&c.hub.EventBurst, "rate-events-burst", 50, "burst of events per socket")
+	fs.IntVar(&c.ratePerIP, "rate-handshakes", 60, "new sessions per IP per minute (0: no limit)")
+	fs.IntVar(&c.maxConnsPerIP, "max-conns-per-ip", 5, "concurrent sessions per IP (0: no limit)")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "concurrent sessions in all (0: no limit)")
+	fs.IntVar(&c.authFailLimit, "auth-fail-limit", 10, "failed authentications from one IP that ban it (0: never)")
+	fs.DurationVar(&c.authFailWindow, "auth-fail-window", 10*time.Minute, "window the failed authentications are counted in")
+	fs.DurationVar(&c.authBan, "auth-ban", 15*time.Minute, "how long a ban lasts")
+	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
+	fs.StringVar(&c.denylistFile, "ip-denylist", "", "file of refused addresses and CIDRs, one a line; re-read on SIGHUP")
+	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
+	fs.StringVar(&c.hub.AuthCookie, "auth-cookie", "", "cookie that may carry the token (needs a CSRF token too)")
+	fs.StringVar(&c.hub.CSRFCookie, "csrf-cookie", "csrf_token", "cookie holding the double-submit CSRF token")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener's /admin/ endpoints")
+	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as too slow")
+
 	if err := applyEnv(fs); err != nil {
 		return nil, err
 	}
@@ -121,12 +148,29 @@ func parseServe(args []string) (*config, error) {
 	default:
 		return nil, fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
 	}
-	for _, o := range strings.Split(c.corsOrigins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.opts.CORSOrigins = append(c.opts.CORSOrigins, o)
+	c.opts.CORSOrigins = splitList(c.corsOrigins)
+	c.opts.RequireOrigin = c.requireOrigin
+	proxies, err := security.ParsePrefixes(splitList(c.trustedProxies))
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	c.opts.Engine.TrustedProxies = proxies
+	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond} {
+		if *n == 0 {
+			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
 	}
 	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // applyEnv sets each flag from its EDGEIO_* variable, before the command line is parsed.
@@ -151,12 +195,20 @@ func serve(args []string) error {
 		}
 		return err
 	}
+	var guard *protection
+	if c.app == "chat" { // the echo app is a protocol fixture: its clients are test suites
+		if guard, err = newProtection(c); err != nil {
+			return err
+		}
+		c.opts.Engine.Gate = guard.gate
+	}
 	io := server.New(c.opts)
 	var closeApp func()
 	switch c.app {
 	case "echo":
 		echo.Install(io)
 	case "chat":
+		guard.attach(c, io)
 		if closeApp, err = startChat(c, io); err != nil {
 			return err
 		}
@@ -177,18 +229,30 @@ func serve(args []string) error {
 			return err
 		}
 		log.Printf("edgeio: admin listening on %s", aln.Addr())
-		go func() { _ = http.Serve(aln, io.AdminHandler(func() bool { return !draining.Load() })) }()
+		mux := io.AdminHandler(func() bool { return !draining.Load() })
+		if guard != nil {
+			mux.Handle("/admin/bans", guard.bansHandler(c.adminToken))
+		}
+		go func() { _ = http.Serve(aln, mux) }()
 	}
 
 	errc := make(chan error, 1)
 	go func() { errc <- io.Serve(ln) }()
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	select {
-	case err := <-errc:
-		return err
-	case s := <-sig:
-		log.Printf("edgeio: %s, shutting down", s)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+wait:
+	for {
+		select {
+		case err := <-errc:
+			return err
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				guard.reload(io)
+				continue
+			}
+			log.Printf("edgeio: %s, shutting down", s)
+			break wait
+		}
 	}
 	draining.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownTimeout)
@@ -311,4 +375,94 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// protection is the abuse protection of the chat app: the gate in front of new sessions
+// and the bans that failed authentications earn.
+type protection struct {
+	gate     *security.Gate
+	bans     *security.Bans
+	denylist *security.Denylist
+	path     string
+}
+
+func newProtection(c *config) (*protection, error) {
+	p := &protection{
+		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan),
+		denylist: &security.Denylist{},
+		path:     c.denylistFile,
+	}
+	if p.path != "" {
+		n, err := p.denylist.Load(p.path)
+		if err != nil {
+			return nil, fmt.Errorf("--ip-denylist: %w", err)
+		}
+		log.Printf("edgeio: %d denied addresses and networks from %s", n, p.path)
+	}
+	p.gate = &security.Gate{
+		Denylist:   p.denylist,
+		Bans:       p.bans,
+		Handshakes: security.NewKeyedLimiter(c.ratePerIP, time.Minute, c.ratePerIP),
+		Conns:      security.NewConnCounter(c.maxConnsPerIP, c.maxConns),
+	}
+	return p, nil
+}
+
+// attach wires the hub's hooks: failed authentications count toward a ban, and a ban closes
+// the address's open sessions.
+func (p *protection) attach(c *config, io *server.Server) {
+	c.hub.OnRefused = io.Refused
+	c.hub.OnAuthFailure = func(s *server.Socket) {
+		a, err := netip.ParseAddr(s.Handshake.Address)
+		if err != nil || !p.bans.Fail(a) {
+			return
+		}
+		io.Refused("banned_now")
+		n := io.Engine().CloseWhere(func(sess *engine.Session) bool { return sess.Request.ClientIP == a }, "banned")
+		log.Printf("edgeio: %s banned for failed authentications; %d sessions closed", a, n)
+	}
+}
+
+// reload re-reads the denylist (SIGHUP) and closes sessions of newly denied addresses; a
+// bad file keeps the list in force.
+func (p *protection) reload(io *server.Server) {
+	if p == nil || p.path == "" {
+		return
+	}
+	n, err := p.denylist.Load(p.path)
+	if err != nil {
+		log.Printf("edgeio: keeping the previous denylist: %v", err)
+		return
+	}
+	closed := io.Engine().CloseWhere(func(s *engine.Session) bool { return p.denylist.Denied(s.Request.ClientIP) }, "denied")
+	log.Printf("edgeio: denylist reloaded: %d entries, %d sessions closed", n, closed)
+}
+
+// bansHandler lists bans (GET) and lifts one (DELETE ?address=), for holders of the admin
+// token only.
+func (p *protection) bansHandler(token string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token == "" || r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "forbidden: set --admin-token and send it as a Bearer token", http.StatusForbidden)
+			return
+		}
+		switch r.Method {
+		case http.MethodGet:
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(p.bans.List())
+		case http.MethodDelete:
+			a, err := netip.ParseAddr(r.URL.Query().Get("address"))
+			if err != nil {
+				http.Error(w, "address: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			if !p.bans.Lift(a) {
+				http.Error(w, "not banned", http.StatusNotFound)
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			http.Error(w, "GET or DELETE", http.StatusMethodNotAllowed)
+		}
+	})
 }

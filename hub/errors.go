@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"errors"
+	"time"
 
 	"edgeio/hub/store"
 	"edgeio/server"
@@ -31,6 +32,10 @@ type chatError struct {
 func (e *chatError) Error() string { return e.code + ": " + e.message }
 
 func invalid(msg string) *chatError { return &chatError{code: CodeInvalidPayload, message: msg} }
+
+func rateLimited(wait time.Duration) *chatError {
+	return &chatError{code: CodeRateLimited, message: "slow down", retryAfterMs: max(wait.Milliseconds(), 1)}
+}
 
 // storeError maps a store failure to what the client is told.
 func storeError(err error) *chatError {

@@ -27,6 +27,7 @@ type Hub struct {
 	typing    map[roomUser]time.Time           // who types where, until when
 
 	receipts *shard.Batcher[roomUser, string]
+	messages *security.KeyedLimiter // send-message per user
 	stop     chan struct{}
 	stopped  sync.WaitGroup
 }
@@ -46,6 +47,8 @@ type userState struct {
 type member struct {
 	user *auth.User
 	name string // display name, cleaned
+
+	events *security.Limiter // events per socket
 
 	mu    sync.Mutex
 	rooms map[string]struct{} // rooms joined through join-room
@@ -71,6 +74,7 @@ func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 		stop:      make(chan struct{}),
 	}
 	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)
+	h.messages = security.NewKeyedLimiter(opts.MessagesPerMinute, time.Minute, opts.MessagesPerMinute)
 	h.stopped.Add(1)
 	go h.typingLoop()
 	return h
@@ -92,12 +96,15 @@ func (h *Hub) Close() {
 
 // authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
 func (h *Hub) authenticate(s *server.Socket) error {
-	hs := s.Handshake
-	u, err := h.verifier.Verify(auth.TokenFrom(hs.Auth, hs.Header, hs.Query))
+	u, err := h.verifier.Verify(h.handshakeToken(s))
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {
 			code = CodeTokenExpired
+		}
+		h.opts.OnRefused("auth_" + code)
+		if h.opts.OnAuthFailure != nil {
+			h.opts.OnAuthFailure(s)
 		}
 		return &server.ConnectError{Message: "unauthorized", Data: map[string]any{"code": code}}
 	}
@@ -105,7 +112,8 @@ func (h *Hub) authenticate(s *server.Socket) error {
 	if name == "" {
 		name = u.ID
 	}
-	s.SetData(&member{user: u, name: name, rooms: make(map[string]struct{})})
+	s.SetData(&member{user: u, name: name, rooms: make(map[string]struct{}),
+		events: security.NewLimiter(h.opts.EventsPerSecond, h.opts.EventBurst)})
 	return nil
 }
 
@@ -132,6 +140,16 @@ func (h *Hub) onConnection(s *server.Socket) {
 	h.connected(m)
 	// One dispatcher per socket, not one closure per event: sockets are many.
 	s.OnAny(func(args []any, ack server.AckFunc) {
+		if ok, wait, refusedInARow := m.events.Allow(); !ok {
+			h.opts.OnRefused("event_rate")
+			if refusedInARow >= h.opts.FloodLimit {
+				h.opts.OnRefused("flood_disconnect")
+				s.Disconnect(true)
+				return
+			}
+			reply(s, ack, nil, rateLimited(wait))
+			return
+		}
 		name, _ := args[0].(string)
 		fn := handlers[name]
 		if fn == nil {

@@ -40,6 +40,10 @@ func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]a
 	if !m.in(room) {
 		return nil, &chatError{code: CodeNotInRoom, message: "join " + room + " first"}
 	}
+	if ok, wait := h.messages.Allow(m.user.ID); !ok {
+		h.opts.OnRefused("message_rate")
+		return nil, rateLimited(wait)
+	}
 	ctx, cancel := h.ctx()
 	msg, created, serr := h.store.Append(ctx, &store.Message{
 		RoomID: room, UserID: m.user.ID, Username: m.name, Content: content, Attachments: atts, ClientMsgID: clientID,

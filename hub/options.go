@@ -3,6 +3,7 @@ package hub
 import (
 	"time"
 
+	"edgeio/server"
 	"edgeio/server/auth"
 	"edgeio/server/security"
 )
@@ -17,6 +18,19 @@ type Options struct {
 	PresenceGrace     time.Duration         // offline goes out this long after the last disconnect (5 s)
 	MaxRoomsPerSocket int                   // rooms one socket may be in, its personal room aside (100)
 	StoreTimeout      time.Duration         // one store call (5 s)
+
+	MessagesPerMinute int // send-message per user per minute on this node (30; <0 turns it off)
+	EventsPerSecond   int // events per socket per second (20; <0 turns it off)
+	EventBurst        int // burst of events per socket (50)
+	FloodLimit        int // refusals in a row before a socket is disconnected (100)
+
+	AuthCookie string // a cookie that may carry the token (needs the double-submit CSRF token)
+	CSRFCookie string // the cookie whose value the CSRF token must equal ("csrf_token")
+
+	// OnAuthFailure hears of each refused handshake, with the client's address (bans).
+	OnAuthFailure func(s *server.Socket)
+	// OnRefused counts refusals by reason (metrics).
+	OnRefused func(reason string)
 }
 
 func (o *Options) fill() {
@@ -43,5 +57,23 @@ func (o *Options) fill() {
 	}
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
+	}
+	if o.MessagesPerMinute == 0 {
+		o.MessagesPerMinute = 30
+	}
+	if o.EventsPerSecond == 0 {
+		o.EventsPerSecond = 20
+	}
+	if o.EventBurst <= 0 {
+		o.EventBurst = 50
+	}
+	if o.FloodLimit <= 0 {
+		o.FloodLimit = 100
+	}
+	if o.CSRFCookie == "" {
+		o.CSRFCookie = "csrf_token"
+	}
+	if o.OnRefused == nil {
+		o.OnRefused = func(string) {}
 	}
 }

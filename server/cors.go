@@ -10,12 +10,13 @@ import (
 // corsPolicy decides which browser origins may talk to the server. A request without an
 // Origin header comes from a non-browser client and passes; a same-origin page passes too.
 type corsPolicy struct {
-	any     bool
-	origins map[string]bool
+	any      bool
+	required bool // requests without an Origin are refused too
+	origins  map[string]bool
 }
 
-func newCORSPolicy(origins []string) corsPolicy {
-	p := corsPolicy{origins: make(map[string]bool)}
+func newCORSPolicy(origins []string, required bool) corsPolicy {
+	p := corsPolicy{origins: make(map[string]bool), required: required}
 	for _, o := range origins {
 		if o == "*" {
 			p.any = true
@@ -27,7 +28,10 @@ func newCORSPolicy(origins []string) corsPolicy {
 
 func (p corsPolicy) allowed(ctx *fasthttp.RequestCtx) bool {
 	origin := ctx.Request.Header.Peek("Origin")
-	if len(origin) == 0 || p.any || p.origins[string(origin)] {
+	if len(origin) == 0 {
+		return !p.required
+	}
+	if p.any || p.origins[string(origin)] {
 		return true
 	}
 	u, err := url.Parse(string(origin))

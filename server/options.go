@@ -13,6 +13,7 @@ type Options struct {
 	ConnectTimeout  time.Duration  // a session that joins no namespace by then is closed (45 s)
 	AckTimeout      time.Duration  // default timeout of EmitWithAck (10 s)
 	CORSOrigins     []string       // allowed browser origins; "*" allows any
+	RequireOrigin   bool           // refuse requests without an Origin header
 	Shards          int            // room-membership event loops (GOMAXPROCS)
 	ShutdownTimeout time.Duration  // how long Shutdown waits for queued writes (10 s)
 }

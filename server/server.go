@@ -37,7 +37,7 @@ func New(opts Options) *Server {
 		opts:   opts,
 		engine: engine.NewServer(opts.Engine),
 		shards: shard.New(opts.Shards, 4096),
-		cors:   newCORSPolicy(opts.CORSOrigins),
+		cors:   newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
 		nsps:   make(map[string]*Namespace),
 		mounts: make(map[string]fasthttp.RequestHandler),
 	}

@@ -25,6 +25,13 @@ export function baseArgs(port) {
     "--ping-timeout", "200ms",
     "--connect-timeout", "1s",
     "--cors-origins", "*",
+    // abuse protection off: every test client comes from 127.0.0.1 (the hostile-client
+    // suite turns each protection on where it tests it)
+    "--max-conns-per-ip", "0",
+    "--rate-handshakes", "0",
+    "--rate-events", "0",
+    "--rate-messages", "0",
+    "--auth-fail-limit", "0",
   ];
 }
 

@@ -18,6 +18,11 @@ var (
 	ErrInvalid = errors.New("store: invalid message")
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
+	// ErrUnavailable: the store cannot be reached now (the Redis engine: no connection, a
+	// timeout, a cluster without a master for the slot, a server that refuses writes). The
+	// call may or may not have taken effect; retry it (an Append with the same
+	// ClientMsgID). Returned errors wrap it; test with errors.Is.
+	ErrUnavailable = errors.New("store: unavailable")
 )
 
 const (

@@ -20,9 +20,9 @@ type Options struct {
 	ReadBufferSize    int // per WebSocket connection (1024)
 	MaxBuffered       int // bytes queued for one client before it counts as too slow (4 MiB)
 
-	TrustedProxies []netip.Prefix  // peers whose X-Forwarded-For names the client
-	Gate           *security.Gate  // admits new sessions; nil admits all
-	Stats          *Stats          // counters; nil keeps none
+	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For names the client
+	Gate           *security.Gate // admits new sessions; nil admits all
+	Stats          *Stats         // counters; nil keeps none
 }
 
 func (o *Options) fill() {
