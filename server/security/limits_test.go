@@ -1,0 +1,208 @@
+package security
+
+import (
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestKeyedLimiter(t *testing.T) {
+	l := NewKeyedLimiter(3, time.Minute, 3)
+	for i := range 3 {
+		if ok, _ := l.Allow("alice"); !ok {
+			t.Fatalf("event %d refused inside the burst", i)
+		}
+	}
+	ok, wait := l.Allow("alice")
+	if ok || wait < 15*time.Second || wait > 21*time.Second {
+		t.Fatalf("4th event: ok=%v retry after %v, want refused with ~20 s", ok, wait)
+	}
+	if ok, _ := l.Allow("bob"); !ok {
+		t.Fatal("another key shares alice's bucket")
+	}
+	if l.Len() != 2 {
+		t.Fatalf("Len = %d", l.Len())
+	}
+	off := NewKeyedLimiter(0, time.Minute, 0)
+	for range 1000 {
+		if ok, _ := off.Allow("x"); !ok {
+			t.Fatal("a limiter that is off refused")
+		}
+	}
+}
+
+func TestKeyedLimiterForgetsFullBuckets(t *testing.T) {
+	l := NewKeyedLimiter(1000, time.Second, 1)
+	l.Allow("a")
+	time.Sleep(5 * time.Millisecond) // the bucket refills
+	l.swept = time.Time{}
+	l.Allow("b")
+	if l.Len() != 1 {
+		t.Fatalf("Len = %d after a sweep, want only b", l.Len())
+	}
+}
+
+func TestLimiterCountsRefusalsInARow(t *testing.T) {
+	l := NewLimiter(1, 2)
+	l.Allow()
+	l.Allow()
+	for i := 1; i <= 3; i++ {
+		ok, wait, n := l.Allow()
+		if ok || wait <= 0 || n != i {
+			t.Fatalf("refusal %d: ok=%v wait=%v inARow=%d", i, ok, wait, n)
+		}
+	}
+	if ok, _, n := NewLimiter(0, 0).Allow(); !ok || n != 0 {
+		t.Fatal("an unlimited limiter refused")
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	trusted, err := ParsePrefixes([]string{"10.0.0.0/8", "127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct{ remote, xff, want string }{
+		{"203.0.113.9:5000", "1.2.3.4", "203.0.113.9"},     // untrusted peer: header ignored
+		{"127.0.0.1:5000", "1.2.3.4", "1.2.3.4"},           // trusted proxy
+		{"127.0.0.1:5000", "1.2.3.4, 10.1.1.1", "1.2.3.4"}, // chain of trusted proxies
+		{"127.0.0.1:5000", "6.6.6.6, 1.2.3.4", "1.2.3.4"},  // a client cannot push a fake first hop
+		{"127.0.0.1:5000", "garbage", "127.0.0.1"},         // broken header: the peer
+		{"127.0.0.1:5000", "", "127.0.0.1"},                // no header
+		{"[::ffff:198.51.100.1]:80", "", "198.51.100.1"},   // mapped v4
+		{"[2001:db8::1]:80", "", "2001:db8::1"},            // v6
+	}
+	for _, c := range cases {
+		if got := ClientIP(c.remote, c.xff, trusted); got.String() != c.want {
+			t.Errorf("ClientIP(%q, %q) = %v, want %s", c.remote, c.xff, got, c.want)
+		}
+	}
+	if ClientIP("nonsense", "", nil).IsValid() {
+		t.Error("an unparsable peer gave an address")
+	}
+	if _, err := ParsePrefixes([]string{"10.0.0.0/99"}); err == nil {
+		t.Error("bad CIDR accepted")
+	}
+	if _, err := ParsePrefixes([]string{"not-an-ip"}); err == nil {
+		t.Error("bad address accepted")
+	}
+}
+
+func TestDenylistLoadAndReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "deny")
+	write := func(s string) {
+		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("# bad actors\n192.0.2.7\n198.51.100.0/24 # a whole network\n\n2001:db8::/32\n")
+	var d Denylist
+	if n, err := d.Load(path); err != nil || n != 3 {
+		t.Fatalf("Load = %d, %v", n, err)
+	}
+	for _, a := range []string{"192.0.2.7", "198.51.100.200", "2001:db8::5"} {
+		if !d.Denied(netip.MustParseAddr(a)) {
+			t.Errorf("%s not denied", a)
+		}
+	}
+	if d.Denied(netip.MustParseAddr("192.0.2.8")) {
+		t.Error("192.0.2.8 denied")
+	}
+	write("192.0.2.7\nthis is not an address\n")
+	if _, err := d.Load(path); err == nil {
+		t.Fatal("a bad file loaded")
+	}
+	if !d.Denied(netip.MustParseAddr("198.51.100.1")) {
+		t.Error("a bad file replaced the list in force")
+	}
+	if _, err := d.Load(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing file loaded")
+	}
+}
+
+func TestBans(t *testing.T) {
+	b := NewBans(3, time.Minute, 50*time.Millisecond)
+	a := netip.MustParseAddr("192.0.2.1")
+	if b.Fail(a) || b.Fail(a) {
+		t.Fatal("banned before the threshold")
+	}
+	if !b.Fail(a) || !b.Banned(a) {
+		t.Fatal("not banned at the threshold")
+	}
+	if list := b.List(); len(list) != 1 || list[0].Address != "192.0.2.1" {
+		t.Fatalf("List = %v", list)
+	}
+	time.Sleep(60 * time.Millisecond)
+	if b.Banned(a) || len(b.List()) != 0 {
+		t.Fatal("ban outlived its duration")
+	}
+	for range 3 {
+		b.Fail(a)
+	}
+	if !b.Lift(a) || b.Banned(a) || b.Lift(a) {
+		t.Fatal("Lift did not end the ban once")
+	}
+	old := NewBans(2, 20*time.Millisecond, time.Minute)
+	old.Fail(a)
+	time.Sleep(30 * time.Millisecond)
+	if old.Fail(a) {
+		t.Fatal("a failure outside the window counted")
+	}
+	if NewBans(0, time.Minute, time.Minute).Fail(a) {
+		t.Fatal("bans that are off banned")
+	}
+}
+
+func TestGate(t *testing.T) {
+	var refused []string
+	deny := &Denylist{}
+	path := filepath.Join(t.TempDir(), "deny")
+	_ = os.WriteFile(path, []byte("192.0.2.66\n"), 0o600)
+	if _, err := deny.Load(path); err != nil {
+		t.Fatal(err)
+	}
+	bans := NewBans(1, time.Minute, time.Minute)
+	g := &Gate{
+		Denylist:   deny,
+		Bans:       bans,
+		Handshakes: NewKeyedLimiter(3, time.Minute, 3),
+		Conns:      NewConnCounter(2, 3),
+		OnRefuse:   func(r string) { refused = append(refused, r) },
+	}
+	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
+	admit := func(ip netip.Addr, wantStatus int, wantReason string) {
+		t.Helper()
+		if status, reason := g.Admit(ip); status != wantStatus || reason != wantReason {
+			t.Fatalf("Admit(%s) = %d %q, want %d %q", ip, status, reason, wantStatus, wantReason)
+		}
+	}
+	admit(a, 0, "")
+	admit(a, 0, "")
+	admit(a, http.StatusTooManyRequests, RefusedPerIP)
+	g.Release(a)
+	admit(a, http.StatusTooManyRequests, RefusedHandshakes) // 4th handshake in a minute
+	admit(b, 0, "")
+	admit(c, 0, "")
+	admit(netip.MustParseAddr("192.0.2.4"), http.StatusTooManyRequests, RefusedFull)
+	if g.Conns.Total() != 3 {
+		t.Fatalf("Total = %d", g.Conns.Total())
+	}
+	admit(netip.MustParseAddr("192.0.2.66"), http.StatusForbidden, RefusedDenylist)
+	bans.Fail(c)
+	admit(c, http.StatusForbidden, RefusedBanned)
+	if len(refused) != 5 {
+		t.Fatalf("refusals counted: %v", refused)
+	}
+	g.Release(netip.MustParseAddr("203.0.113.1")) // never admitted: no effect
+	if g.Conns.Total() != 3 {
+		t.Fatal("releasing an unknown address changed the count")
+	}
+	var open Gate
+	if status, _ := open.Admit(a); status != 0 {
+		t.Fatal("an empty gate refused")
+	}
+	open.Release(a)
+}
