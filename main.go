@@ -26,7 +26,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"edgeio/hub"
+	"edgeio/hub/cluster"
 	"edgeio/hub/store"
 	"edgeio/server"
 	"edgeio/server/auth"
@@ -73,6 +76,11 @@ type config struct {
 	authFailWindow, authBan      time.Duration
 	requireOrigin                bool
 
+	redisURL, redisCluster string
+	nodeID                 string
+	nodeTimeout            time.Duration
+	historyCap             int64
+
 	dataDir                 string
 	jwtSecret, jwtPublicKey string
 	jwtIssuer, jwtAudience  string
@@ -101,6 +109,11 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
+	fs.StringVar(&c.redisURL, "redis-url", "", "standalone Redis (redis://host:port/db): clustering on, store in Redis")
+	fs.StringVar(&c.redisCluster, "redis-cluster", "", "Redis Cluster seed nodes (host:port,...): clustering on, sharded pub/sub")
+	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
+	fs.DurationVar(&c.nodeTimeout, "node-timeout", 5*time.Second, "a node silent this long is dropped from presence")
+	fs.Int64Var(&c.historyCap, "history-cap", 0, "with Redis: messages kept per room (0: all)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512)")
 	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM public key file of client tokens (RS256, ES256 or EdDSA)")
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim")
@@ -204,12 +217,13 @@ func serve(args []string) error {
 	}
 	io := server.New(c.opts)
 	var closeApp func()
+	appReady := func() bool { return true }
 	switch c.app {
 	case "echo":
 		echo.Install(io)
 	case "chat":
 		guard.attach(c, io)
-		if closeApp, err = startChat(c, io); err != nil {
+		if closeApp, appReady, err = startChat(c, io); err != nil {
 			return err
 		}
 	default:
@@ -229,7 +243,7 @@ func serve(args []string) error {
 			return err
 		}
 		log.Printf("edgeio: admin listening on %s", aln.Addr())
-		mux := io.AdminHandler(func() bool { return !draining.Load() })
+		mux := io.AdminHandler(func() bool { return !draining.Load() && appReady() })
 		if guard != nil {
 			mux.Handle("/admin/bans", guard.bansHandler(c.adminToken))
 		}
@@ -266,22 +280,78 @@ wait:
 	return nil
 }
 
-// startChat opens the store and installs the chat app; the returned func closes them.
-func startChat(c *config, io *server.Server) (func(), error) {
+// startChat opens the store and installs the chat app, joined to the other nodes when Redis
+// is configured; the returned func closes it all.
+func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool, err error) {
 	v, err := verifier(c)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	st, err := store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{})
+	rc := redisClient(c)
+	var st store.Store
+	if rc != nil {
+		st, err = openRedisStore(c, rc)
+	} else {
+		st, err = store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{})
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := hub.New(st, v, c.hub)
 	h.Install(io)
+	if rc == nil {
+		return func() { h.Close(); _ = st.Close() }, func() bool { return true }, nil
+	}
+	cl := cluster.New(io, cluster.Options{
+		Client: rc, Sharded: c.redisCluster != "", NodeID: c.nodeID, NodeTimeout: c.nodeTimeout,
+		Heartbeat:     min(time.Second, c.nodeTimeout/3),
+		OnPeerMessage: h.PeerMessage, OnNodeUp: h.PeerUp, OnNodeDown: h.PeerDown,
+	})
+	h.AttachCluster(cl)
+	io.SetAdapter(cl)
+	cluster.Register(io.Registry(), cl)
+	cl.Start()
+	log.Printf("edgeio: cluster node %s on Redis", cl.NodeID())
 	return func() {
 		h.Close()
+		cl.Close()
 		_ = st.Close()
-	}, nil
+		_ = rc.Close()
+	}, cl.Ready, nil
+}
+
+// redisClient connects to --redis-url or --redis-cluster (nil for neither), with timeouts
+// short enough that a lost Redis turns into quick UNAVAILABLE answers rather than stalls.
+func redisClient(c *config) redis.UniversalClient {
+	const timeout = time.Second
+	switch {
+	case c.redisCluster != "":
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: splitList(c.redisCluster),
+			DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: 1, DialerRetries: 1})
+	case c.redisURL != "":
+		opt, err := redis.ParseURL(c.redisURL)
+		if err != nil {
+			log.Fatalf("edgeio: --redis-url: %v", err)
+		}
+		opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout, opt.MaxRetries, opt.DialerRetries = timeout, timeout, timeout, 1, 1
+		return redis.NewClient(opt)
+	}
+	return nil
+}
+
+// openRedisStore waits up to ten seconds for Redis at start: a node with no Redis at all
+// is misconfigured, while one that loses it later keeps serving.
+func openRedisStore(c *config, rc redis.UniversalClient) (store.Store, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := store.OpenRedis(ctx, store.RedisOptions{Client: rc, HistoryCap: c.historyCap})
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return st, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 }
 
 // verifier builds the token verifier; with no key configured it makes a development secret,

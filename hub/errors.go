@@ -44,7 +44,7 @@ func storeError(err error) *chatError {
 		return &chatError{code: CodeNotFound, message: "no such message"}
 	case errors.Is(err, store.ErrForbidden):
 		return &chatError{code: CodeForbidden, message: "only the author may do that"}
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, store.ErrClosed), errors.Is(err, store.ErrUnavailable):
 		return &chatError{code: CodeUnavailable, message: "the message store is unavailable, retry"}
 	default:
 		return &chatError{code: CodeInternal, message: "internal error"}

@@ -26,6 +26,9 @@ type Hub struct {
 	roomUsers map[string]map[string]*userState // room → users with a socket in it
 	typing    map[roomUser]time.Time           // who types where, until when
 
+	cluster Cluster                           // nil on a single node
+	remote  map[string]map[string]*remoteUser // node → its users, as it told us
+
 	receipts *shard.Batcher[roomUser, string]
 	messages *security.KeyedLimiter // send-message per user
 	stop     chan struct{}
@@ -71,6 +74,7 @@ func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 		users:     make(map[string]*userState),
 		roomUsers: make(map[string]map[string]*userState),
 		typing:    make(map[roomUser]time.Time),
+		remote:    make(map[string]map[string]*remoteUser),
 		stop:      make(chan struct{}),
 	}
 	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)

@@ -44,6 +44,10 @@ func (h *Hub) connected(m *member) {
 		u.left = nil
 	}
 	u.sockets++
+	if u.sockets == 1 && h.cluster != nil {
+		h.cluster.Subscribe("/", auth.PersonalRoom(u.id))
+	}
+	h.shareLocked(u)
 }
 
 // disconnected ends a socket: its typing stops, its rooms are left (room-member-left where it
@@ -76,8 +80,12 @@ func (h *Hub) disconnected(s *server.Socket, m *member) {
 	u := h.users[m.user.ID]
 	u.sockets--
 	u.left = append(u.left, left...)
+	h.shareLocked(u)
 	if u.sockets > 0 {
 		return
+	}
+	if h.cluster != nil {
+		h.cluster.Unsubscribe("/", auth.PersonalRoom(u.id))
 	}
 	u.grace = time.AfterFunc(h.opts.PresenceGrace, func() { h.goneOffline(u) })
 }
@@ -92,8 +100,9 @@ func (h *Hub) goneOffline(u *userState) {
 	delete(h.users, u.id)
 	u.lastSeen = time.Now()
 	rooms := u.left
+	elsewhere := h.onlineElsewhereLocked(u.id)
 	h.mu.Unlock()
-	if len(rooms) == 0 {
+	if len(rooms) == 0 || elsewhere {
 		return
 	}
 	_ = h.nsp.To(rooms...).Emit("presence-update", map[string]any{"userId": u.id, "status": "offline", "lastSeen": isoTime(u.lastSeen)})
@@ -110,10 +119,8 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 	h.mu.Lock()
 	u := h.users[m.user.ID]
 	u.status = status
-	targets := make([]string, 0, len(u.rooms)+1)
-	for r := range u.rooms {
-		targets = append(targets, r)
-	}
+	h.shareLocked(u)
+	targets := h.roomsEverywhereLocked(u.id)
 	h.mu.Unlock()
 	targets = append(targets, auth.PersonalRoom(m.user.ID))
 	payload := map[string]any{"userId": m.user.ID, "status": status}
@@ -143,15 +150,19 @@ func (h *Hub) getRoomPresence(s *server.Socket, m *member, args []any) (map[stri
 // roomPresence lists the PresenceInfo of the users in room, by user id.
 func (h *Hub) roomPresence(room string) []any {
 	h.mu.Lock()
-	members := make([]*userState, 0, len(h.roomUsers[room]))
-	for _, u := range h.roomUsers[room] {
-		members = append(members, u)
-	}
-	sort.Slice(members, func(i, j int) bool { return members[i].id < members[j].id })
-	out := make([]any, len(members))
-	for i, u := range members {
-		out[i] = u.info()
+	infos := h.remotePresenceLocked(room, h.roomUsers[room])
+	for id, u := range h.roomUsers[room] {
+		infos[id] = u.info()
 	}
 	h.mu.Unlock()
+	ids := make([]string, 0, len(infos))
+	for id := range infos {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	out := make([]any, len(ids))
+	for i, id := range ids {
+		out[i] = infos[id]
+	}
 	return out
 }

@@ -83,9 +83,13 @@ func (h *Hub) enterRoom(m *member, room string) (first bool, info map[string]any
 		if users == nil {
 			users = make(map[string]*userState)
 			h.roomUsers[room] = users
+			if h.cluster != nil {
+				h.cluster.Subscribe("/", room)
+			}
 		}
 		users[u.id] = u
-		first = true
+		first = !h.inRoomElsewhereLocked(u.id, room)
+		h.shareLocked(u)
 	}
 	return first, u.info()
 }
@@ -107,6 +111,10 @@ func (h *Hub) exitRoom(userID, room string) bool {
 	delete(h.roomUsers[room], userID)
 	if len(h.roomUsers[room]) == 0 {
 		delete(h.roomUsers, room)
+		if h.cluster != nil {
+			h.cluster.Unsubscribe("/", room)
+		}
 	}
-	return true
+	h.shareLocked(u)
+	return !h.inRoomElsewhereLocked(userID, room)
 }

@@ -18,6 +18,7 @@ type BroadcastOperator struct {
 	except   []string
 	skip     *Socket
 	volatile bool
+	local    bool
 }
 
 func (b *BroadcastOperator) clone() *BroadcastOperator {
@@ -48,7 +49,15 @@ func (b *BroadcastOperator) Volatile() *BroadcastOperator {
 	return c
 }
 
-// Emit sends the event to every matching socket, encoding it once per parser in use.
+// Local keeps the broadcast on this node: no adapter carries it to others.
+func (b *BroadcastOperator) Local() *BroadcastOperator {
+	c := b.clone()
+	c.local = true
+	return c
+}
+
+// Emit sends the event to every matching socket, encoding it once per parser in use, and
+// hands it to the adapter (if any) for the other nodes.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if isReserved(event) {
 		return ErrReservedEvent
@@ -75,6 +84,13 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		bc.Skip = b.skip
 	}
 	b.nsp.srv.shards.Broadcast(bc)
+	if a := b.nsp.srv.adapter.Load(); a != nil && !b.local {
+		except := b.except
+		if b.skip != nil { // the sender's id room, as Socket.IO's adapters carry it
+			except = append(append([]string(nil), b.except...), b.skip.ID)
+		}
+		(*a).Publish(b.nsp.Name, b.rooms, except, f.pkt.Data.([]any), b.volatile)
+	}
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"edgeio/server/engine"
@@ -21,6 +22,7 @@ type Server struct {
 	shards  *shard.Group
 	cors    corsPolicy
 	metrics *metrics
+	adapter atomic.Pointer[Adapter]
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -71,6 +73,10 @@ func (s *Server) Of(name string) *Namespace {
 	return n
 }
 
+// Lookup returns the namespace called name if it exists (or a dynamic pattern admits it),
+// or nil; unlike Of it never creates a static one.
+func (s *Server) Lookup(name string) *Namespace { return s.namespace(name) }
+
 // OfPattern returns a parent for dynamic namespaces: a client that connects to a name
 // matching re gets a child namespace of that name, which shares the parent's middleware and
 // connection handlers.
@@ -106,6 +112,16 @@ func (s *Server) namespace(name string) *Namespace {
 	}
 	return nil
 }
+
+// Adapter carries broadcasts to the other nodes of a cluster (hub/cluster does, over Redis).
+type Adapter interface {
+	// Publish hands over a broadcast just delivered on this node: data is the event name
+	// and its arguments. It must not block.
+	Publish(nsp string, rooms, except []string, data []any, volatile bool)
+}
+
+// SetAdapter makes every broadcast that is not Local go to a as well.
+func (s *Server) SetAdapter(a Adapter) { s.adapter.Store(&a) }
 
 // To is io.to(rooms) on the main namespace.
 func (s *Server) To(rooms ...string) *BroadcastOperator { return s.Of("/").To(rooms...) }

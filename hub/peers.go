@@ -1,0 +1,216 @@
+package hub
+
+import (
+	"sort"
+	"time"
+
+	"edgeio/codec"
+)
+
+// Cluster is what the hub needs from hub/cluster when several nodes serve one chat: room
+// subscriptions, and a way to tell the other nodes' hubs about this node's users.
+type Cluster interface {
+	Subscribe(nsp, room string)
+	Unsubscribe(nsp, room string)
+	SendPeers(msg []byte)
+}
+
+// remoteUser is what another node said about one of its users.
+type remoteUser struct {
+	name, status string
+	on           bool // has a socket there
+	rooms        map[string]bool
+}
+
+// AttachCluster makes the hub one of several nodes. Call before serving.
+func (h *Hub) AttachCluster(c Cluster) { h.cluster = c }
+
+// shareLocked tells the other nodes this node's view of u (callers hold h.mu).
+func (h *Hub) shareLocked(u *userState) {
+	if h.cluster == nil {
+		return
+	}
+	h.sendUsers(false, []*userState{u})
+}
+
+func (h *Hub) sendUsers(full bool, users []*userState) {
+	list := make([]any, len(users))
+	for i, u := range users {
+		rooms := make([]any, 0, len(u.rooms))
+		for r := range u.rooms {
+			rooms = append(rooms, r)
+		}
+		list[i] = map[string]any{"id": u.id, "name": u.name, "status": u.status, "on": u.sockets > 0, "rooms": rooms}
+	}
+	msg, err := codec.EncodeMsgpackValue(nil, map[string]any{"full": full, "users": list})
+	if err == nil {
+		h.cluster.SendPeers(msg)
+	}
+}
+
+// PeerUp answers a node that appeared (or a Redis that came back) with this node's users.
+func (h *Hub) PeerUp(string) {
+	if h.cluster == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	users := make([]*userState, 0, len(h.users))
+	for _, u := range h.users {
+		users = append(users, u)
+	}
+	h.sendUsers(true, users)
+}
+
+// PeerMessage applies another node's view of its users.
+func (h *Hub) PeerMessage(node string, msg []byte) {
+	v, err := codec.DecodeMsgpackValue(msg)
+	m, _ := v.(map[string]any)
+	if err != nil || m == nil {
+		return
+	}
+	users, _ := m["users"].([]any)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	view := h.remote[node]
+	if view == nil || m["full"] == true {
+		view = make(map[string]*remoteUser)
+		h.remote[node] = view
+	}
+	for _, item := range users {
+		u, _ := item.(map[string]any)
+		id, _ := u["id"].(string)
+		if id == "" {
+			continue
+		}
+		ru := &remoteUser{rooms: make(map[string]bool)}
+		ru.name, _ = u["name"].(string)
+		ru.status, _ = u["status"].(string)
+		ru.on = u["on"] == true
+		rooms, _ := u["rooms"].([]any)
+		for _, r := range rooms {
+			if s, ok := r.(string); ok {
+				ru.rooms[s] = true
+			}
+		}
+		if !ru.on && len(ru.rooms) == 0 {
+			delete(view, id)
+		} else {
+			view[id] = ru
+		}
+	}
+}
+
+// PeerDown forgets a node that left or went silent: its users leave the rooms they are in
+// nowhere else, and go offline if no node has them, told to this node's sockets only (every
+// node does the same for its own).
+func (h *Hub) PeerDown(node string) {
+	type leaving struct{ room, user string }
+	var left []leaving
+	offline := map[string][]string{}
+	h.mu.Lock()
+	view := h.remote[node]
+	delete(h.remote, node)
+	for id, ru := range view {
+		for r := range ru.rooms {
+			if !h.inRoomAnywhereLocked(id, r) {
+				left = append(left, leaving{r, id})
+			}
+		}
+		if ru.on && !h.onlineAnywhereLocked(id) {
+			rooms := make([]string, 0, len(ru.rooms))
+			for r := range ru.rooms {
+				rooms = append(rooms, r)
+			}
+			offline[id] = rooms
+		}
+	}
+	h.mu.Unlock()
+	for _, l := range left {
+		_ = h.nsp.To(l.room).Local().Emit("room-member-left", map[string]any{"roomId": l.room, "userId": l.user})
+	}
+	seen := isoTime(time.Now())
+	for id, rooms := range offline {
+		if len(rooms) > 0 {
+			_ = h.nsp.To(rooms...).Local().Emit("presence-update", map[string]any{"userId": id, "status": "offline", "lastSeen": seen})
+		}
+	}
+}
+
+// inRoomElsewhereLocked reports whether another node has a socket of user in room.
+func (h *Hub) inRoomElsewhereLocked(user, room string) bool {
+	for _, view := range h.remote {
+		if ru := view[user]; ru != nil && ru.rooms[room] {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) inRoomAnywhereLocked(user, room string) bool {
+	if u := h.users[user]; u != nil && u.rooms[room] > 0 {
+		return true
+	}
+	return h.inRoomElsewhereLocked(user, room)
+}
+
+// onlineElsewhereLocked reports whether another node has a socket of user.
+func (h *Hub) onlineElsewhereLocked(user string) bool {
+	for _, view := range h.remote {
+		if ru := view[user]; ru != nil && ru.on {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *Hub) onlineAnywhereLocked(user string) bool {
+	if u := h.users[user]; u != nil && u.sockets > 0 {
+		return true
+	}
+	return h.onlineElsewhereLocked(user)
+}
+
+// roomsEverywhereLocked is every room a user is in, on any node.
+func (h *Hub) roomsEverywhereLocked(user string) []string {
+	set := map[string]bool{}
+	if u := h.users[user]; u != nil {
+		for r := range u.rooms {
+			set[r] = true
+		}
+	}
+	for _, view := range h.remote {
+		if ru := view[user]; ru != nil {
+			for r := range ru.rooms {
+				set[r] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(set)+1)
+	for r := range set {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// remotePresenceLocked lists the PresenceInfo of users in room that only other nodes have.
+func (h *Hub) remotePresenceLocked(room string, skip map[string]*userState) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for _, view := range h.remote {
+		for id, ru := range view {
+			if !ru.rooms[room] || skip[id] != nil {
+				continue
+			}
+			status := ru.status
+			if !ru.on {
+				status = "offline"
+			}
+			if prev, ok := out[id]; ok && prev["status"] != "offline" {
+				continue // another node already shows the user connected
+			}
+			out[id] = presenceInfo(id, ru.name, status, time.Time{})
+		}
+	}
+	return out
+}
