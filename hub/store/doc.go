@@ -4,10 +4,15 @@
 // beyond "only the author may edit or delete"; the hub validates input and decides who may
 // do what, then calls a Store.
 //
-// Two engines implement Store with the same semantics: NewMemory (maps and sorted slices,
-// for tests and for running without a disk) and OpenBolt (a bbolt file, the default
-// embedded store). Message ids come from one process-wide generator (see ids.go), so their
-// byte order is their creation order across every store in the process.
+// Three engines implement Store with the same semantics: NewMemory (maps and sorted
+// slices, for tests and for running without a disk), OpenBolt (a bbolt file, the default
+// embedded store) and OpenRedis (standalone Redis or Redis Cluster, shared by every node
+// when clustering is on). Message ids of the first two come from one process-wide
+// generator (see ids.go), so their byte order is their creation order across every store
+// in the process. The Redis engine's ids are the stream ids of the rooms' streams,
+// allocated inside Redis (see redis_keys.go): their byte order is their creation order
+// within a room across every node, and the ids one caller gets from successive Appends
+// increase.
 //
 // Concurrency: every Store method is safe for concurrent use by any number of goroutines.
 // Messages returned by a Store are copies that the caller owns; a Store never keeps or
@@ -16,4 +21,6 @@
 // funnels every write through a single committer goroutine that commits whatever is queued
 // in one fsynced transaction (group commit); a write returns only after its transaction is
 // durable. Close waits for queued writes to commit; calls after Close fail with ErrClosed.
+// The Redis engine runs each change as one Lua script, atomic in Redis; Close waits for
+// the calls in progress.
 package store

@@ -153,7 +153,9 @@ local user, start = ARGV[1], ARGV[2]
 local wm = ''
 if start == '' then
   wm = redis.call('HGET', KEYS[1], user) or ''
-  if wm == '' then start = '-' else start = '(' .. wm end
+  if wm == '' then start = '-'
+  elseif not string.match(wm, '^%d+%-%d+$') then return {wm, 0, ''}
+  else start = '(' .. wm end
 end
 local want, chunk, base = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local es = redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', chunk)

@@ -19,9 +19,10 @@ var (
 	// ErrClosed: the store has been closed.
 	ErrClosed = errors.New("store: closed")
 	// ErrUnavailable: the store cannot be reached now (the Redis engine: no connection, a
-	// timeout, a cluster without a master for the slot, a server that refuses writes). The
-	// call may or may not have taken effect; retry it (an Append with the same
-	// ClientMsgID). Returned errors wrap it; test with errors.Is.
+	// timeout, a cluster without a master for the slot, a server that refuses writes).
+	// Nothing is half-written, but a write whose answer was lost may have taken effect:
+	// retry it (an Append with the same ClientMsgID returns the stored message). Returned
+	// errors wrap it; test with errors.Is.
 	ErrUnavailable = errors.New("store: unavailable")
 )
 

@@ -19,9 +19,10 @@ import (
 // RedisOptions configures OpenRedis.
 type RedisOptions struct {
 	// Client reaches standalone Redis (*redis.Client) or Redis Cluster
-	// (*redis.ClusterClient). The store does not close it. Its DialTimeout, ReadTimeout,
-	// WriteTimeout and MaxRetries bound how long a call waits for an unreachable Redis
-	// before it fails with ErrUnavailable.
+	// (*redis.ClusterClient). The store does not close it. Its DialTimeout, DialerRetries,
+	// ReadTimeout, WriteTimeout and MaxRetries bound how long a call waits for an
+	// unreachable Redis before it fails with ErrUnavailable (go-redis's defaults add up to
+	// several seconds: 5 dial attempts of up to 5 s each, 3 retries).
 	Client redis.UniversalClient
 	// Prefix starts every key (default "edgeio"). It may not contain '{' or '}', which
 	// would change the keys' hash slots.
@@ -44,7 +45,8 @@ const (
 	opKeyTTL = 30 * time.Second
 	// unreadChunk is how many stream entries one unread-count script reads.
 	unreadChunk = 1000
-	// trimCleanupTimeout bounds the best-effort cleanup that follows an Append.
+	// cleanupTimeout bounds a best-effort follow-up write of an Append (finishing or
+	// releasing the clientMsgId reservation, forgetting trimmed messages).
 	cleanupTimeout = time.Second
 )
 
@@ -106,9 +108,7 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (Store, error) {
 		return nil, fmt.Errorf("store: negative redis history cap %d", opts.HistoryCap)
 	}
 	var nonce [6]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
+	rand.Read(nonce[:]) // cannot fail (it crashes the program instead)
 	s := &redisStore{
 		c:     opts.Client,
 		keys:  keyspace{prefix: opts.Prefix},
@@ -148,9 +148,11 @@ func (s *redisStore) Close() error {
 	return nil
 }
 
-// unavailablePrefixes are Redis error replies that mean "not now" rather than "wrong".
+// unavailablePrefixes are Redis error replies that mean "not now" rather than "wrong"
+// (the last: a script meets a key whose slot is migrating to another cluster node).
 var unavailablePrefixes = []string{"LOADING", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN",
-	"READONLY", "NOREPLICAS", "BUSY", "OOM", "MISCONF", "max number of clients"}
+	"READONLY", "NOREPLICAS", "BUSY", "OOM", "MISCONF", "max number of clients",
+	"Script attempted to access a non local key"}
 
 // fail maps an error of the client: the caller's context error if the context is done,
 // ErrClosed for a closed client, ErrUnavailable for an unreachable or refusing Redis, and
@@ -216,7 +218,8 @@ func (s *redisStore) cleanup(ctx context.Context, fn func(ctx context.Context) e
 // when an Append stalls longer than the lease between its reservation and its room
 // script, and a resend with the same clientMsgId goes to a different room meanwhile, could
 // both be stored. When the room script fails, the reservation is released, so the
-// client's retry proceeds at once.
+// client's retry proceeds at once (and, sent to the same room, finds the message if the
+// failed script did run and only its answer was lost).
 func (s *redisStore) Append(ctx context.Context, m *Message) (*Message, bool, error) {
 	if err := checkAppend(m); err != nil {
 		return nil, false, err
