@@ -2,6 +2,7 @@
 //
 //	edgeio [serve] [flags]   run the server (the default)
 //	edgeio token [flags]     mint a development JWT
+//	edgeio bench [flags]     load-test a server with thousands of Socket.IO clients
 //	edgeio version           print the version
 //
 // Every flag can also be set with an EDGEIO_* environment variable: --ping-interval is
@@ -28,6 +29,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"edgeio/bench"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/store"
@@ -52,10 +54,12 @@ func main() {
 		err = serve(args)
 	case "token":
 		err = token(args)
+	case "bench":
+		err = bench.Main(args)
 	case "version":
 		fmt.Println("edgeio", version)
 	default:
-		err = fmt.Errorf("unknown command %q (serve, token, version)", cmd)
+		err = fmt.Errorf("unknown command %q (serve, token, bench, version)", cmd)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "edgeio:", err)
