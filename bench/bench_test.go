@@ -1,0 +1,221 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"edgeio/bench"
+	"edgeio/hub"
+	"edgeio/hub/store"
+	"edgeio/server"
+	"edgeio/server/auth"
+)
+
+const secret = "bench-test-secret"
+
+// startChat runs the chat app on 127.0.0.1:0 in this process, without rate limits (the
+// harness sends far more per user than the defaults allow), and returns its URL.
+func startChat(t *testing.T) string {
+	t.Helper()
+	io := server.New(server.Options{})
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := hub.New(store.NewMemory(), v, hub.Options{MessagesPerMinute: -1, EventsPerSecond: -1})
+	h.Install(io)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = io.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = io.Shutdown(ctx)
+		h.Close()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// TestRealServer runs a short scenario over each transport and parser and checks that
+// nothing was lost, nothing failed and every latency was measured.
+func TestRealServer(t *testing.T) {
+	for _, tc := range []struct{ transport, parser string }{
+		{"websocket", "json"}, {"websocket", "msgpack"}, {"polling", "json"}, {"polling", "msgpack"},
+	} {
+		t.Run(tc.transport+"/"+tc.parser, func(t *testing.T) {
+			t.Parallel()
+			url := startChat(t)
+			cfg, err := bench.ParseFlags([]string{
+				"--url", url, "--jwt-secret", secret, "--conns", "40", "--room-size", "10",
+				"--rate", "400", "--msg-rate", "100", "--duration", "1s", "--warmup", "200ms",
+				"--typing-rate", "10", "--presence-rate", "10", "--transport", tc.transport,
+				"--parser", tc.parser, "--source-ips", "127.0.0.2-127.0.0.5",
+				"--server-pid", fmt.Sprint(os.Getpid()), "--quiet", "--max-time", "30s",
+			}, os.Stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rep, err := bench.Run(context.Background(), cfg, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkReport(t, rep)
+
+			var out bytes.Buffer
+			if err := rep.WriteJSON(&out); err != nil {
+				t.Fatal(err)
+			}
+			var back bench.Report
+			if err := json.Unmarshal(out.Bytes(), &back); err != nil {
+				t.Fatalf("report JSON: %v\n%s", err, out.String())
+			}
+			if back.Messages.Received != rep.Messages.Received || back.Latency.Delivery.Count != rep.Latency.Delivery.Count {
+				t.Fatalf("JSON round trip differs: %+v", back.Messages)
+			}
+			out.Reset()
+			if err := rep.WriteTable(&out); err != nil {
+				t.Fatal(err)
+			}
+			t.Log("\n" + out.String())
+			for _, want := range []string{"delivery", "deliveries/s", "errors       none", "us/delivery"} {
+				if !strings.Contains(out.String(), want) {
+					t.Fatalf("table lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
+}
+
+func checkReport(t *testing.T, rep *bench.Report) {
+	t.Helper()
+	var js bytes.Buffer
+	_ = rep.WriteJSON(&js)
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Fatalf(format+"\nreport:\n%s", append(args, js.String())...)
+	}
+	c, m := rep.Connections, rep.Messages
+	if c.Connected != 40 || c.Joined != 40 || c.Failed != 0 {
+		fail("connections %+v", c)
+	}
+	if len(rep.Errors) != 0 || len(rep.Disconnects) != 0 {
+		fail("errors %v, disconnects %v", rep.Errors, rep.Disconnects)
+	}
+	// 100 msg/s for 1 s, each to a room of 10.
+	if m.Sent < 80 || m.Sent > 120 || m.Expected != m.Sent*10 {
+		fail("sent %d, expected %d", m.Sent, m.Expected)
+	}
+	if m.Received != m.Expected || m.Missing != 0 || m.Acked != m.Sent {
+		fail("messages %+v", m)
+	}
+	l := rep.Latency
+	if l.Connect.Count != 40 || l.Join.Count != 40 || l.Delivery.Count != m.Received || l.Ack.Count != m.Sent {
+		fail("latency counts %+v", l)
+	}
+	if l.Typing.Count == 0 || l.Presence.Count == 0 || l.Delivery.P50 <= 0 || l.Delivery.Max < l.Delivery.P99 {
+		fail("latencies %+v", l)
+	}
+	for _, p := range []bench.ProbeCounts{rep.Typing, rep.Presence} {
+		if p.Sent == 0 || p.Missing != 0 || p.Received != p.Expected || p.Expected != 9*p.Sent {
+			fail("probes %+v", p)
+		}
+	}
+	if rep.Server == nil || rep.Server.CPUSeconds <= 0 || rep.Server.RSSBeforeKB <= 0 || rep.Server.CPUPerDeliveryUS <= 0 {
+		fail("server %+v", rep.Server)
+	}
+	if rep.Phases.Send < 0.9 || rep.Messages.DeliveriesPerSec <= 0 {
+		fail("phases %+v", rep.Phases)
+	}
+}
+
+// TestIdleWithMetrics holds idle connections and reads the server through a /metrics
+// endpoint.
+func TestIdleWithMetrics(t *testing.T) {
+	url := startChat(t)
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "# HELP process_cpu_seconds_total x\nprocess_cpu_seconds_total 12.5\nprocess_resident_memory_bytes 1.048576e+07")
+	}))
+	defer metrics.Close()
+	cfg, err := bench.ParseFlags([]string{
+		"--url", url, "--jwt-secret", secret, "--conns", "12", "--room-size", "5", "--rate", "1000",
+		"--idle", "--duration", "300ms", "--metrics-url", metrics.URL, "--source-ips", "none", "--quiet",
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Connections.Joined != 12 || rep.Rooms != 3 || rep.Messages.Sent != 0 || len(rep.Errors) != 0 {
+		t.Fatalf("idle run: %+v %+v %v", rep.Connections, rep.Messages, rep.Errors)
+	}
+	if s := rep.Server; s == nil || s.RSSBeforeKB != 10240 || s.CPUSeconds != 0 || s.Source != metrics.URL {
+		t.Fatalf("server %+v", rep.Server)
+	}
+	var out bytes.Buffer
+	_ = rep.WriteTable(&out)
+	if !strings.Contains(out.String(), "idle for 0.3s") || !strings.Contains(out.String(), "KB/connection") {
+		t.Fatalf("table:\n%s", out.String())
+	}
+}
+
+// TestRefusedAndMaxTime: a wrong secret fails every connection with the server's code,
+// and --max-time cuts a run short with a report of what happened.
+func TestRefusedAndMaxTime(t *testing.T) {
+	url := startChat(t)
+	cfg, err := bench.ParseFlags([]string{"--url", url, "--jwt-secret", "wrong", "--conns", "3",
+		"--source-ips", "none", "--quiet", "--duration", "1s"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err == nil || rep == nil || rep.Connections.Failed != 3 || rep.Errors["connect UNAUTHORIZED"] != 3 {
+		t.Fatalf("err %v, report %+v", err, rep)
+	}
+
+	cfg, err = bench.ParseFlags([]string{"--url", url, "--jwt-secret", secret, "--conns", "5",
+		"--source-ips", "none", "--duration", "1m", "--warmup", "0s", "--max-time", "700ms"}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	start := time.Now()
+	rep, err = bench.Run(context.Background(), cfg, &progress)
+	if err == nil || rep == nil || !strings.Contains(rep.Aborted, "max-time") {
+		t.Fatalf("err %v, report %+v", err, rep)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("max-time 700ms run took %v", d)
+	}
+}
+
+func TestMainFlags(t *testing.T) {
+	if err := bench.Main([]string{"-h"}); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	for _, args := range [][]string{
+		{},                                    // no secret
+		{"--jwt-secret", "s", "--conns", "0"}, // no connections
+		{"--jwt-secret", "s", "--transport", "carrier-pigeon"},
+		{"--jwt-secret", "s", "--parser", "xml"},
+		{"--jwt-secret", "s", "--url", "ftp://x"},
+		{"--jwt-secret", "s", "--source-ips", "127.0.0.9-127.0.0.2"},
+		{"--jwt-secret", "s", "extra"},
+	} {
+		if err := bench.Main(args); err == nil {
+			t.Errorf("Main(%q) accepted", args)
+		}
+	}
+}

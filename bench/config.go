@@ -1,0 +1,131 @@
+package bench
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"time"
+)
+
+// Config is one run of the harness. ParseFlags fills it from the command line; every field
+// has the flag's name in its comment.
+type Config struct {
+	URL            string        // --url: the server, http or https
+	Path           string        // --path: Socket.IO path
+	Conns          int           // --conns: connections to open
+	Rate           float64       // --rate: new connections (and joins) per second
+	RoomSize       int           // --room-size: connections per room
+	MsgRate        float64       // --msg-rate: messages per second, all senders together
+	Duration       time.Duration // --duration: the send phase (the hold with --idle)
+	Warmup         time.Duration // --warmup: unmeasured sending before the send phase
+	TypingRate     float64       // --typing-rate: typing probes per second
+	PresenceRate   float64       // --presence-rate: presence probes per second
+	Transport      string        // --transport: websocket or polling
+	Parser         string        // --parser: json or msgpack
+	JWTSecret      string        // --jwt-secret: HS256 secret for the tokens (required)
+	SourceIPs      string        // --source-ips: local addresses, round robin
+	ServerPID      int           // --server-pid: read the server's CPU and RSS from /proc
+	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
+	JSON           bool          // --json: JSON report
+	MaxTime        time.Duration // --max-time: bound on the whole run
+	Idle           bool          // --idle: connect, join, hold without sending
+	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
+	Drain          time.Duration // --drain: wait for outstanding deliveries
+	Deflate        bool          // --deflate: offer permessage-deflate
+	Quiet          bool          // --quiet: no progress line
+}
+
+// Transports and parsers.
+const (
+	TransportWebSocket = "websocket"
+	TransportPolling   = "polling"
+	ParserJSON         = "json"
+	ParserMsgpack      = "msgpack"
+)
+
+// DefaultSourceIPs spreads connections over most of 127/8's first /24.
+const DefaultSourceIPs = "127.0.0.2-127.0.0.250"
+
+// ParseFlags parses the bench command line; usage and parse errors go to output.
+// It returns flag.ErrHelp for -h.
+func ParseFlags(args []string, output io.Writer) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(output)
+	fs.Usage = func() {
+		fmt.Fprintln(output, "usage: edgeio bench --jwt-secret SECRET [flags]")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "server to load (http or https)")
+	fs.StringVar(&c.Path, "path", "/socket.io/", "Socket.IO path")
+	fs.IntVar(&c.Conns, "conns", 10000, "connections to open")
+	fs.Float64Var(&c.Rate, "rate", 2000, "new connections per second (joins go at the same rate)")
+	fs.IntVar(&c.RoomSize, "room-size", 100, "connections per room (rooms bench-0, bench-1, ...)")
+	fs.Float64Var(&c.MsgRate, "msg-rate", 1000, "messages per second, in total, spread evenly over rooms and members")
+	fs.DurationVar(&c.Duration, "duration", 30*time.Second, "send phase (with --idle: how long to hold)")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "sending before the send phase, not measured")
+	fs.Float64Var(&c.TypingRate, "typing-rate", 10, "typing probes per second (typing-start from a random member)")
+	fs.Float64Var(&c.PresenceRate, "presence-rate", 10, "presence probes per second (update-presence away/online)")
+	fs.StringVar(&c.Transport, "transport", TransportWebSocket, "websocket or polling")
+	fs.StringVar(&c.Parser, "parser", ParserJSON, "json or msgpack")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret the server verifies tokens with (required); tokens are for sub bench-<i>")
+	fs.StringVar(&c.SourceIPs, "source-ips", DefaultSourceIPs, `local source addresses, round robin: ranges "a-b" and addresses, comma-separated; "none": the kernel chooses`)
+	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: report its CPU and RSS from /proc")
+	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
+	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
+	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
+	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")
+	fs.BoolVar(&c.Deflate, "deflate", false, "offer permessage-deflate on WebSocket")
+	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the fields a run depends on.
+func (c *Config) Validate() error {
+	u, err := url.Parse(c.URL)
+	switch {
+	case err != nil:
+		return fmt.Errorf("bench: --url: %w", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("bench: --url must be http:// or https://, not %q", c.URL)
+	case u.Host == "":
+		return fmt.Errorf("bench: --url %q has no host", c.URL)
+	case c.JWTSecret == "":
+		return errors.New("bench: --jwt-secret is required")
+	case c.Conns <= 0:
+		return errors.New("bench: --conns must be positive")
+	case c.Rate <= 0:
+		return errors.New("bench: --rate must be positive")
+	case c.RoomSize <= 0:
+		return errors.New("bench: --room-size must be positive")
+	case c.MsgRate < 0 || c.TypingRate < 0 || c.PresenceRate < 0:
+		return errors.New("bench: rates may not be negative")
+	case c.Duration <= 0:
+		return errors.New("bench: --duration must be positive")
+	case c.Warmup < 0 || c.Drain < 0:
+		return errors.New("bench: --warmup and --drain may not be negative")
+	case c.MaxTime <= 0:
+		return errors.New("bench: --max-time must be positive")
+	case c.ConnectTimeout <= 0:
+		return errors.New("bench: --connect-timeout must be positive")
+	case c.Transport != TransportWebSocket && c.Transport != TransportPolling:
+		return fmt.Errorf("bench: --transport must be websocket or polling, not %q", c.Transport)
+	case c.Parser != ParserJSON && c.Parser != ParserMsgpack:
+		return fmt.Errorf("bench: --parser must be json or msgpack, not %q", c.Parser)
+	}
+	if c.Path == "" {
+		c.Path = "/socket.io/"
+	}
+	_, err = parseSourceIPs(c.SourceIPs)
+	return err
+}

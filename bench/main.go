@@ -1,0 +1,38 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Main is `edgeio bench`: it parses args, runs, and prints the report (a table, or JSON
+// with --json) on stdout, with progress on stderr. SIGINT or SIGTERM cut the run short and
+// still print what was measured.
+func Main(args []string) error {
+	cfg, err := ParseFlags(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := Run(ctx, cfg, os.Stderr)
+	if rep != nil {
+		var werr error
+		if cfg.JSON {
+			werr = rep.WriteJSON(os.Stdout)
+		} else {
+			werr = rep.WriteTable(os.Stdout)
+		}
+		if err == nil {
+			err = werr
+		}
+	}
+	return err
+}

@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+
+	"edgeio/codec"
+)
+
+// A message's content is "t:" and tsDigits digits: the send time, in nanoseconds since the
+// run started, zero-padded so that the packet's length never changes.
+const (
+	tsPrefix = "t:"
+	tsDigits = 19
+)
+
+var tsPlaceholder = tsPrefix + string(bytes.Repeat([]byte{'0'}, tsDigits))
+
+// sendTemplate is one room's send-message packet, pre-encoded, with holes for the ack id
+// and the timestamp digits. JSON: "42" <id digits> `["send-message",{...}]`. msgpack: the
+// packet map with one more entry than encoded, then "id" as a uint32 (0xce + 4 bytes).
+type sendTemplate struct {
+	msgpack bool
+	pre     []byte // before the ack id
+	post    []byte // after the ack id (JSON only)
+	tsAt    int    // offset of the digits: in post for JSON, in pre for msgpack
+}
+
+// newSendTemplate encodes send-message {roomId, content} for one room.
+func newSendTemplate(room string, msgpack bool) (*sendTemplate, error) {
+	p := &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: codec.NoID, Data: []any{
+		"send-message", map[string]any{"roomId": room, "content": tsPlaceholder},
+	}}
+	t := &sendTemplate{msgpack: msgpack}
+	if msgpack {
+		b, err := codec.EncodeMsgpack(nil, p)
+		if err != nil {
+			return nil, err
+		}
+		if b[0] != 0x83 { // fixmap {type, nsp, data}
+			return nil, errors.New("bench: unexpected msgpack packet header")
+		}
+		b[0] = 0x84 // one more entry: id
+		t.pre = append(b, 0xa2, 'i', 'd', 0xce)
+		t.tsAt = bytes.Index(t.pre, []byte(tsPlaceholder))
+	} else {
+		b, _, err := codec.EncodeJSON(nil, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(b) < 2 || b[0] != '2' || b[1] != '[' {
+			return nil, errors.New("bench: unexpected JSON packet")
+		}
+		t.pre = []byte{'4', '2'}
+		t.post = b[1:]
+		t.tsAt = bytes.Index(t.post, []byte(tsPlaceholder))
+	}
+	if t.tsAt < 0 {
+		return nil, errors.New("bench: timestamp placeholder not found")
+	}
+	t.tsAt += len(tsPrefix)
+	return t, nil
+}
+
+// append writes the packet with ack id and timestamp ts to dst (reused by the caller, so
+// that a send allocates nothing once dst has grown).
+func (t *sendTemplate) append(dst []byte, id uint32, ts int64) []byte {
+	start := len(dst)
+	dst = append(dst, t.pre...)
+	if t.msgpack {
+		dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+		putDigits(dst[start+t.tsAt:start+t.tsAt+tsDigits], ts)
+		return dst
+	}
+	dst = strconv.AppendUint(dst, uint64(id), 10)
+	at := len(dst) + t.tsAt
+	dst = append(dst, t.post...)
+	putDigits(dst[at:at+tsDigits], ts)
+	return dst
+}
+
+// putDigits writes v as len(b) decimal digits, zero-padded (v must fit).
+func putDigits(b []byte, v int64) {
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
+
+// parseDigits reads exactly tsDigits decimal digits from the front of b.
+func parseDigits(b []byte) (int64, bool) {
+	if len(b) < tsDigits {
+		return 0, false
+	}
+	var v int64
+	for _, c := range b[:tsDigits] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	return v, true
+}
+
+// encodeEvent encodes an EVENT to "/" as the transport writes it: JSON with the Engine.IO
+// message type in front ("42..."), msgpack as the bare packet. id is codec.NoID for none.
+func encodeEvent(msgpack bool, id int64, args ...any) ([]byte, error) {
+	return encodePacket(msgpack, &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: id, Data: args})
+}
+
+// encodeConnect encodes CONNECT to "/" with auth {token}.
+func encodeConnect(msgpack bool, token string) ([]byte, error) {
+	return encodePacket(msgpack, &codec.SPacket{Type: codec.SConnect, Nsp: "/", ID: codec.NoID,
+		Data: map[string]any{"token": token}})
+}
+
+func encodePacket(msgpack bool, p *codec.SPacket) ([]byte, error) {
+	if msgpack {
+		return codec.EncodeMsgpack(nil, p)
+	}
+	b, _, err := codec.EncodeJSON([]byte{'4'}, p)
+	return b, err
+}
