@@ -8,7 +8,7 @@ MIN_COVERAGE ?= 80
 FUZZTIME  ?= 20s
 ARGS      ?=
 
-.PHONY: build run deps test unit e2e python lint coverage bench conformance fuzz clean
+.PHONY: build run deps test unit e2e lint bench bench-go profile conformance fuzz clean
 
 build:
 	$(GO) build -o $(BIN) .
@@ -37,8 +37,18 @@ e2e:
 	$(GO) build -cover -covermode=atomic -coverpkg=edgeio/... -o $(COVER_BIN) .
 	cd e2e && EDGEIO_BIN=$(CURDIR)/$(COVER_BIN) GOCOVERDIR=$(COVER_DIR)/e2e npm test
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./codec ./shard ./server/...
+# The bundled harness, full scenario (10,000 connections, rooms of 100, 1,000 messages/s);
+# CONNS=, DURATION=, MSG_RATE=... make it smaller (scripts/bench.sh).
+bench: build
+	bash scripts/bench.sh
+
+# Go benchmarks of the hot paths.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./codec ./shard ./server/... ./hub/...
+
+# A benchmark run with CPU, heap, allocs and goroutine profiles saved under profiles/.
+profile: build
+	PROFILE=1 bash scripts/bench.sh
 
 # Runs the official protocol suites from copies the user points at:
 #   EIO_SUITE=... SIO_SUITE=... EIO3_SUITE=... make conformance
