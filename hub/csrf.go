@@ -14,10 +14,11 @@ import (
 // browser sends cookies to cross-site pages' connections too.
 func (h *Hub) handshakeToken(s *server.Socket) string {
 	hs := s.Handshake
-	if t := auth.TokenFrom(hs.Auth, hs.Header, hs.Query); t != "" || h.opts.AuthCookie == "" {
+	header := hs.Header()
+	if t := auth.TokenFrom(hs.Auth, header, hs.Query()); t != "" || h.opts.AuthCookie == "" {
 		return t
 	}
-	req := http.Request{Header: hs.Header}
+	req := http.Request{Header: header}
 	tok, err := req.Cookie(h.opts.AuthCookie)
 	if err != nil || tok.Value == "" {
 		return ""
@@ -26,7 +27,7 @@ func (h *Hub) handshakeToken(s *server.Socket) string {
 	if err != nil || csrf.Value == "" {
 		return ""
 	}
-	sent := hs.Header.Get("X-CSRF-Token")
+	sent := header.Get("X-CSRF-Token")
 	if v, ok := hs.Auth["csrf"].(string); ok && sent == "" {
 		sent = v
 	}

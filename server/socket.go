@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/server/engine"
 	"edgeio/shard"
 )
 
@@ -25,11 +26,17 @@ type AckFunc func(args ...any)
 // Handshake is what the client presented when it connected.
 type Handshake struct {
 	Auth    map[string]any // the CONNECT packet's auth payload (empty when none)
-	Header  http.Header
-	Query   url.Values
-	Address string // the client's IP address
+	Address string         // the client's IP address
 	Time    time.Time
+
+	req *engine.Request
 }
+
+// Header returns the handshake request's headers (parsed on each call).
+func (h *Handshake) Header() http.Header { return h.req.Header() }
+
+// Query returns the handshake request's query parameters (parsed on each call).
+func (h *Handshake) Query() url.Values { return h.req.Query() }
 
 type pendingAck struct {
 	cb    func([]any, error)
@@ -68,7 +75,7 @@ func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
 	return &Socket{
 		ID:        id,
 		Namespace: nsp,
-		Handshake: &Handshake{Auth: auth, Header: req.Header, Query: req.Query, Address: host, Time: time.Now()},
+		Handshake: &Handshake{Auth: auth, Address: host, Time: time.Now(), req: req},
 		client:    c,
 		shard:     nsp.srv.shards.For(id),
 		handlers:  make(map[string]EventHandler),

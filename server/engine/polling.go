@@ -2,9 +2,7 @@ package engine
 
 import (
 	"bytes"
-	"net/http"
 	"net/netip"
-	"net/url"
 	"time"
 
 	"edgeio/codec"
@@ -162,12 +160,13 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 // requestInfo copies what a handler may need from the request; ctx is reused after the
 // handler returns.
 func requestInfo(ctx *fasthttp.RequestCtx, ip netip.Addr) *Request {
-	h := make(http.Header)
-	for k, v := range ctx.Request.Header.All() {
-		h.Add(string(k), string(v))
+	raw := bytes.TrimRight(ctx.Request.Header.RawHeaders(), "\r\n")
+	return &Request{
+		RemoteAddr: ctx.RemoteAddr().String(),
+		ClientIP:   ip,
+		rawHeader:  append(make([]byte, 0, len(raw)+2), raw...),
+		rawQuery:   string(ctx.QueryArgs().QueryString()),
 	}
-	q, _ := url.ParseQuery(string(ctx.QueryArgs().QueryString()))
-	return &Request{RemoteAddr: ctx.RemoteAddr().String(), ClientIP: ip, Header: h, Query: q}
 }
 
 func isUpgradeRequest(ctx *fasthttp.RequestCtx) bool {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -39,6 +40,7 @@ func NewServer(opts Options) *Server {
 		CheckUtf8Enabled:   true,
 		NewSession:         func() gws.SessionStorage { return &peerSlot{} },
 		PermessageDeflate: gws.PermessageDeflate{
+			PoolSize:              2 * runtime.GOMAXPROCS(0), // compressors are ~0.5 MB each
 			Enabled:               !opts.NoCompression,
 			Threshold:             opts.CompressThreshold,
 			ServerContextTakeover: false,

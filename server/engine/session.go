@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -21,12 +24,29 @@ type Handler interface {
 	OnClose(reason string)
 }
 
-// Request is what the handshake request told about the client.
+// Request is what the handshake request told about the client. Headers and query are kept
+// as received and parsed on demand: they are paid per connection and read about once.
 type Request struct {
 	RemoteAddr string     // "ip:port" of the TCP peer
 	ClientIP   netip.Addr // the client's address (through trusted proxies)
-	Header     http.Header
-	Query      url.Values
+	rawHeader  []byte     // "Name: value\r\n" lines
+	rawQuery   string
+}
+
+// Header parses the handshake's headers.
+func (r *Request) Header() http.Header {
+	if len(r.rawHeader) == 0 {
+		return http.Header{}
+	}
+	tr := textproto.NewReader(bufio.NewReader(bytes.NewReader(append(r.rawHeader, '\r', '\n'))))
+	h, _ := tr.ReadMIMEHeader()
+	return http.Header(h)
+}
+
+// Query parses the handshake's query string.
+func (r *Request) Query() url.Values {
+	q, _ := url.ParseQuery(r.rawQuery)
+	return q
 }
 
 // Transport names, as the protocol spells them.

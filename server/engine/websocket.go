@@ -96,6 +96,11 @@ func (s *Server) hijack(ctx *fasthttp.RequestCtx, ready func(*gws.Conn)) {
 	}
 	ctx.HijackSetNoResponse(true)
 	ctx.Hijack(func(nc net.Conn) {
+		// Read the socket itself, not through fasthttp's 4 KB request reader (empty by now: a
+		// client sends no frame before the 101), so that reader is freed with the request.
+		if raw, ok := nc.(interface{ UnsafeConn() net.Conn }); ok {
+			nc = raw.UnsafeConn()
+		}
 		_ = nc.SetDeadline(time.Time{})
 		c, err := s.upgrader.UpgradeFromConn(nc, bufio.NewReaderSize(nc, s.opts.ReadBufferSize), req)
 		if err != nil {
@@ -104,7 +109,9 @@ func (s *Server) hijack(ctx *fasthttp.RequestCtx, ready func(*gws.Conn)) {
 		}
 		_ = c.SetNoDelay(true)
 		ready(c)
-		c.ReadLoop()
+		// A fresh goroutine starts with a small stack; fasthttp's, which parsed the request,
+		// would keep its grown one for the connection's whole life.
+		go c.ReadLoop()
 	})
 }
 
