@@ -148,7 +148,7 @@ func (h *Hub) onConnection(s *server.Socket) {
 			h.opts.OnRefused("event_rate")
 			if refusedInARow >= h.opts.FloodLimit {
 				h.opts.OnRefused("flood_disconnect")
-				s.Disconnect(true)
+				s.Disconnect(false) // the client is told; packets it sends on are strays and close it
 				return
 			}
 			reply(s, ack, nil, rateLimited(wait))

@@ -214,7 +214,7 @@ func TestSubscribeDoesNotBlockWhileRedisIsAway(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	raw := newClient(t, r.addr())
-	c := New(nil, Options{Client: newClient(t, r.addr()), NodeID: "solo", Heartbeat: testHeartbeat, Logf: t.Logf})
+	c := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "solo", Heartbeat: testHeartbeat, Logf: t.Logf})
 	c.Start()
 	t.Cleanup(c.Close)
 	eventually(t, 2*time.Second, "ready", c.Ready)

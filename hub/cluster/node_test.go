@@ -237,3 +237,15 @@ func TestMain(m *testing.M) {
 type quietLogger struct{}
 
 func (quietLogger) Printf(context.Context, string, ...any) {}
+
+// newServer is a Socket.IO server with nothing installed, for a bare cluster link.
+func newServer(t testing.TB) *server.Server {
+	t.Helper()
+	io := server.New(server.Options{})
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = io.Shutdown(ctx)
+	})
+	return io
+}

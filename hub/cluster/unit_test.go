@@ -61,7 +61,7 @@ func control(t testing.TB, node, kind string, payload []byte) []byte {
 }
 
 func TestOptionsDefaults(t *testing.T) {
-	c := New(nil, Options{Client: deadClient(t)})
+	c := New(newServer(t), Options{Client: deadClient(t)})
 	defer c.Close()
 	o := c.opts
 	if o.Key != "socket.io" || len(c.NodeID()) != 16 || o.Heartbeat != time.Second || o.NodeTimeout != 5*time.Second || o.QueueSize != 1<<16 {
@@ -73,7 +73,7 @@ func TestOptionsDefaults(t *testing.T) {
 	o.OnPeerMessage("x", nil) // the defaults do nothing
 	o.OnNodeUp("x")
 	o.OnNodeDown("x")
-	if other := New(nil, Options{Client: deadClient(t)}); other.NodeID() == c.NodeID() {
+	if other := New(newServer(t), Options{Client: deadClient(t)}); other.NodeID() == c.NodeID() {
 		t.Fatal("two nodes got the same random id")
 	} else {
 		other.Close()
@@ -107,7 +107,7 @@ func TestBackoff(t *testing.T) {
 // messages go to OnPeerMessage, bye and silence take it down.
 func TestControlMessages(t *testing.T) {
 	var r recorder
-	c := New(nil, r.options(deadClient(t)))
+	c := New(newServer(t), r.options(deadClient(t)))
 	defer c.Close()
 
 	c.onControl([]byte{0xc1})                       // not msgpack
@@ -170,7 +170,7 @@ func TestQueueFullDrops(t *testing.T) {
 	var r recorder
 	opts := r.options(deadClient(t))
 	opts.QueueSize = 1
-	c := New(nil, opts) // not started: nothing drains the queue
+	c := New(newServer(t), opts) // not started: nothing drains the queue
 	defer c.Close()
 	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false)
 	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false)
@@ -182,7 +182,7 @@ func TestQueueFullDrops(t *testing.T) {
 
 func TestPublishUnencodable(t *testing.T) {
 	var r recorder
-	c := New(nil, r.options(deadClient(t)))
+	c := New(newServer(t), r.options(deadClient(t)))
 	defer c.Close()
 	c.Publish("/", nil, nil, []any{"ev", make(chan int)}, false)
 	r.mu.Lock()
@@ -196,11 +196,11 @@ func TestPublishUnencodable(t *testing.T) {
 // Close is idempotent, also on a cluster that never started or whose Redis is gone, and
 // subscription changes after it return at once.
 func TestCloseIdempotent(t *testing.T) {
-	c := New(nil, Options{Client: deadClient(t), Heartbeat: testHeartbeat, Logf: t.Logf})
+	c := New(newServer(t), Options{Client: deadClient(t), Heartbeat: testHeartbeat, Logf: t.Logf})
 	c.Close()
 	c.Close()
 
-	c = New(nil, Options{Client: deadClient(t), Heartbeat: testHeartbeat, Logf: func(string, ...any) {}})
+	c = New(newServer(t), Options{Client: deadClient(t), Heartbeat: testHeartbeat, Logf: func(string, ...any) {}})
 	c.Start()
 	eventually(t, 2*time.Second, "a failed heartbeat", func() bool { return c.Stats().Errors.Load() > 0 })
 	start := time.Now()
@@ -242,7 +242,7 @@ func gather(t testing.TB, reg *prometheus.Registry) map[string]float64 {
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	c := New(nil, Options{Client: newClient(t, r.addr()), NodeID: "m", Heartbeat: testHeartbeat, Logf: t.Logf})
+	c := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "m", Heartbeat: testHeartbeat, Logf: t.Logf})
 	reg := prometheus.NewRegistry()
 	Register(reg, c)
 	got := gather(t, reg)
@@ -254,7 +254,7 @@ func TestRegister(t *testing.T) {
 
 	c.Start()
 	t.Cleanup(c.Close)
-	other := New(nil, Options{Client: newClient(t, r.addr()), NodeID: "o", Heartbeat: testHeartbeat, Logf: t.Logf})
+	other := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "o", Heartbeat: testHeartbeat, Logf: t.Logf})
 	other.Start()
 	t.Cleanup(other.Close)
 	c.Publish("/", nil, nil, []any{"ev"}, false)

@@ -120,16 +120,18 @@ func (s *Session) SendMany(pkts []codec.EPacket) bool {
 		s.mu.Unlock()
 		return false
 	}
+	backlog := s.buffered.Load()
 	for _, p := range pkts {
 		s.sendLocked(p)
 	}
-	return s.unlockCheckingBuffer()
+	return s.unlockCheckingBacklog(backlog)
 }
 
-// unlockCheckingBuffer releases s.mu and closes a session whose client let too much pile
-// up: a peer that stops reading costs a bounded amount of memory.
-func (s *Session) unlockCheckingBuffer() bool {
-	over := s.buffered.Load() > int64(s.srv.opts.MaxBuffered)
+// unlockCheckingBacklog releases s.mu and closes a session whose client let too much pile
+// up before this send: a peer that stops reading costs bounded memory, while one large
+// reply to a client that reads goes out whatever its size.
+func (s *Session) unlockCheckingBacklog(backlog int64) bool {
+	over := backlog > int64(s.srv.opts.MaxBuffered)
 	s.mu.Unlock()
 	if over {
 		s.Close(ReasonSlowClient)
@@ -150,6 +152,7 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 		s.mu.Unlock()
 		return false
 	}
+	backlog := s.buffered.Load()
 	if s.ws != nil && s.Protocol == 4 {
 		for _, b := range p.frames {
 			_ = b.Broadcast(s.ws)
@@ -160,12 +163,12 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 		st := s.srv.opts.Stats
 		st.PacketsOut.Add(uint64(len(p.packets)))
 		st.BytesOut.Add(uint64(n))
-		return s.unlockCheckingBuffer()
+		return s.unlockCheckingBacklog(backlog)
 	}
 	for _, pkt := range p.packets {
 		s.sendLocked(pkt)
 	}
-	return s.unlockCheckingBuffer()
+	return s.unlockCheckingBacklog(backlog)
 }
 
 func (s *Session) sendLocked(p codec.EPacket) {
@@ -219,6 +222,9 @@ func (s *Session) Close(reason string) {
 	s.srv.opts.Stats.closed(reason)
 	ws := s.ws
 	linger := false
+	if reason == ReasonSlowClient && ws == nil {
+		s.queue = nil // what it did not read is dropped, not kept for a last poll
+	}
 	if ws == nil {
 		switch {
 		case s.getActive && reason == reasonTransportClose:

@@ -1,0 +1,136 @@
+// Hostile clients that tie up resources without sending much: a WebSocket peer that stops
+// reading and a long-polling client that stops polling while their room is busy
+// (--max-buffered), and a TCP client that sends half a
+// request line and stalls (the 10 s read timeout). The two tests run side by side: the
+// half-open one mostly waits.
+// Source addresses of this file: 127.0.6.x.
+import assert from "node:assert/strict";
+import net from "node:net";
+import { describe } from "node:test";
+import {
+  hostileTest, honestRoom, TcpWs, storedHistory, tokenFor, uniq, after, sleep, pollOpen, pollUrl, request,
+} from "./lib/hostile.mjs";
+
+const MB = 1024 * 1024;
+
+describe("slow and half-open clients", { concurrency: true }, () => {
+  hostileTest("a WebSocket client that stops reading and a poller that stops polling are cut off ('slow client'); the room keeps getting everything; RSS stays bounded", async (ctx) => {
+    const server = await ctx.start([
+      "--max-buffered", "1000000",
+      "--max-content-length", "60000",
+      // the stalled client must be cut off for not reading, not for missing pongs
+      "--ping-interval", "30s", "--ping-timeout", "30s",
+    ]);
+    const room = await honestRoom(ctx, server, ["127.0.6.2", "127.0.6.3", "127.0.6.4"]);
+    const slow = new TcpWs(ctx, server, { ip: "127.0.6.10" });
+    await slow.joinAs(tokenFor(uniq("stalled")), room.roomId);
+    // and a long-polling client that joins, then never polls again
+    const pollIp = "127.0.6.12";
+    const { sid } = await pollOpen(server, pollIp);
+    const post = (body) => request(pollUrl(server, { sid }), { ip: pollIp, method: "POST", body, headers: { "Content-Type": "text/plain" } });
+    assert.equal((await post(`40${JSON.stringify({ token: tokenFor(uniq("poller")) })}`)).status, 200);
+    assert.equal((await post(`421${JSON.stringify(["join-room", room.roomId])}`)).status, 200);
+    let polled = "";
+    for (let i = 0; i < 5 && !polled.includes("431["); i++) polled += (await request(pollUrl(server, { sid }), { ip: pollIp })).text;
+    assert.match(polled, /431\[\{[^\x1e]*"ok":true/, "the poller joined the room");
+    const before = await room.snapshot();
+    const closesBefore = await server.metric("edgeio_session_closes_total", { reason: "slow client" });
+    const rssBefore = server.rssKB();
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => { try { rssPeak = Math.max(rssPeak, server.rssKB()); } catch { /* exited */ } }, 50);
+    ctx.track({ close: () => clearInterval(sampler) });
+
+    slow.pause();
+    // every honest member records the big messages it gets, with the latency
+    const sentAt = new Map();
+    const received = room.members.map(() => new Map());
+    room.members.forEach((m, i) => m.on("new-message", (p) => {
+      if (p && sentAt.has(p.clientMsgId)) received[i].set(p.clientMsgId, Date.now() - sentAt.get(p.clientMsgId));
+    }));
+    const body = "b".repeat(50 * 1000); // 50 KB a message
+    const senders = room.members.slice(0, 2);
+    const storedIds = [];
+    let sent = 0;
+    let cutOff = false;
+    const t0 = Date.now();
+    while (sent < 600 && !cutOff) {
+      // 8 messages in flight at a time, from two honest users
+      const batch = [];
+      for (let k = 0; k < 8; k++, sent++) {
+        const id = `bulk-${sent}-${uniq("c")}`;
+        sentAt.set(id, Date.now());
+        const s = senders[sent % 2];
+        batch.push(s.timeout(5000).emitWithAck("send-message", { roomId: room.roomId, content: `${sent} ${body}`, clientMsgId: id }));
+      }
+      for (const r of await Promise.all(batch)) {
+        assert.ok(r && r.ok === true, `honest 50 KB send: ${JSON.stringify(r).slice(0, 200)}`);
+        storedIds.push(r.message.id);
+      }
+      // both non-readers must be cut off: the stalled WebSocket and the poller that never polls
+      if (sent % 40 === 0) cutOff = (await server.metric("edgeio_session_closes_total", { reason: "slow client" })) >= closesBefore + 2;
+    }
+    const sendMs = Date.now() - t0;
+    assert.ok(cutOff, `the non-readers were not both cut off (session closes 'slow client': ${await server.metric("edgeio_session_closes_total", { reason: "slow client" }) - closesBefore}) after ${sent} messages of 50 KB (${(sent * 50 / 1000).toFixed(1)} MB) in ${sendMs} ms`);
+    assert.ok(server.alive(), "server alive");
+
+    // its connection really ends: once it reads again it finds the close
+    slow.resume();
+    const ended = await Promise.race([slow.ended, after(5000, null)]);
+    assert.ok(ended, "the stalled client's TCP connection was closed by the server");
+    // the poller's session is closed: its next poll ends with the close packet (the server
+    // keeps a closed polling session until then, backlog included), and then it is gone
+    const last = await request(pollUrl(server, { sid }), { ip: pollIp });
+    assert.equal(last.status, 200, `the next poll of the cut-off session: HTTP ${last.status}`);
+    assert.equal(last.text.split("\x1e").at(-1), "1", `it ends with the close packet: …${JSON.stringify(last.text.slice(-80))}`);
+    ctx.t.diagnostic(`the cut-off poller's next poll carried ${(last.text.length / 1e6).toFixed(2)} MB before the close packet`);
+    const gone = await request(pollUrl(server, { sid }), { ip: pollIp });
+    assert.equal(gone.status, 400, `a poll after the close: HTTP ${gone.status} ${gone.text.slice(0, 100)}`);
+    assert.equal(gone.json && gone.json.code, 1, "Session ID unknown");
+
+    // every honest member got every message, each within the latency budget
+    const deadline = Date.now() + 5000;
+    while (received.some((r) => r.size < sent) && Date.now() < deadline) await sleep(20);
+    received.forEach((r, i) => {
+      assert.equal(r.size, sent, `honest member ${i} got ${r.size} of ${sent} messages`);
+      const worst = Math.max(...r.values());
+      assert.ok(worst < 1000, `honest member ${i}: worst latency ${worst} ms during the attack`);
+    });
+    clearInterval(sampler);
+    const rssAfter = server.rssKB();
+    const growth = (Math.max(rssPeak, rssAfter) - rssBefore) / 1024;
+    assert.ok(growth < 200, `server RSS grew by ${growth.toFixed(0)} MB (before ${(rssBefore / 1024).toFixed(0)} MB, peak ${(rssPeak / 1024).toFixed(0)} MB)`);
+    ctx.t.diagnostic(`cut off after ${sent} messages (${(sent * 50 / 1000).toFixed(1)} MB) in ${sendMs} ms; RSS ${(rssBefore / 1024).toFixed(0)} → peak ${(rssPeak / 1024).toFixed(0)} MB`);
+
+    // stored: exactly the honest messages were added (pages of 10 messages, 500 KB: under
+    // --max-buffered, see the history test in hostile-sizes.test.mjs)
+    const all = await storedHistory(room.members[2], room.roomId, { limit: 10 });
+    assert.deepStrictEqual(all.slice(0, before.length), before, "earlier history unchanged");
+    assert.deepStrictEqual(all.slice(before.length).map((m) => m.id).sort(), storedIds.sort(), "exactly the honest messages were stored");
+    await room.check("a stalled reader");
+  }, { timeout: 40000 });
+
+  hostileTest("half-open: a TCP client that sends half a request line is closed within the read timeout (10 s)", async (ctx) => {
+    const server = await ctx.start([]);
+    const room = await honestRoom(ctx, server, ["127.0.6.5", "127.0.6.6"]);
+    const sock = net.connect({ host: "127.0.0.1", port: server.port, localAddress: "127.0.6.11" });
+    ctx.track({ close: () => sock.destroy() });
+    sock.on("error", () => { /* a reset counts as closed */ });
+    let answer = "";
+    sock.on("data", (c) => { answer += c; });
+    const closed = new Promise((resolve) => sock.once("close", () => resolve(Date.now())));
+    await new Promise((resolve) => sock.once("connect", resolve));
+    const t0 = Date.now();
+    sock.write("GET /socket.io/?EIO=4&transport=pol");
+    // meanwhile the server serves everyone else
+    await sleep(1000);
+    assert.equal(sock.destroyed, false, "still open after 1 s (a timeout, not a refusal of the bytes)");
+    await room.check("a half-open request (while it hangs)", { n: 1 });
+    const at = await Promise.race([closed, after(12000 - (Date.now() - t0), null)]);
+    assert.ok(at, `the half-open connection is still open after 12 s`);
+    const waited = at - t0;
+    assert.ok(waited <= 12000, `closed after ${waited} ms`);
+    assert.ok(!/^HTTP\/1\.1 [23]/.test(answer), `no success answer to half a request line: ${JSON.stringify(answer.slice(0, 80))}`);
+    ctx.t.diagnostic(`half-open connection closed after ${waited} ms`);
+    await room.check("a half-open request");
+  }, { timeout: 20000 });
+});

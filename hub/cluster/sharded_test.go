@@ -1,0 +1,96 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"edgeio/server/servertest"
+
+	"github.com/redis/go-redis/v9"
+)
+
+func newClusterClient(t testing.TB, addrs []string) *redis.ClusterClient {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs,
+		DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
+		MaxRetries: 1, DialerRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// waitShardSubscribers waits until a sharded channel has want subscribers on the master
+// that owns it.
+func waitShardSubscribers(t testing.TB, cc *redis.ClusterClient, channel string, want int64) {
+	t.Helper()
+	eventually(t, 5*time.Second, "shard subscribers of "+channel, func() bool {
+		ctx := context.Background()
+		master, err := cc.MasterForKey(ctx, channel)
+		if err != nil {
+			return false
+		}
+		n, err := master.PubSubShardNumSub(ctx, channel).Result()
+		return err == nil && n[channel] == want
+	})
+}
+
+// On Redis Cluster, nodes use sharded pub/sub; rooms spread over the shards.
+func TestShardedPubSub(t *testing.T) {
+	t.Parallel()
+	addrs := startRedisCluster(t)
+	raw := newClusterClient(t, addrs)
+	c1, c2 := newClusterClient(t, addrs), newClusterClient(t, addrs)
+	n1 := startNode(t, nodeConfig{id: "n1", client: c1, sharded: true, store: c1})
+	n2 := startNode(t, nodeConfig{id: "n2", client: c2, sharded: true, store: c2})
+	waitNodes(t, n1, n2)
+
+	alice, bob := n1.connect("alice"), n2.connect("bob")
+	rooms := make([]string, 6)
+	masters := map[string]bool{}
+	for i := range rooms {
+		rooms[i] = fmt.Sprint("room-", i)
+		join(t, bob, rooms[i])
+		join(t, alice, rooms[i])
+		m, err := raw.MasterForKey(context.Background(), roomChannelOf(rooms[i]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		masters[m.Options().Addr] = true
+	}
+	if len(masters) < 2 {
+		t.Fatalf("rooms %v all on one shard: pick other names", rooms)
+	}
+	for _, r := range rooms {
+		waitShardSubscribers(t, raw, roomChannelOf(r), 2)
+	}
+	time.Sleep(settle)
+
+	for _, r := range rooms {
+		msg := send(t, alice, r, "hello "+r)
+		for who, c := range map[string]*servertest.Client{"alice": alice, "bob": bob} {
+			if got := c.Event("new-message"); field(got[0], "id") != msg["id"] || field(got[0], "roomId") != r {
+				t.Fatalf("%s: new-message %v, want %v", who, got, msg)
+			}
+		}
+	}
+	time.Sleep(settle)
+	alice.NoEvent("new-message")
+	bob.NoEvent("new-message")
+
+	// presence crosses on the sharded control channel
+	waitPresence(t, bob, rooms[0], "alice and bob", func(m map[string]string) bool {
+		return m["alice"] == "online" && m["bob"] == "online"
+	})
+
+	// bob leaves a room: node 2 unsubscribes from it on its shard
+	ackOK(t, bob.Call("leave-room", rooms[0]))
+	waitShardSubscribers(t, raw, roomChannelOf(rooms[0]), 1)
+	before := n2.cl.Stats().Received.Load()
+	send(t, alice, rooms[0], "bob is gone")
+	time.Sleep(settle)
+	if got := n2.cl.Stats().Received.Load(); got != before {
+		t.Fatalf("node 2 received %d broadcasts of a room it left", got-before)
+	}
+	bob.NoEvent("new-message")
+}
