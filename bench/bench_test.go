@@ -66,10 +66,12 @@ func TestRealServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			began := time.Now()
 			rep, err := bench.Run(context.Background(), cfg, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
+			t.Logf("run %v, phases %.2fs", time.Since(began), rep.Phases.Total)
 			checkReport(t, rep)
 
 			var out bytes.Buffer

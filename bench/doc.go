@@ -34,9 +34,20 @@
 // timestamp digits in place, so a WebSocket send allocates nothing (gws copies the frame
 // into a pooled buffer). On receive, new-message packets are not decoded: the event name
 // and the timestamp are found by scanning the bytes (the JSON text, or the msgpack map),
-// and only rare packets (acks, probes, errors) go through the full codec decoders. Long
+// and only rare packets (acks, probes, errors) go through the full codec decoders; what is
+// left per delivery is gws's own small Message per frame and one read system call. Long
 // polling is an HTTP loop per connection (net/http, one Transport per source address); it
-// allocates per request, as HTTP does.
+// allocates per request, as HTTP does. The report shows the harness's own CPU and heap
+// allocations per delivery, and how busy the whole machine was, so that a run on a shared
+// machine can be judged.
+//
+// # Server figures
+//
+// With --server-pid (or --metrics-url, from process_cpu_seconds_total and
+// process_resident_memory_bytes): CPU per delivery is the server's user plus system time
+// over the send phase divided by the deliveries received; RSS per connection is the RSS
+// after the join phase minus the RSS before connecting, divided by the connections (with
+// --idle, the RSS at the end of the hold instead).
 //
 // Connections are spread round robin over local source addresses (--source-ips, by default
 // 127.0.0.2 to 127.0.0.250: on Linux all of 127/8 is local), so that one target never runs

@@ -11,8 +11,10 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"edgeio/codec"
 )
@@ -44,9 +46,13 @@ func newHTTPClient(local netip.Addr, conns int, timeout time.Duration) *http.Cli
 	return &http.Client{Transport: &http.Transport{
 		DialContext:         d.DialContext,
 		MaxIdleConnsPerHost: 2*conns + 16,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+		// Short, so that a connection dialled for a request that then went out on another
+		// one never sits unused long enough for the server to give up on it: edgeio's
+		// fasthttp answers "400 Bad Request" to a connection silent for 10 s, and that
+		// answer can race a request sent on it at that moment.
+		IdleConnTimeout:    5 * time.Second,
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
 	}}
 }
 
@@ -112,7 +118,7 @@ func (t *pollTransport) loop() {
 			return
 		}
 		if resp.StatusCode != http.StatusOK {
-			t.c.lost("polling HTTP " + strconv.Itoa(resp.StatusCode))
+			t.c.lost(httpStatusReason(resp.StatusCode, buf.Bytes()))
 			return
 		}
 		pkts, err := codec.DecodeV4Payload(buf.Bytes())
@@ -166,13 +172,13 @@ func (t *pollTransport) flush() {
 		}
 		t.pending, t.out = t.out[:0], t.pending
 		t.mu.Unlock()
-		_, status, err := doHTTP(t.ctx, t.hc, http.MethodPost, t.url, t.out)
+		body, status, err := doHTTP(t.ctx, t.hc, http.MethodPost, t.url, t.out)
 		switch {
 		case err != nil:
 			t.c.lost("transport error")
 			return
 		case status != http.StatusOK:
-			t.c.lost("polling HTTP " + strconv.Itoa(status))
+			t.c.lost(httpStatusReason(status, body))
 			return
 		}
 	}
@@ -215,6 +221,22 @@ func doHTTP(ctx context.Context, hc *http.Client, method, u string, body []byte)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	return b, resp.StatusCode, err
+}
+
+// httpStatusReason names a refused polling request: the status and, when the body is an
+// Engine.IO error {"code","message"}, its message ("polling HTTP 400 Session ID unknown").
+func httpStatusReason(status int, body []byte) string {
+	reason := "polling HTTP " + strconv.Itoa(status)
+	var e struct {
+		Message string `json:"message"`
+	}
+	switch {
+	case json.Unmarshal(body, &e) == nil && e.Message != "" && len(e.Message) < 100:
+		reason += " " + e.Message
+	case len(body) > 0 && len(body) < 40 && utf8.Valid(body):
+		reason += " " + strings.TrimSpace(string(body))
+	}
+	return reason
 }
 
 // httpErrorCode names a failed handshake request.

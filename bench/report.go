@@ -212,8 +212,12 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(&b, "  note: %s\n", n)
 	}
 	p := rep.Phases
-	fmt.Fprintf(&b, "\nphases (s): connect %.2f, join %.2f, warmup %.2f, send %.2f, drain %.2f, total %.2f\n\n",
-		p.Connect, p.Join, p.Warmup, p.Send, p.Drain, p.Total)
+	if rep.Idle {
+		fmt.Fprintf(&b, "\nphases (s): connect %.2f, join %.2f, hold %.2f, total %.2f\n\n", p.Connect, p.Join, p.Send, p.Total)
+	} else {
+		fmt.Fprintf(&b, "\nphases (s): connect %.2f, join %.2f, warmup %.2f, send %.2f, drain %.2f, total %.2f\n\n",
+			p.Connect, p.Join, p.Warmup, p.Send, p.Drain, p.Total)
+	}
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "latency (ms)\tcount\tp50\tp95\tp99\tmax\t")

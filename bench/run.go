@@ -210,10 +210,13 @@ func (r *run) execute(ctx context.Context) *Report {
 	srvJoined, _ := r.sampleServer()
 
 	var w window
-	if r.cfg.Idle {
+	switch {
+	case r.joinedN.Load() == 0:
+		r.notes = append(r.notes, "no connection joined its room: nothing to measure")
+	case r.cfg.Idle:
 		r.setPhase("idle")
 		w = r.idlePhase(ctx)
-	} else {
+	default:
 		w = r.sendPhase(ctx, rep)
 		r.setPhase("drain")
 		t = time.Now()

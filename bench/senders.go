@@ -51,7 +51,12 @@ func (r *run) sendPhase(ctx context.Context, rep *Report) window {
 		probes.Go(func() { r.probeLoop(ctx, r.presence, r.cfg.PresenceRate, began, sendEnd, r.presenceProbe) })
 	}
 	sleepCtx(ctx, time.Until(sendEnd))
-	w.seconds = time.Since(began).Seconds()
+	// The window messages are counted in (by their timestamps), cut short on abort.
+	end := time.Now()
+	if end.After(sendEnd) {
+		end = sendEnd
+	}
+	w.seconds = max(end.Sub(sendStart).Seconds(), 0)
 	w.srvEnd, w.srvEndOK = r.sampleServer()
 	w.selfEnd, _ = readProc(0)
 	w.hostEnd = readHostCPU()
