@@ -6,6 +6,7 @@ COVER_BIN := bin/edgeio-cover
 COVER_DIR := $(CURDIR)/.cover
 MIN_COVERAGE ?= 80
 FUZZTIME  ?= 20s
+TEST_FUZZTIME ?= 10s
 ARGS      ?=
 
 .PHONY: build run deps test unit e2e lint bench bench-go profile conformance fuzz clean
@@ -29,6 +30,7 @@ test: deps lint
 	rm -rf $(COVER_DIR) && mkdir -p $(COVER_DIR)/unit $(COVER_DIR)/e2e
 	$(MAKE) unit e2e
 	bash scripts/coverage.sh $(COVER_DIR) $(MIN_COVERAGE)
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
 
 unit:
 	$(GO) test -race -count=1 -cover -coverpkg=edgeio/... ./... -args -test.gocoverdir=$(COVER_DIR)/unit
