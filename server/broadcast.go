@@ -66,6 +66,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		pkt:      codec.SPacket{Type: codec.SEvent, Nsp: b.nsp.Name, ID: codec.NoID, Data: eventData(event, args)},
 		volatile: b.volatile,
 		metrics:  b.nsp.srv.metrics,
+		stats:    b.nsp.srv.opts.Engine.Stats,
 		started:  time.Now(),
 	}
 	bc := &shard.Broadcast{Msg: f, Done: f.release}
@@ -106,7 +107,8 @@ type outFrame struct {
 	volatile   bool
 	metrics    *metrics
 	started    time.Time
-	recipients atomic.Int64
+	stats      *engine.Stats
+	recipients [parserCount]atomic.Int64
 	enc        [parserCount]struct {
 		once     sync.Once
 		prepared *engine.Prepared
@@ -127,12 +129,19 @@ func (f *outFrame) prepared(parser parserKind) *engine.Prepared {
 
 // release frees the shared frames once every shard has queued its writes.
 func (f *outFrame) release() {
-	f.metrics.observeBroadcast(int(f.recipients.Load()), f.started)
+	total := 0
+	for i := range f.recipients {
+		total += int(f.recipients[i].Load())
+	}
+	f.metrics.observeBroadcast(total, f.started)
 	for i := range f.enc {
 		// Do with a no-op marks the slot used, so a late prepared() cannot build a frame
 		// that nobody closes.
 		f.enc[i].once.Do(func() {})
 		if p := f.enc[i].prepared; p != nil {
+			n := uint64(f.recipients[i].Load())
+			f.stats.PacketsOut.Add(n * uint64(p.Packets()))
+			f.stats.BytesOut.Add(n * uint64(p.Size()))
 			p.Close()
 		}
 	}

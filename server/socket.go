@@ -249,7 +249,7 @@ func (s *Socket) Deliver(msg any) {
 		return
 	}
 	if p := f.prepared(s.client.parser); p != nil && sess.SendPrepared(p) {
-		f.recipients.Add(1)
+		f.recipients[s.client.parser].Add(1)
 	}
 }
 

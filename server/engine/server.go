@@ -245,6 +245,12 @@ func NewPrepared(pkts []codec.EPacket) *Prepared {
 	return p
 }
 
+// Packets is the number of Engine.IO packets the message takes; Size their bytes.
+func (p *Prepared) Packets() int { return len(p.packets) }
+
+// Size is the bytes of the message's packets.
+func (p *Prepared) Size() int { return p.size }
+
 // Close releases the frames once every queued write has finished.
 func (p *Prepared) Close() {
 	for _, b := range p.frames {

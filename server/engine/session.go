@@ -78,6 +78,8 @@ type Session struct {
 	awaitingPong bool
 	heartbeat    *time.Timer
 	buffered     atomic.Int64 // bytes queued and not yet written or polled
+	unmarked     int64        // shared-frame bytes queued since the last write marker
+	marking      bool         // a write marker is queued
 	admitted     bool         // counted in by the gate; counted out on close
 }
 
@@ -159,28 +161,60 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 		}
 		n := int64(p.size)
 		s.buffered.Add(n)
-		s.ws.Async(func() { s.buffered.Add(-n) }) // runs once the frames above are written
-		st := s.srv.opts.Stats
-		st.PacketsOut.Add(uint64(len(p.packets)))
-		st.BytesOut.Add(uint64(n))
+		s.markWritten(n)
 		return s.unlockCheckingBacklog(backlog)
 	}
 	for _, pkt := range p.packets {
-		s.sendLocked(pkt)
+		s.queuePolling(pkt)
 	}
 	return s.unlockCheckingBacklog(backlog)
 }
 
+// markWritten counts n bytes of shared frames out of buffered once they are written. The
+// WebSocket write queue runs in order, so a marker job queued after frames runs once they
+// are out; one marker covers every frame queued before it, so a busy connection costs a
+// marker per burst, not per frame. Callers hold s.mu.
+func (s *Session) markWritten(n int64) {
+	s.unmarked += n
+	if s.marking {
+		return
+	}
+	s.marking = true
+	s.queueMarker()
+}
+
+func (s *Session) queueMarker() {
+	done := s.unmarked
+	s.unmarked = 0
+	s.ws.Async(func() {
+		s.buffered.Add(-done)
+		s.mu.Lock()
+		if s.unmarked > 0 && !s.closed {
+			s.queueMarker() // frames came in behind this marker
+		} else {
+			s.marking = false
+		}
+		s.mu.Unlock()
+	})
+}
+
 func (s *Session) sendLocked(p codec.EPacket) {
 	n := int64(len(p.Data) + 1)
-	s.buffered.Add(n)
 	st := s.srv.opts.Stats
 	st.PacketsOut.Add(1)
 	st.BytesOut.Add(uint64(n))
 	if s.ws != nil {
+		s.buffered.Add(n)
 		writeWS(s.ws, s.Protocol, p, func(error) { s.buffered.Add(-n) })
 		return
 	}
+	s.queuePolling(p)
+}
+
+// queuePolling queues p for the next poll (callers hold s.mu); shared frames are counted
+// in the stats once per broadcast, by their sender.
+func (s *Session) queuePolling(p codec.EPacket) {
+	s.buffered.Add(int64(len(p.Data) + 1))
 	s.queue = append(s.queue, p)
 	s.signal()
 }

@@ -30,7 +30,8 @@ func CleanText(s string, mode SanitizeMode) (clean string, length int) {
 		return -1
 	}, s)
 	s = strings.TrimSpace(s)
-	if mode != SanitizeNone {
+	if mode != SanitizeNone && strings.ContainsAny(s, "<>&\"'") {
+		// only text with markup or characters to escape needs the (costly) HTML parser
 		s = strings.TrimSpace(strict.Sanitize(s))
 		length = utf8.RuneCountInString(unescapeForCount(s))
 		return s, length
