@@ -1,6 +1,6 @@
-// Runs the python-socketio suite (python/test_echo.py) with Debian's /usr/bin/python3, which
-// sees the python3-socketio, python3-websocket and python3-requests packages installed by
-// scripts/install-deps.sh. The Python suite starts its own server.
+// Runs the python-socketio suites (python/test_echo.py, python/test_chat.py) with Debian's
+// /usr/bin/python3, which sees the python3-socketio, python3-websocket and python3-requests
+// packages installed by scripts/install-deps.sh. Each Python suite starts its own server.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
@@ -10,7 +10,6 @@ import { E2E_DIR, serverBinary, ownChild } from "./lib/server.mjs";
 import { hasParser } from "./lib/client.mjs";
 
 const PYTHON = "/usr/bin/python3";
-const SCRIPT = path.join(E2E_DIR, "python", "test_echo.py");
 
 function skipReason() {
   if (!hasParser("json")) return "python-socketio speaks the JSON parser, which E2E_PARSERS excludes";
@@ -25,7 +24,9 @@ function skipReason() {
 const skip = skipReason();
 if (skip) console.log(`# python tests skipped: ${skip}`);
 
-test("python-socketio client suite (python/test_echo.py)", { timeout: 120000, skip }, async () => {
+for (const name of ["test_echo.py", "test_chat.py"]) {
+const SCRIPT = path.join(E2E_DIR, "python", name);
+test(`python-socketio client suite (python/${name})`, { timeout: 120000, skip }, async () => {
   assert.ok(existsSync(serverBinary()), `server binary not found: ${serverBinary()}`);
   const child = spawn(PYTHON, [SCRIPT], {
     cwd: path.dirname(SCRIPT),
@@ -42,3 +43,4 @@ test("python-socketio client suite (python/test_echo.py)", { timeout: 120000, sk
   if (code !== 0) process.stderr.write(out);
   assert.equal(code, 0, `python suite failed (exit ${code}${signal ? `, signal ${signal}` : ""}):\n${out}`);
 });
+}

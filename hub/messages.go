@@ -215,7 +215,7 @@ func (h *Hub) attachments(v any) ([]store.Attachment, *chatError) {
 		typ, _ = security.CleanText(typ, h.opts.Sanitize)
 		if data, present := a["data"]; present {
 			b, ok := data.([]byte)
-			if !ok || name == "" {
+			if !ok || name == "" || len(b) == 0 {
 				return nil, invalid("an inline attachment needs a name and binary data")
 			}
 			out = append(out, store.Attachment{Name: name, Type: typ, Data: b})

@@ -37,12 +37,17 @@ func (h *Hub) markAsRead(s *server.Socket, m *member, args []any) (map[string]an
 	newest := slices.Max(ids)
 	ctx, cancel := h.ctx()
 	serr := h.store.MarkRead(ctx, room, m.user.ID, newest)
+	var watermark string
+	if serr == nil {
+		// the watermark never moves back: answer with the one kept, not the one asked
+		watermark, _, serr = h.store.ReadState(ctx, room, m.user.ID)
+	}
 	cancel()
 	if serr != nil {
 		return nil, storeError(serr)
 	}
 	h.receipts.Add(roomUser{room, m.user.ID}, ids...)
-	return map[string]any{"roomId": room, "lastReadId": newest}, nil
+	return map[string]any{"roomId": room, "lastReadId": watermark}, nil
 }
 
 // flushReceipts sends one messages-read for what a user read in a room during the window.

@@ -64,7 +64,9 @@ func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any
 		return nil, &chatError{code: CodeNotInRoom, message: "not in room " + room}
 	}
 	h.stopTyping(m, room)
-	s.Leave(room)
+	if room != exceptUser(m) { // a socket never leaves its personal room
+		s.Leave(room)
+	}
 	if h.exitRoom(m.user.ID, room) {
 		_ = h.nsp.To(room).Emit("room-member-left", map[string]any{"roomId": room, "userId": m.user.ID})
 	}

@@ -5,62 +5,60 @@ import (
 	"time"
 )
 
-// Batcher gathers values by key and hands each key's values to flush once per window, so
-// that bursts (read receipts, say) go out as one event per key per window.
+// Batcher gathers values by key and hands a key's values to flush one window after the
+// first of them arrived, so that a burst (read receipts, say) goes out as one event.
 type Batcher[K comparable, V any] struct {
-	flush func(K, []V)
+	window time.Duration
+	flush  func(K, []V)
 
 	mu      sync.Mutex
 	pending map[K][]V
-	stop    chan struct{}
-	done    chan struct{}
+	timers  map[K]*time.Timer
+	closed  bool
 }
 
-// NewBatcher starts a batcher whose tick runs every window.
+// NewBatcher returns a batcher with the given window.
 func NewBatcher[K comparable, V any](window time.Duration, flush func(K, []V)) *Batcher[K, V] {
-	b := &Batcher[K, V]{flush: flush, pending: make(map[K][]V), stop: make(chan struct{}), done: make(chan struct{})}
-	go b.loop(window)
-	return b
+	return &Batcher[K, V]{window: window, flush: flush, pending: make(map[K][]V), timers: make(map[K]*time.Timer)}
 }
 
-// Add queues values under key for the next flush.
+// Add queues values under key; the key's window opens with its first value.
 func (b *Batcher[K, V]) Add(key K, values ...V) {
 	b.mu.Lock()
-	b.pending[key] = append(b.pending[key], values...)
-	b.mu.Unlock()
-}
-
-func (b *Batcher[K, V]) loop(window time.Duration) {
-	defer close(b.done)
-	t := time.NewTicker(window)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			b.flushAll()
-		case <-b.stop:
-			b.flushAll()
-			return
-		}
-	}
-}
-
-func (b *Batcher[K, V]) flushAll() {
-	b.mu.Lock()
-	if len(b.pending) == 0 {
+	if b.closed {
 		b.mu.Unlock()
+		b.flush(key, values)
 		return
 	}
-	batch := b.pending
-	b.pending = make(map[K][]V, len(batch))
+	b.pending[key] = append(b.pending[key], values...)
+	if b.timers[key] == nil {
+		b.timers[key] = time.AfterFunc(b.window, func() { b.flushKey(key) })
+	}
 	b.mu.Unlock()
-	for k, vs := range batch {
-		b.flush(k, vs)
+}
+
+func (b *Batcher[K, V]) flushKey(key K) {
+	b.mu.Lock()
+	vs := b.pending[key]
+	delete(b.pending, key)
+	delete(b.timers, key)
+	b.mu.Unlock()
+	if len(vs) > 0 {
+		b.flush(key, vs)
 	}
 }
 
-// Close flushes what is pending and stops the tick.
+// Close flushes what is pending at once; later values are flushed as they come.
 func (b *Batcher[K, V]) Close() {
-	close(b.stop)
-	<-b.done
+	b.mu.Lock()
+	b.closed = true
+	keys := make([]K, 0, len(b.pending))
+	for k, t := range b.timers {
+		t.Stop()
+		keys = append(keys, k)
+	}
+	b.mu.Unlock()
+	for _, k := range keys {
+		b.flushKey(k)
+	}
 }

@@ -186,7 +186,9 @@ func TestCrossNodePresence(t *testing.T) {
 	waitPresence(t, bob, "r", "alice gone", func(m map[string]string) bool { _, in := m["alice"]; return !in && m["bob"] == "online" })
 }
 
-// A node that starts after another already has users learns them.
+// A node that starts after another already has users learns them, also when its pub/sub
+// connection is slower to subscribe than its first hello is to go out (the others answer
+// that hello with their state at once).
 func TestLateNodeLearnsExistingUsers(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
@@ -196,7 +198,9 @@ func TestLateNodeLearnsExistingUsers(t *testing.T) {
 	join(t, alice, "r")
 	waitSubscribers(t, raw, roomChannelOf("r"), 1)
 
-	n2 := startNode(t, nodeConfig{id: "n2", client: newClient(t, r.addr())})
+	px := startProxy(t, r.addr())
+	px.HoldSubscribe(4 * testHeartbeat)
+	n2 := startNode(t, nodeConfig{id: "n2", client: newClient(t, px.addr())})
 	waitNodes(t, n1, n2)
 	bob := n2.connect("bob")
 	join(t, bob, "r")
@@ -264,4 +268,39 @@ func TestSubscriptionsFollowMembers(t *testing.T) {
 	waitSubscribers(t, p.raw, roomChannelOf("user:dave"), 1)
 	dave.Send(&codec.SPacket{Type: codec.SDisconnect, Nsp: "/", ID: codec.NoID})
 	waitSubscribers(t, p.raw, roomChannelOf("user:dave"), 0)
+}
+
+// A user's status is one, whichever node the user's sockets are on: a status chosen on one
+// node shows on every node, also for the user's sockets there, as it does on a single node.
+func TestStatusIsPerUserAcrossNodes(t *testing.T) {
+	t.Parallel()
+	p := startPair(t)
+	alice, bob := p.n1.connect("alice"), p.n2.connect("bob")
+	join(t, alice, "r")
+	join(t, bob, "r")
+	waitSubscribers(t, p.raw, roomChannelOf("r"), 2)
+	both := func(m map[string]string) bool { return m["alice"] == "online" && m["bob"] == "online" }
+	waitPresence(t, bob, "r", "alice and bob online", both)
+
+	ackOK(t, alice.Call("update-presence", "away"))
+	waitPresence(t, bob, "r", "alice away on node 2", func(m map[string]string) bool { return m["alice"] == "away" })
+
+	// alice opens a second socket on node 2: she is still away there
+	alice2 := p.n2.connect("alice")
+	join(t, alice2, "r")
+	time.Sleep(settle)
+	for _, c := range []*servertest.Client{alice, bob} {
+		if got := presenceOf(t, c, "r")["alice"]; got != "away" {
+			t.Errorf("alice is %q after a second socket on node 2, want away", got)
+		}
+	}
+
+	// she turns busy on node 1: node 2 shows busy, not its own idea of her status
+	ackOK(t, alice.Call("update-presence", "busy"))
+	waitPresence(t, alice, "r", "alice busy on node 1", func(m map[string]string) bool { return m["alice"] == "busy" })
+	waitPresence(t, bob, "r", "alice busy on node 2", func(m map[string]string) bool { return m["alice"] == "busy" })
+
+	// and back online from node 2: node 1 follows
+	ackOK(t, alice2.Call("update-presence", "online"))
+	waitPresence(t, alice, "r", "alice online on node 1", func(m map[string]string) bool { return m["alice"] == "online" })
 }

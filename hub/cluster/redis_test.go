@@ -1,10 +1,10 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	gostrings "strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,10 +186,13 @@ func startRedisCluster(t testing.TB) []string {
 
 // proxy forwards TCP connections to a Redis server; Cut drops every connection and refuses
 // new ones (they are closed at once) until Restore, so that a node behind it goes silent.
+// HoldSubscribe makes a connection's first (S)SUBSCRIBE reach Redis late, as a slow or
+// reconnecting pub/sub connection would.
 type proxy struct {
 	t      testing.TB
 	target string
 	ln     net.Listener
+	hold   atomic.Int64 // how long to hold a connection's first subscribe
 
 	mu    sync.Mutex
 	down  bool
@@ -234,14 +238,30 @@ func (p *proxy) accept() {
 		p.conns[up] = struct{}{}
 		p.wg.Add(2)
 		p.mu.Unlock()
-		go p.pipe(c, up)
-		go p.pipe(up, c)
+		go p.pipe(c, up, false)
+		go p.pipe(up, c, true)
 	}
 }
 
-func (p *proxy) pipe(dst, src net.Conn) {
+func (p *proxy) pipe(dst, src net.Conn, toRedis bool) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
+	held := !toRedis
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if !held && bytes.Contains(bytes.ToLower(buf[:n]), []byte("subscribe")) {
+				held = true
+				time.Sleep(time.Duration(p.hold.Load()))
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
 	_ = dst.Close()
 	_ = src.Close()
 	p.mu.Lock()
@@ -259,6 +279,10 @@ func (p *proxy) Cut() {
 	}
 	p.mu.Unlock()
 }
+
+// HoldSubscribe holds for d the first (S)SUBSCRIBE of each connection that has not
+// subscribed yet (a pub/sub connection made after a cut or a Redis restart).
+func (p *proxy) HoldSubscribe(d time.Duration) { p.hold.Store(int64(d)) }
 
 // Restore forwards new connections again.
 func (p *proxy) Restore() {

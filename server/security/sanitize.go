@@ -31,8 +31,10 @@ func CleanText(s string, mode SanitizeMode) (clean string, length int) {
 	}, s)
 	s = strings.TrimSpace(s)
 	if mode != SanitizeNone && strings.ContainsAny(s, "<>&\"'") {
-		// only text with markup or characters to escape needs the (costly) HTML parser
-		s = strings.TrimSpace(strict.Sanitize(s))
+		// Only text with markup or characters to escape needs the (costly) HTML parser.
+		// An & typed by the user is text too: escaped first, so "&amp;" stays "&amp;amp;"
+		// rather than being read as an entity.
+		s = strings.TrimSpace(strict.Sanitize(strings.ReplaceAll(s, "&", "&amp;")))
 		length = utf8.RuneCountInString(unescapeForCount(s))
 		return s, length
 	}

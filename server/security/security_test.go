@@ -14,6 +14,7 @@ func TestCleanText(t *testing.T) {
 		{"<b>bold</b> & <script>alert(1)</script>x", SanitizeHTML, "bold &amp; x", 8},
 		{`say "hi" it's <3`, SanitizeHTML, "say &#34;hi&#34; it&#39;s &lt;3", 16},
 		{"<b>kept</b>", SanitizeNone, "<b>kept</b>", 11},
+		{"AT&amp;T &lt;b&gt;", SanitizeHTML, "AT&amp;amp;T &amp;lt;b&amp;gt;", 18},
 		{"héllo wörld", SanitizeHTML, "héllo wörld", 11},
 		{" \x01 ", SanitizeHTML, "", 0},
 	}

@@ -1,0 +1,38 @@
+package cluster
+
+import (
+	"testing"
+	"time"
+)
+
+// A node's bye is the last the others hear of it: what it had queued goes out before, and
+// nothing after (else the others take it for alive again until the node timeout).
+func TestByeIsLastWord(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	var rec recorder
+	o := rec.options(newClient(t, r.addr()))
+	o.NodeID = "n1"
+	n1 := New(newServer(t), o)
+	n1.Start()
+	t.Cleanup(n1.Close)
+
+	n2 := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "n2", Heartbeat: testHeartbeat, Logf: t.Logf})
+	n2.Start()
+	eventually(t, 2*time.Second, "n1 to hear n2", func() bool { return len(n1.Nodes()) == 1 })
+	for i := 0; i < 2000; i++ { // as when a node closes all its sockets just before Close
+		n2.SendPeers([]byte("state"))
+	}
+	n2.Close()
+	time.Sleep(settle)
+	if nodes := n1.Nodes(); len(nodes) != 0 {
+		t.Errorf("n1 still lists %v after n2's bye", nodes)
+	}
+	ups, downs, msgs := rec.snapshot()
+	if len(ups) != 1 || len(downs) != 1 {
+		t.Errorf("n1 saw n2 up %d times and down %d times, want once each", len(ups), len(downs))
+	}
+	if len(msgs) != 2000 {
+		t.Errorf("n1 got %d of the 2000 peer messages n2 sent before closing", len(msgs))
+	}
+}
