@@ -39,6 +39,7 @@ type Hub struct {
 type userState struct {
 	id, name string
 	status   string         // chosen status; "offline" while connected means invisible
+	statusAt time.Time      // when it was chosen (the latest choice on any node wins)
 	sockets  int            // connected sockets
 	rooms    map[string]int // room → how many of the user's sockets are in it
 	lastSeen time.Time

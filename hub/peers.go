@@ -10,15 +10,20 @@ import (
 // Cluster is what the hub needs from hub/cluster when several nodes serve one chat: room
 // subscriptions, and a way to tell the other nodes' hubs about this node's users.
 type Cluster interface {
-	Subscribe(nsp, room string)
+	// Subscribe queues a subscription; wait returns once it is in force.
+	Subscribe(nsp, room string) (wait func())
 	Unsubscribe(nsp, room string)
 	SendPeers(msg []byte)
 }
 
+// noWait is what a subscription costs a hub without a cluster.
+func noWait() {}
+
 // remoteUser is what another node said about one of its users.
 type remoteUser struct {
 	name, status string
-	on           bool // has a socket there
+	statusAt     time.Time // when the user chose the status
+	on           bool      // has a socket there
 	rooms        map[string]bool
 }
 
@@ -40,7 +45,8 @@ func (h *Hub) sendUsers(full bool, users []*userState) {
 		for r := range u.rooms {
 			rooms = append(rooms, r)
 		}
-		list[i] = map[string]any{"id": u.id, "name": u.name, "status": u.status, "on": u.sockets > 0, "rooms": rooms}
+		list[i] = map[string]any{"id": u.id, "name": u.name, "status": u.status, "at": float64(u.statusAt.UnixMilli()),
+			"on": u.sockets > 0, "rooms": rooms}
 	}
 	msg, err := codec.EncodeMsgpackValue(nil, map[string]any{"full": full, "users": list})
 	if err == nil {
@@ -86,7 +92,13 @@ func (h *Hub) PeerMessage(node string, msg []byte) {
 		ru := &remoteUser{rooms: make(map[string]bool)}
 		ru.name, _ = u["name"].(string)
 		ru.status, _ = u["status"].(string)
+		at, _ := u["at"].(float64)
+		ru.statusAt = time.UnixMilli(int64(at))
 		ru.on = u["on"] == true
+		if local := h.users[id]; local != nil && ru.statusAt.After(local.statusAt) {
+			// a status is the user's, not a node's: the latest choice anywhere holds here too
+			local.status, local.statusAt = ru.status, ru.statusAt
+		}
 		rooms, _ := u["rooms"].([]any)
 		for _, r := range rooms {
 			if s, ok := r.(string); ok {
@@ -171,6 +183,16 @@ func (h *Hub) onlineAnywhereLocked(user string) bool {
 	return h.onlineElsewhereLocked(user)
 }
 
+// latestStatusLocked is the status the user chose last on any other node, if any.
+func (h *Hub) latestStatusLocked(user string) (status string, at time.Time) {
+	for _, view := range h.remote {
+		if ru := view[user]; ru != nil && ru.statusAt.After(at) {
+			status, at = ru.status, ru.statusAt
+		}
+	}
+	return status, at
+}
+
 // roomsEverywhereLocked is every room a user is in, on any node.
 func (h *Hub) roomsEverywhereLocked(user string) []string {
 	set := map[string]bool{}
@@ -197,6 +219,7 @@ func (h *Hub) roomsEverywhereLocked(user string) []string {
 // remotePresenceLocked lists the PresenceInfo of users in room that only other nodes have.
 func (h *Hub) remotePresenceLocked(room string, skip map[string]*userState) map[string]map[string]any {
 	out := map[string]map[string]any{}
+	chosen := map[string]*remoteUser{}
 	for _, view := range h.remote {
 		for id, ru := range view {
 			if !ru.rooms[room] || skip[id] != nil {
@@ -206,9 +229,10 @@ func (h *Hub) remotePresenceLocked(room string, skip map[string]*userState) map[
 			if !ru.on {
 				status = "offline"
 			}
-			if prev, ok := out[id]; ok && prev["status"] != "offline" {
-				continue // another node already shows the user connected
+			if prev := chosen[id]; prev != nil && (prev.on && !ru.on || prev.on == ru.on && !ru.statusAt.After(prev.statusAt)) {
+				continue // a connected view, or a later choice, already speaks for the user
 			}
+			chosen[id] = ru
 			out[id] = presenceInfo(id, ru.name, status, time.Time{})
 		}
 	}

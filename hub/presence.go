@@ -30,11 +30,16 @@ func (u *userState) info() map[string]any {
 // connected counts a new socket of m's user; a socket inside the grace of the user's last
 // disconnect cancels the offline announcement (a page reload does not flap).
 func (h *Hub) connected(m *member) {
+	wait := noWait
+	defer func() { wait() }()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u := h.users[m.user.ID]
 	if u == nil {
 		u = &userState{id: m.user.ID, status: "online", rooms: make(map[string]int)}
+		if status, at := h.latestStatusLocked(u.id); status != "" && h.onlineElsewhereLocked(u.id) {
+			u.status, u.statusAt = status, at // the user is here already, through another node
+		}
 		h.users[u.id] = u
 	}
 	u.name = m.name
@@ -45,7 +50,7 @@ func (h *Hub) connected(m *member) {
 	}
 	u.sockets++
 	if u.sockets == 1 && h.cluster != nil {
-		h.cluster.Subscribe("/", auth.PersonalRoom(u.id))
+		wait = h.cluster.Subscribe("/", auth.PersonalRoom(u.id))
 	}
 	h.shareLocked(u)
 }
@@ -118,7 +123,7 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 	}
 	h.mu.Lock()
 	u := h.users[m.user.ID]
-	u.status = status
+	u.status, u.statusAt = status, time.Now()
 	h.shareLocked(u)
 	targets := h.roomsEverywhereLocked(u.id)
 	h.mu.Unlock()

@@ -76,6 +76,8 @@ func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any
 // enterRoom counts a socket of m's user into room; first reports whether it is the user's
 // first socket there.
 func (h *Hub) enterRoom(m *member, room string) (first bool, info map[string]any) {
+	wait := noWait
+	defer func() { wait() }() // after the unlock: the ack waits for the room's traffic
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	u := h.users[m.user.ID]
@@ -86,7 +88,7 @@ func (h *Hub) enterRoom(m *member, room string) (first bool, info map[string]any
 			users = make(map[string]*userState)
 			h.roomUsers[room] = users
 			if h.cluster != nil {
-				h.cluster.Subscribe("/", room)
+				wait = h.cluster.Subscribe("/", room)
 			}
 		}
 		users[u.id] = u

@@ -19,17 +19,25 @@ type Cluster struct {
 	subs subscriber
 
 	queue chan outgoing // publishes waiting for Redis
-	subOp chan subOp    // subscription changes, in order
-	refs  map[string]int
+
+	subMu     sync.Mutex
+	refs      map[string]int             // channel → members here; subscribed while > 0
+	dirty     map[string]bool            // channels whose subscription may have to change
+	confirmed map[string]bool            // channels Redis confirmed subscribed
+	waiters   map[string][]chan struct{} // joins waiting for a channel's confirmation
+	subWake   chan struct{}              // dirty is not empty
+
+	subscribed map[string]bool // what subscribeLoop last did, its own
 
 	mu    sync.Mutex
 	nodes map[string]time.Time // other nodes, when last heard
 
-	ready     atomic.Bool
-	stats     Stats
-	stop      chan struct{}
-	stopped   sync.WaitGroup
-	closeOnce sync.Once
+	ready      atomic.Bool
+	helloHeard atomic.Bool // our last hello came back to us: we are subscribed
+	stats      Stats
+	stop       chan struct{}
+	stopped    sync.WaitGroup
+	closeOnce  sync.Once
 }
 
 // Stats counts what crosses Redis, for metrics and benchmarks.
@@ -45,22 +53,21 @@ type outgoing struct {
 	payload []byte
 }
 
-type subOp struct {
-	channel   string
-	subscribe bool
-}
-
 // New prepares a cluster link for io; Start connects it.
 func New(io *server.Server, opts Options) *Cluster {
 	opts.fill()
 	c := &Cluster{
-		opts:  opts,
-		io:    io,
-		queue: make(chan outgoing, opts.QueueSize),
-		subOp: make(chan subOp, 4096),
-		refs:  make(map[string]int),
-		nodes: make(map[string]time.Time),
-		stop:  make(chan struct{}),
+		opts:       opts,
+		io:         io,
+		queue:      make(chan outgoing, opts.QueueSize),
+		refs:       make(map[string]int),
+		dirty:      make(map[string]bool),
+		confirmed:  make(map[string]bool),
+		waiters:    make(map[string][]chan struct{}),
+		subWake:    make(chan struct{}, 1),
+		subscribed: make(map[string]bool),
+		nodes:      make(map[string]time.Time),
+		stop:       make(chan struct{}),
 	}
 	if opts.Sharded {
 		c.subs = newShardedSubscriber(opts.Client.(*redis.ClusterClient))
@@ -83,91 +90,173 @@ func (c *Cluster) Ready() bool { return c.ready.Load() }
 // the subscription keeper, the receiver and the heartbeat. It returns at once: a Redis that
 // is not there yet is retried in the background.
 func (c *Cluster) Start() {
-	c.Subscribe("/", "")
-	c.subOp <- subOp{channel: c.controlChannel(), subscribe: true}
+	nsp := c.Subscribe("/", "")
+	control := c.changeChannel(c.controlChannel(), 1)
 	c.stopped.Add(4)
 	go c.publishLoop()
 	go c.subscribeLoop()
 	go c.receiveLoop()
+	// hello only once listening: the other nodes answer it with their state at once
+	nsp()
+	control()
 	go c.heartbeatLoop()
 }
 
-// Close says goodbye to the other nodes and stops.
+// Close stops, sends what is still queued, and says goodbye to the other nodes: the bye is
+// the last they hear of this node (anything after it would bring the node back to life for
+// them until the node timeout).
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
+		close(c.stop)
+		c.stopped.Wait()
+		var batch []outgoing
+		for len(c.queue) > 0 {
+			batch = append(batch, <-c.queue)
+		}
+		if len(batch) > 0 {
+			c.publishBatch(batch) // one try: c.stop is closed
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.publishNow(ctx, c.controlChannel(), c.control(kindBye, nil))
 		cancel()
-		close(c.stop)
 		c.subs.close()
-		c.stopped.Wait()
 	})
 }
 
-// Subscribe notes that this node holds members of room in nsp ("" for the namespace
-// itself); the first note subscribes to its channel.
-func (c *Cluster) Subscribe(nsp, room string) { c.changeRefs(nsp, room, 1) }
+// Subscribe counts a member of room in nsp ("" for the namespace itself) in; the first
+// subscribes this node to the room's channel. It never waits for Redis (callers hold the
+// hub's lock); the returned wait blocks until Redis confirmed the subscription (two
+// seconds at most), so that a join is acknowledged only once the room's traffic reaches
+// this node.
+func (c *Cluster) Subscribe(nsp, room string) (wait func()) {
+	return c.changeChannel(c.channel(nsp, room), 1)
+}
 
-// Unsubscribe notes that a member left; the last one unsubscribes.
-func (c *Cluster) Unsubscribe(nsp, room string) { c.changeRefs(nsp, room, -1) }
+// Unsubscribe counts a member out; the last one unsubscribes.
+func (c *Cluster) Unsubscribe(nsp, room string) { c.changeChannel(c.channel(nsp, room), -1) }
 
-func (c *Cluster) changeRefs(nsp, room string, delta int) {
-	ch := c.nspChannel(nsp)
-	if room != "" {
-		ch = c.roomChannel(nsp, room)
+func (c *Cluster) channel(nsp, room string) string {
+	if room == "" {
+		return c.nspChannel(nsp)
 	}
+	return c.roomChannel(nsp, room)
+}
+
+// changeChannel counts a member in or out of ch and, when ch is wanted or unwanted anew,
+// wakes subscribeLoop.
+func (c *Cluster) changeChannel(ch string, delta int) (wait func()) {
+	wait = func() {}
+	c.subMu.Lock()
+	before := c.refs[ch]
+	after := max(before+delta, 0)
+	if after == 0 {
+		delete(c.refs, ch)
+	} else {
+		c.refs[ch] = after
+	}
+	if (before > 0) != (after > 0) {
+		c.dirty[ch] = true
+	}
+	if delta > 0 && !c.confirmed[ch] {
+		done := make(chan struct{})
+		c.waiters[ch] = append(c.waiters[ch], done)
+		wait = func() { c.await(done) }
+	}
+	c.subMu.Unlock()
 	select {
-	case c.subOp <- subOp{channel: ch, subscribe: delta > 0}:
+	case c.subWake <- struct{}{}:
+	default:
+	}
+	return wait
+}
+
+func (c *Cluster) await(done chan struct{}) {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
 	case <-c.stop:
 	}
 }
 
-// subscribeLoop applies subscription changes in order, keeping a count per channel.
+// subscribeLoop brings Redis's subscriptions in line with the counts, retrying with
+// backoff while Redis is away; changes made meanwhile merge (a room joined and left during
+// an outage costs nothing).
 func (c *Cluster) subscribeLoop() {
 	defer c.stopped.Done()
 	for {
 		select {
 		case <-c.stop:
 			return
-		case op := <-c.subOp:
-			c.applySubOp(op)
+		case <-c.subWake:
+		}
+		for attempt := 0; !c.syncSubscriptions(); attempt++ {
+			c.stats.Errors.Add(1)
+			if !c.sleep(backoff(attempt)) {
+				return
+			}
 		}
 	}
 }
 
-func (c *Cluster) applySubOp(op subOp) {
-	if op.subscribe {
-		c.refs[op.channel]++
-		if c.refs[op.channel] > 1 {
-			return
-		}
-	} else {
-		if c.refs[op.channel] == 0 {
-			return
-		}
-		c.refs[op.channel]--
-		if c.refs[op.channel] > 0 {
-			return
-		}
-		delete(c.refs, op.channel)
+// syncSubscriptions applies the dirty channels; it reports false if one failed (that one
+// and those after it stay dirty).
+func (c *Cluster) syncSubscriptions() bool {
+	c.subMu.Lock()
+	work := make(map[string]bool, len(c.dirty))
+	for ch := range c.dirty {
+		work[ch] = c.refs[ch] > 0
 	}
-	for attempt := 0; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		var err error
-		if op.subscribe {
-			err = c.subs.subscribe(ctx, op.channel)
-		} else {
-			err = c.subs.unsubscribe(ctx, op.channel)
+	clear(c.dirty)
+	c.subMu.Unlock()
+	var failed []string
+	for ch, want := range work {
+		if want == c.subscribed[ch] {
+			continue
 		}
-		cancel()
-		if err == nil {
-			return
+		if len(failed) == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			var err error
+			if want {
+				err = c.subs.subscribe(ctx, ch)
+			} else {
+				err = c.subs.unsubscribe(ctx, ch)
+			}
+			cancel()
+			if err == nil {
+				c.subscribed[ch] = want
+				c.confirm(ch, want)
+				continue
+			}
+			delete(c.subscribed, ch) // unknown now: redo what is wanted
 		}
-		c.stats.Errors.Add(1)
-		if !c.sleep(backoff(attempt)) {
-			return
-		}
+		failed = append(failed, ch)
 	}
+	if len(failed) == 0 {
+		return true
+	}
+	c.subMu.Lock()
+	for _, ch := range failed {
+		c.dirty[ch] = true
+	}
+	c.subMu.Unlock()
+	return false
+}
+
+// confirm records a subscription Redis answered and releases the joins waiting for it.
+func (c *Cluster) confirm(ch string, subscribed bool) {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	if !subscribed {
+		delete(c.confirmed, ch)
+		return
+	}
+	c.confirmed[ch] = true
+	for _, w := range c.waiters[ch] {
+		close(w)
+	}
+	delete(c.waiters, ch)
 }
 
 // Publish sends a broadcast just delivered here to the other nodes (server.Adapter). The
@@ -180,7 +269,7 @@ func (c *Cluster) Publish(nsp string, rooms, except []string, data []any, volati
 	msg := []any{
 		c.opts.NodeID,
 		map[string]any{"type": 2.0, "data": data, "nsp": nsp},
-		map[string]any{"rooms": strings(rooms), "except": strings(except), "flags": flags},
+		map[string]any{"rooms": anyList(rooms), "except": anyList(except), "flags": flags},
 	}
 	payload, err := codec.EncodeMsgpackValue(nil, msg)
 	if err != nil {
@@ -198,7 +287,7 @@ func (c *Cluster) Publish(nsp string, rooms, except []string, data []any, volati
 	}
 }
 
-func strings(list []string) []any {
+func anyList(list []string) []any {
 	out := make([]any, len(list))
 	for i, s := range list {
 		out[i] = s

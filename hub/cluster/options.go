@@ -21,7 +21,7 @@ type Options struct {
 	QueueSize   int           // publishes waiting for Redis before new ones are dropped (65,536)
 
 	OnPeerMessage func(node string, msg []byte) // another node's peer message
-	OnNodeUp      func(node string)             // a node appeared (or Redis came back): resend state
+	OnNodeUp      func(node string)             // a node appeared (or Redis came back: ""): resend state
 	OnNodeDown    func(node string)             // a node left or timed out
 	Logf          func(format string, args ...any)
 }

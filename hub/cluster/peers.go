@@ -39,7 +39,15 @@ func (c *Cluster) onControl(payload []byte) {
 	m, _ := v.(map[string]any)
 	node, _ := m["n"].(string)
 	kind, _ := m["k"].(string)
-	if err != nil || node == "" || node == c.opts.NodeID {
+	if err != nil || node == "" {
+		return
+	}
+	if node == c.opts.NodeID {
+		if kind == kindHello && !c.helloHeard.Swap(true) {
+			// We hear again (our subscription is live): the answers to this hello will reach
+			// us, and the others' silence until now was our deafness.
+			c.forgiveNodes()
+		}
 		return
 	}
 	if kind == kindBye {
@@ -86,9 +94,13 @@ func (c *Cluster) heartbeatLoop() {
 	defer c.stopped.Done()
 	t := time.NewTicker(c.opts.Heartbeat)
 	defer t.Stop()
-	for first := true; ; first = false {
+	for beat := 0; ; beat++ {
+		first := beat == 0
 		kind := kindHeartbeat
-		if first || !c.ready.Load() {
+		if first || !c.ready.Load() || !c.helloHeard.Load() {
+			// The others answer a hello with their state; one sent before our subscription is
+			// live (at start, or while go-redis resubscribes after an outage) has its answers
+			// lost, so say hello until we hear our own.
 			kind = kindHello
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), c.opts.Heartbeat)
@@ -96,14 +108,18 @@ func (c *Cluster) heartbeatLoop() {
 		cancel()
 		if err != nil {
 			c.stats.Errors.Add(1)
+			c.helloHeard.Store(false)
 			if c.ready.Swap(false) {
 				c.opts.Logf("edgeio: cluster: Redis unreachable (%v); local delivery goes on", err)
 			}
 		} else if !c.ready.Swap(true) && !first {
 			c.opts.Logf("edgeio: cluster: Redis is back")
 			c.forgiveNodes() // they could not reach us either
+			// and they may have dropped us meanwhile (if only we were cut off): resend our
+			// state, as our hello only makes them send theirs
+			c.opts.OnNodeUp("")
 		}
-		if c.ready.Load() {
+		if c.ready.Load() && c.helloHeard.Load() {
 			c.expireNodes() // a node is judged silent only while we can hear
 		}
 		select {

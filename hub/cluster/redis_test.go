@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	gostrings "strings"
 	"sync"
@@ -96,7 +97,13 @@ func (r *redisServer) launch() error {
 		"--save", "", "--appendonly", "no", "--dir", r.dir,
 		"--logfile", filepath.Join(r.dir, "redis.log")}, r.extra...)
 	cmd := exec.Command(r.bin, args...)
-	if err := cmd.Start(); err != nil {
+	dieWithTest(cmd)
+	// Pdeathsig follows the thread that started the child: keep it for the start (the
+	// runtime does not end threads that are not locked).
+	runtime.LockOSThread()
+	err := cmd.Start()
+	runtime.UnlockOSThread()
+	if err != nil {
 		return err
 	}
 	done := make(chan struct{})
