@@ -6,6 +6,8 @@
 #   CONNS=2000 DURATION=10s scripts/bench.sh
 #   PROFILE=1 scripts/bench.sh            # also capture CPU, heap, allocs and goroutine
 #                                         # profiles into profiles/ through the pprof endpoints
+#   TARGET=node scripts/bench.sh          # the same run against the Node Socket.IO peer of
+#                                         # ../shared/peers/node-socketio (PEER_DIR=...)
 #
 # Environment: CONNS, ROOM_SIZE, MSG_RATE, DURATION, RATE (connections/s), TRANSPORT,
 # PARSER, SERVER_ARGS (extra server flags), BENCH_ARGS (extra harness flags), PORT.
@@ -23,10 +25,18 @@ work="$(mktemp -d /tmp/edgeio-bench.XXXXXX)"
 # The harness and the server each hold one file per connection; the hard limit here is 20,000.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-# shellcheck disable=SC2086
-"$bin" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
-  --data-dir "$work/data" --max-conns-per-ip 0 --rate-handshakes 0 --rate-events 0 \
-  --rate-messages 0 --auth-fail-limit 0 ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
+if [[ "${TARGET:-edgeio}" == node ]]; then
+  # the same chat contract on stock Node Socket.IO, for side-by-side figures
+  peer="${PEER_DIR:-$root/../shared/peers/node-socketio}"
+  cp -r "$peer" "$work/peer"
+  (cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null)
+  (cd "$work/peer" && PORT=$port JWT_SECRET=$secret exec node server.mjs) >"$work/server.log" 2>&1 &
+else
+  # shellcheck disable=SC2086
+  "$bin" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
+    --data-dir "$work/data" --max-conns-per-ip 0 --rate-handshakes 0 --rate-events 0 \
+    --rate-messages 0 --auth-fail-limit 0 ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
+fi
 pid=$!
 cleanup() {
   kill "$pid" 2>/dev/null || true

@@ -320,3 +320,6 @@ func (g *Group) Close() {
 		}
 	})
 }
+
+// All returns the shards, for callers that address each one.
+func (g *Group) All() []*Shard { return g.shards }
