@@ -11,7 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { freePort, ownChild } from "./server.mjs";
-import { startChat } from "./chat.mjs";
+import { startChat, waitForMatch } from "./chat.mjs";
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -341,19 +341,4 @@ export async function shardSubscriptions(cluster, channels) {
 }
 
 /** Resolves with the arguments of the next `event` on socket whose payload satisfies `pred`. */
-export function waitForEvent(socket, event, pred, ms, what = "") {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`timed out after ${ms} ms waiting for a matching '${event}'${what ? ` (${what})` : ""}`));
-    }, ms);
-    timer.unref();
-    const on = (...args) => {
-      if (!pred(...args)) return;
-      clearTimeout(timer);
-      socket.off(event, on);
-      resolve(args);
-    };
-    socket.on(event, on);
-  });
-}
+export { waitForMatch as waitForEvent };

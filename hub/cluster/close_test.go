@@ -11,13 +11,13 @@ func TestByeIsLastWord(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
 	var rec recorder
-	o := rec.options(newClient(t, r.addr()))
+	o := rec.options(newClient(t, r.Addr()))
 	o.NodeID = "n1"
 	n1 := New(newServer(t), o)
 	n1.Start()
 	t.Cleanup(n1.Close)
 
-	n2 := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "n2", Heartbeat: testHeartbeat, Logf: t.Logf})
+	n2 := New(newServer(t), Options{Client: newClient(t, r.Addr()), NodeID: "n2", Heartbeat: testHeartbeat, Logf: t.Logf})
 	n2.Start()
 	eventually(t, 2*time.Second, "n1 to hear n2", func() bool { return len(n1.Nodes()) == 1 })
 	for i := 0; i < 2000; i++ { // as when a node closes all its sockets just before Close

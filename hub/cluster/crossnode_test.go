@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/hub/internal/redistest"
 	"edgeio/server/servertest"
 
 	"github.com/redis/go-redis/v9"
@@ -13,7 +14,7 @@ import (
 
 // pair is two nodes on one standalone Redis, sharing a Redis message store.
 type pair struct {
-	redis  *redisServer
+	redis  *redistest.Server
 	raw    *redis.Client // the test's own client
 	n1, n2 *node
 }
@@ -21,8 +22,8 @@ type pair struct {
 func startPair(t *testing.T) *pair {
 	t.Helper()
 	r := startRedis(t)
-	c1, c2 := newClient(t, r.addr()), newClient(t, r.addr())
-	p := &pair{redis: r, raw: newClient(t, r.addr())}
+	c1, c2 := newClient(t, r.Addr()), newClient(t, r.Addr())
+	p := &pair{redis: r, raw: newClient(t, r.Addr())}
 	p.n1 = startNode(t, nodeConfig{id: "n1", client: c1, store: c1})
 	p.n2 = startNode(t, nodeConfig{id: "n2", client: c2, store: c2})
 	waitNodes(t, p.n1, p.n2)
@@ -192,15 +193,15 @@ func TestCrossNodePresence(t *testing.T) {
 func TestLateNodeLearnsExistingUsers(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	raw := newClient(t, r.addr())
-	n1 := startNode(t, nodeConfig{id: "n1", client: newClient(t, r.addr())})
+	raw := newClient(t, r.Addr())
+	n1 := startNode(t, nodeConfig{id: "n1", client: newClient(t, r.Addr())})
 	alice := n1.connect("alice")
 	join(t, alice, "r")
 	waitSubscribers(t, raw, roomChannelOf("r"), 1)
 
-	px := startProxy(t, r.addr())
+	px := startProxy(t, r.Addr())
 	px.HoldSubscribe(4 * testHeartbeat)
-	n2 := startNode(t, nodeConfig{id: "n2", client: newClient(t, px.addr())})
+	n2 := startNode(t, nodeConfig{id: "n2", client: newClient(t, px.Addr())})
 	waitNodes(t, n1, n2)
 	bob := n2.connect("bob")
 	join(t, bob, "r")

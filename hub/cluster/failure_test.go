@@ -19,10 +19,10 @@ type splitPair struct {
 func startSplitPair(t *testing.T) *splitPair {
 	t.Helper()
 	r := startRedis(t)
-	px := startProxy(t, r.addr())
-	p := &pair{redis: r, raw: newClient(t, r.addr())}
-	p.n1 = startNode(t, nodeConfig{id: "n1", client: newClient(t, r.addr())})
-	p.n2 = startNode(t, nodeConfig{id: "n2", client: newClient(t, px.addr())})
+	px := startProxy(t, r.Addr())
+	p := &pair{redis: r, raw: newClient(t, r.Addr())}
+	p.n1 = startNode(t, nodeConfig{id: "n1", client: newClient(t, r.Addr())})
+	p.n2 = startNode(t, nodeConfig{id: "n2", client: newClient(t, px.Addr())})
 	waitNodes(t, p.n1, p.n2)
 	return &splitPair{pair: p, proxy: px}
 }
@@ -156,11 +156,11 @@ func TestNodeReturnsAfterPartition(t *testing.T) {
 func TestRedisOutage(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	px := startProxy(t, r.addr())
-	c1, c2 := newClient(t, r.addr()), newClient(t, r.addr())
-	p := &pair{redis: r, raw: newClient(t, r.addr())}
+	px := startProxy(t, r.Addr())
+	c1, c2 := newClient(t, r.Addr()), newClient(t, r.Addr())
+	p := &pair{redis: r, raw: newClient(t, r.Addr())}
 	p.n1 = startNode(t, nodeConfig{id: "n1", client: c1, store: c1})
-	p.n2 = startNode(t, nodeConfig{id: "n2", client: newClient(t, px.addr()), store: c2})
+	p.n2 = startNode(t, nodeConfig{id: "n2", client: newClient(t, px.Addr()), store: c2})
 	waitNodes(t, p.n1, p.n2)
 	alice, bob := p.aliceAndBob(t)
 	carol := p.n1.connect("carol")
@@ -169,7 +169,7 @@ func TestRedisOutage(t *testing.T) {
 	once(t, bob, "room-member-joined")
 
 	px.HoldSubscribe(testNodeTimeout + 2*testHeartbeat)
-	p.redis.stop()
+	p.redis.Stop()
 	eventually(t, 5*testHeartbeat, "nodes to see Redis is gone", func() bool {
 		return !p.n1.cl.Ready() && !p.n2.cl.Ready()
 	})
@@ -195,7 +195,7 @@ func TestRedisOutage(t *testing.T) {
 		t.Fatal("node 2 dropped node 1 while Redis was away")
 	}
 
-	p.redis.restart()
+	p.redis.Restart()
 	eventually(t, 3*time.Second, "nodes to be ready again", func() bool {
 		return p.n1.cl.Ready() && p.n2.cl.Ready()
 	})
@@ -229,13 +229,13 @@ func TestRedisOutage(t *testing.T) {
 func TestSubscribeDoesNotBlockWhileRedisIsAway(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	raw := newClient(t, r.addr())
-	c := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "solo", Heartbeat: testHeartbeat, Logf: t.Logf})
+	raw := newClient(t, r.Addr())
+	c := New(newServer(t), Options{Client: newClient(t, r.Addr()), NodeID: "solo", Heartbeat: testHeartbeat, Logf: t.Logf})
 	c.Start()
 	t.Cleanup(c.Close)
 	eventually(t, 2*time.Second, "ready", c.Ready)
 
-	r.stop()
+	r.Stop()
 	eventually(t, 2*time.Second, "Redis gone", func() bool { return !c.Ready() })
 	const rooms = 5000
 	done := make(chan struct{})
@@ -251,7 +251,7 @@ func TestSubscribeDoesNotBlockWhileRedisIsAway(t *testing.T) {
 	case <-time.After(2 * time.Second):
 		blocked = true
 	}
-	r.restart()
+	r.Restart()
 	if blocked {
 		<-done // Redis is back: the queue drains
 		t.Errorf("%d Subscribe calls blocked while Redis was away", rooms)

@@ -2,147 +2,19 @@ package cluster
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"strconv"
-	gostrings "strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"edgeio/hub/internal/redistest"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // The tests run real redis-server processes on loopback ports, started and stopped by the
 // tests themselves. Without redis-server installed they skip, unless CI is set.
-
-// redisServer is one redis-server process that a test may stop and start again on the
-// same port.
-type redisServer struct {
-	t     testing.TB
-	bin   string
-	dir   string
-	port  int
-	extra []string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func lookBinary(t testing.TB, name string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed (and CI is set): %v", name, err)
-		}
-		t.Skipf("%s is not installed: %v", name, err)
-	}
-	return bin
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis runs a redis-server without persistence on a free port; it is killed when the
-// test ends.
-func startRedis(t testing.TB, extra ...string) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t, bin: lookBinary(t, "redis-server"), dir: t.TempDir(), extra: extra}
-	for attempt := 0; ; attempt++ {
-		r.port = freePort(t)
-		err := r.launch()
-		if err == nil {
-			break
-		}
-		if attempt == 2 {
-			t.Fatalf("redis-server: %v", err)
-		}
-	}
-	t.Cleanup(r.stop)
-	return r
-}
-
-// restart starts the server again on its port, after stop.
-func (r *redisServer) restart() {
-	r.t.Helper()
-	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if err = r.launch(); err == nil {
-			return
-		}
-	}
-	r.t.Fatalf("restart redis-server on %d: %v", r.port, err)
-}
-
-func (r *redisServer) launch() error {
-	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", r.dir,
-		"--logfile", filepath.Join(r.dir, "redis.log")}, r.extra...)
-	cmd := exec.Command(r.bin, args...)
-	dieWithTest(cmd)
-	// Pdeathsig follows the thread that started the child: keep it for the start (the
-	// runtime does not end threads that are not locked).
-	runtime.LockOSThread()
-	err := cmd.Start()
-	runtime.UnlockOSThread()
-	if err != nil {
-		return err
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	r.mu.Lock()
-	r.cmd, r.done = cmd, done
-	r.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case <-done:
-			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			r.mu.Lock()
-			r.cmd = nil
-			r.mu.Unlock()
-			return fmt.Errorf("exited: %s", log)
-		default:
-		}
-		if c.Ping(context.Background()).Err() == nil {
-			return nil
-		}
-	}
-	r.stop()
-	return errors.New("no answer to PING")
-}
-
-// stop kills the server and waits for it to exit.
-func (r *redisServer) stop() {
-	r.mu.Lock()
-	cmd, done := r.cmd, r.done
-	r.cmd = nil
-	r.mu.Unlock()
-	if cmd == nil {
-		return
-	}
-	_ = cmd.Process.Kill()
-	<-done
-}
 
 // newClient is a go-redis client with timeouts short enough that a lost Redis fails calls
 // quickly.
@@ -155,39 +27,11 @@ func newClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-// startRedisCluster runs three redis-server masters joined into a Redis Cluster and waits
-// until every node reports cluster_state:ok.
+// startRedis and friends come from redistest, shared with the store's tests.
+func startRedis(t testing.TB, extra ...string) *redistest.Server { return redistest.Start(t, extra...) }
+
 func startRedisCluster(t testing.TB) []string {
-	t.Helper()
-	cli := lookBinary(t, "redis-cli")
-	var addrs []string
-	for i := 0; i < 3; i++ {
-		r := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
-		addrs = append(addrs, r.addr())
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		ok := false
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-			info, err := c.ClusterInfo(context.Background()).Result()
-			if err == nil && gostrings.Contains(info, "cluster_state:ok") {
-				ok = true
-				break
-			}
-		}
-		_ = c.Close()
-		if !ok {
-			t.Fatalf("Redis Cluster node %s never reached cluster_state:ok", a)
-		}
-	}
+	_, addrs := redistest.StartCluster(t)
 	return addrs
 }
 
@@ -220,7 +64,7 @@ func startProxy(t testing.TB, target string) *proxy {
 	return p
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
+func (p *proxy) Addr() string { return p.ln.Addr().String() }
 
 func (p *proxy) accept() {
 	defer p.wg.Done()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/hub/internal/redistest"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -17,7 +18,7 @@ import (
 // deadClient points at a port nothing listens on: every call fails at once.
 func deadClient(t testing.TB) *redis.Client {
 	t.Helper()
-	return newClient(t, "127.0.0.1:"+itoa(freePort(t)))
+	return newClient(t, "127.0.0.1:"+itoa(redistest.FreePort(t)))
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -242,7 +243,7 @@ func gather(t testing.TB, reg *prometheus.Registry) map[string]float64 {
 func TestRegister(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	c := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "m", Heartbeat: testHeartbeat, Logf: t.Logf})
+	c := New(newServer(t), Options{Client: newClient(t, r.Addr()), NodeID: "m", Heartbeat: testHeartbeat, Logf: t.Logf})
 	reg := prometheus.NewRegistry()
 	Register(reg, c)
 	got := gather(t, reg)
@@ -254,7 +255,7 @@ func TestRegister(t *testing.T) {
 
 	c.Start()
 	t.Cleanup(c.Close)
-	other := New(newServer(t), Options{Client: newClient(t, r.addr()), NodeID: "o", Heartbeat: testHeartbeat, Logf: t.Logf})
+	other := New(newServer(t), Options{Client: newClient(t, r.Addr()), NodeID: "o", Heartbeat: testHeartbeat, Logf: t.Logf})
 	other.Start()
 	t.Cleanup(other.Close)
 	c.Publish("/", nil, nil, []any{"ev"}, false)
@@ -262,7 +263,7 @@ func TestRegister(t *testing.T) {
 		got = gather(t, reg)
 		return got["edgeio_redis_up"] == 1 && got["edgeio_cluster_nodes"] == 1 && got["edgeio_redis_published_total"] == 1
 	})
-	r.stop()
+	r.Stop()
 	eventually(t, 3*time.Second, "edgeio_redis_up to fall", func() bool {
 		got = gather(t, reg)
 		return got["edgeio_redis_up"] == 0 && got["edgeio_redis_errors_total"] > 0

@@ -212,9 +212,9 @@ func TestPublishedWireFormat(t *testing.T) {
 func TestCustomKey(t *testing.T) {
 	t.Parallel()
 	r := startRedis(t)
-	raw := newClient(t, r.addr())
-	a := New(newServer(t), Options{Client: newClient(t, r.addr()), Key: "chat", NodeID: "a", Heartbeat: testHeartbeat, Logf: t.Logf})
-	b := New(newServer(t), Options{Client: newClient(t, r.addr()), Key: "chat", NodeID: "b", Heartbeat: testHeartbeat, Logf: t.Logf})
+	raw := newClient(t, r.Addr())
+	a := New(newServer(t), Options{Client: newClient(t, r.Addr()), Key: "chat", NodeID: "a", Heartbeat: testHeartbeat, Logf: t.Logf})
+	b := New(newServer(t), Options{Client: newClient(t, r.Addr()), Key: "chat", NodeID: "b", Heartbeat: testHeartbeat, Logf: t.Logf})
 	for _, c := range []*Cluster{a, b} {
 		c.Start()
 		t.Cleanup(c.Close)

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"edgeio/hub/internal/redistest"
+
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,117 +22,18 @@ import (
 // tests start on loopback ports: one standalone server, and a three-master Redis Cluster.
 // Without redis-server installed the tests skip, unless CI is set.
 
-// redisServer is one redis-server process.
-type redisServer struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
-	args []string
-	cmd  *exec.Cmd
-	done chan struct{}
-}
-
-func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
-
-func redisBinary(t testing.TB, name string) string {
-	t.Helper()
-	bin, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s not installed (CI is set): %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return bin
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startRedis starts a redis-server without persistence (unless extra says otherwise) in a
-// temporary directory and stops it when the test ends.
-func startRedis(t testing.TB, extra ...string) *redisServer {
-	t.Helper()
-	r := &redisServer{t: t, bin: redisBinary(t, "redis-server"), dir: t.TempDir()}
-	r.args = append([]string{"--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}, extra...)
-	for attempt := 0; ; attempt++ {
-		r.port = freePort(t)
-		err := r.start()
-		if err == nil {
-			break
-		}
-		if attempt == 2 {
-			t.Fatalf("redis-server: %v", err)
-		}
-	}
-	t.Cleanup(r.stop)
-	return r
-}
-
-// start runs the server on r.port and waits until it answers PING.
-func (r *redisServer) start() error {
-	args := append([]string{"--port", strconv.Itoa(r.port), "--dir", r.dir,
-		"--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
-	r.cmd = exec.Command(r.bin, args...)
-	if err := r.cmd.Start(); err != nil {
-		return err
-	}
-	r.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(r.cmd, r.done)
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	defer c.Close()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		select {
-		case <-r.done:
-			log, _ := os.ReadFile(filepath.Join(r.dir, "redis.log"))
-			return fmt.Errorf("exited: %s", log)
-		default:
-		}
-		if c.Ping(bg).Err() == nil {
-			return nil
-		}
-	}
-	r.stop()
-	return errors.New("no answer to PING")
-}
-
-// stop kills the server and waits for it.
-func (r *redisServer) stop() {
-	if r.cmd == nil {
-		return
-	}
-	r.cmd.Process.Signal(syscall.SIGCONT) // in case a test stopped it
-	r.cmd.Process.Kill()
-	<-r.done
-	r.cmd = nil
-}
-
-func (r *redisServer) signal(sig os.Signal) {
-	if err := r.cmd.Process.Signal(sig); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
 // redisSetup is one Redis deployment under test: how to get a client and how to empty it.
 type redisSetup struct {
 	client func() redis.UniversalClient
 	flush  func(t testing.TB)
 }
 
-func standalone(t testing.TB) (*redisServer, redisSetup) {
-	r := startRedis(t)
+func standalone(t testing.TB) (*redistest.Server, redisSetup) {
+	r := redistest.Start(t)
 	return r, redisSetup{
-		client: func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: r.addr()}) },
+		client: func() redis.UniversalClient { return redis.NewClient(&redis.Options{Addr: r.Addr()}) },
 		flush: func(t testing.TB) {
-			c := redis.NewClient(&redis.Options{Addr: r.addr()})
+			c := redis.NewClient(&redis.Options{Addr: r.Addr()})
 			defer c.Close()
 			if err := c.FlushAll(bg).Err(); err != nil {
 				t.Fatal(err)
@@ -142,36 +42,9 @@ func standalone(t testing.TB) (*redisServer, redisSetup) {
 	}
 }
 
-// startCluster starts three masters and joins them with redis-cli --cluster create.
-func startCluster(t testing.TB) ([]*redisServer, redisSetup) {
-	cli := redisBinary(t, "redis-cli")
-	var nodes []*redisServer
-	var addrs []string
-	for range 3 {
-		// The cluster config file is relative to --dir: one per node, in its temp dir.
-		r := startRedis(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
-		nodes = append(nodes, r)
-		addrs = append(addrs, r.addr())
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	for _, a := range addrs {
-		c := redis.NewClient(&redis.Options{Addr: a})
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			info, _ := c.ClusterInfo(bg).Result()
-			if strings.Contains(info, "cluster_state:ok") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("cluster not ok at %s: %s", a, info)
-			}
-		}
-		c.Close()
-	}
+// startCluster starts a three-master Redis Cluster.
+func startCluster(t testing.TB) ([]*redistest.Server, redisSetup) {
+	nodes, addrs := redistest.StartCluster(t)
 	newClient := func() redis.UniversalClient { return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}) }
 	return nodes, redisSetup{
 		client: newClient,
@@ -233,7 +106,7 @@ func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	nodes, rs := startCluster(t)
 	// The engine's slot function agrees with the cluster's for every tag and some names.
-	c := redis.NewClient(&redis.Options{Addr: nodes[0].addr()})
+	c := redis.NewClient(&redis.Options{Addr: nodes[0].Addr()})
 	defer c.Close()
 	pipe := c.Pipeline()
 	names := append(slices.Clone(slotTags()), "lobby", "user:42", "{x}", "")
@@ -286,8 +159,8 @@ func TestRedisCluster(t *testing.T) {
 // written before (appendfsync always) still there.
 func TestRedisUnavailable(t *testing.T) {
 	t.Parallel()
-	r := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
-	c := redis.NewClient(&redis.Options{Addr: r.addr(), DialTimeout: 200 * time.Millisecond, DialerRetries: 1,
+	r := redistest.Start(t, "--appendonly", "yes", "--appendfsync", "always")
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), DialTimeout: 200 * time.Millisecond, DialerRetries: 1,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond,
 		MaxRetries: 1, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 20 * time.Millisecond,
 		PoolTimeout: 300 * time.Millisecond})
@@ -326,24 +199,22 @@ func TestRedisUnavailable(t *testing.T) {
 	}
 
 	// A hung server: reads time out. (Only reads: writes sent now would run on SIGCONT.)
-	r.signal(syscall.SIGSTOP)
+	r.Signal(syscall.SIGSTOP)
 	check("stopped", "Get", "History", "ReadState")
 	// A cancelled context still reports the cancellation, not ErrUnavailable.
 	ctx, cancel := context.WithTimeout(bg, 50*time.Millisecond)
 	_, err = s.Get(ctx, m.ID)
 	cancel()
 	wantErr(t, "Get with a short deadline", err, context.DeadlineExceeded)
-	r.signal(syscall.SIGCONT)
+	r.Signal(syscall.SIGCONT)
 
 	// A dead server: connections are refused.
-	r.stop()
+	r.Stop()
 	check("killed", "Append", "Get", "Edit", "Delete", "History", "MarkRead", "ReadState")
 	_, err = OpenRedis(bg, RedisOptions{Client: c})
 	wantErr(t, "OpenRedis while Redis is down", err, ErrUnavailable)
 
-	if err := r.start(); err != nil {
-		t.Fatal(err)
-	}
+	r.Restart()
 	var got *Message
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if got, err = s.Get(bg, m.ID); err == nil {
@@ -605,7 +476,7 @@ func TestRedisOpenErrors(t *testing.T) {
 			t.Fatalf("OpenRedis(%+v): %v", opts, err)
 		}
 	}
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(freePort(t)), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(redistest.FreePort(t)), MaxRetries: -1})
 	_, err := OpenRedis(bg, RedisOptions{Client: c})
 	wantErr(t, "OpenRedis without a server", err, ErrUnavailable)
 	ctx, cancel := context.WithCancel(bg)

@@ -1,4 +1,4 @@
-package cluster
+package redistest
 
 import (
 	"os/exec"
