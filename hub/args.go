@@ -36,6 +36,14 @@ func argObject(args []any) (map[string]any, *chatError) {
 	return m, nil
 }
 
+// firstRoomArg reads an event whose argument is a room id.
+func firstRoomArg(args []any) (string, *chatError) {
+	if len(args) == 0 {
+		return "", invalid("roomId is required")
+	}
+	return roomArg(args[0])
+}
+
 func roomArg(v any) (string, *chatError) {
 	id, ok := v.(string)
 	if !ok || !security.ValidRoomID(id) {

@@ -137,10 +137,7 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 }
 
 func (h *Hub) getRoomPresence(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	if len(args) == 0 {
-		return nil, invalid("roomId is required")
-	}
-	room, err := roomArg(args[0])
+	room, err := firstRoomArg(args)
 	if err != nil {
 		return nil, err
 	}

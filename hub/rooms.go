@@ -5,10 +5,7 @@ import (
 )
 
 func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	if len(args) == 0 {
-		return nil, invalid("roomId is required")
-	}
-	room, err := roomArg(args[0])
+	room, err := firstRoomArg(args)
 	if err != nil {
 		return nil, err
 	}
@@ -49,10 +46,7 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 }
 
 func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	if len(args) == 0 {
-		return nil, invalid("roomId is required")
-	}
-	room, err := roomArg(args[0])
+	room, err := firstRoomArg(args)
 	if err != nil {
 		return nil, err
 	}

@@ -34,10 +34,7 @@ func (h *Hub) typingStop(s *server.Socket, m *member, args []any) (map[string]an
 }
 
 func (h *Hub) typingRoom(m *member, args []any) (string, *chatError) {
-	if len(args) == 0 {
-		return "", invalid("roomId is required")
-	}
-	room, err := roomArg(args[0])
+	room, err := firstRoomArg(args)
 	if err != nil {
 		return "", err
 	}
