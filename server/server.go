@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net"
 	"regexp"
 	"strings"
@@ -154,6 +155,9 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if !s.cors.apply(ctx) {
+		if ctx.Response.StatusCode() == fasthttp.StatusForbidden {
+			s.Refused("origin")
+		}
 		return
 	}
 	h(ctx)
@@ -173,7 +177,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		ReadBufferSize:     4096,
 		NoDefaultDate:      true,
 		CloseOnShutdown:    true,
-		ErrorHandler:       engine.HTTPErrorHandler,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				s.Refused("payload_too_large")
+			}
+			engine.HTTPErrorHandler(ctx, err)
+		},
 	}
 	srv := s.http
 	s.mu.Unlock()
