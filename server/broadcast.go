@@ -127,7 +127,7 @@ func (f *outFrame) prepared(parser parserKind) *engine.Prepared {
 	return e.prepared
 }
 
-// release frees the shared frames once every shard has queued its writes.
+// release records the broadcast's figures once every shard has queued its writes.
 func (f *outFrame) release() {
 	total := 0
 	for i := range f.recipients {
@@ -135,14 +135,11 @@ func (f *outFrame) release() {
 	}
 	f.metrics.observeBroadcast(total, f.started)
 	for i := range f.enc {
-		// Do with a no-op marks the slot used, so a late prepared() cannot build a frame
-		// that nobody closes.
-		f.enc[i].once.Do(func() {})
+		f.enc[i].once.Do(func() {}) // every shard is done: no prepared() can race this read
 		if p := f.enc[i].prepared; p != nil {
 			n := uint64(f.recipients[i].Load())
 			f.stats.PacketsOut.Add(n * uint64(p.Packets()))
 			f.stats.BytesOut.Add(n * uint64(p.Size()))
-			p.Close()
 		}
 	}
 }

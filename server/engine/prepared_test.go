@@ -22,7 +22,6 @@ func TestPreparedReachesWebSocketAndPollingSessions(t *testing.T) {
 		for _, s := range sessions {
 			s.SendPrepared(p)
 		}
-		p.Close()
 		if m := ws.next(t, 1); m != "4shared" {
 			t.Fatalf("compress=%v: ws got %q", compress, m)
 		}

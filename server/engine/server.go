@@ -223,26 +223,37 @@ func newID() string {
 }
 
 // Prepared is a message encoded once and sent to many sessions: WebSocket sessions share
-// its frames (compressed at most once), polling sessions share its packets.
+// its frames (built, and compressed, at most once each way), polling sessions its packets.
 type Prepared struct {
 	packets []codec.EPacket
-	frames  []*gws.Broadcaster
 	size    int
+	built   [2]struct {
+		once   sync.Once
+		frames []byte
+	}
 }
 
-// NewPrepared prepares pkts (Engine.IO v4 message packets). Call Close after the last
-// SendPrepared.
+// NewPrepared prepares pkts (Engine.IO v4 message packets).
 func NewPrepared(pkts []codec.EPacket) *Prepared {
-	p := &Prepared{packets: pkts, frames: make([]*gws.Broadcaster, len(pkts))}
-	for i, pkt := range pkts {
+	p := &Prepared{packets: pkts}
+	for _, pkt := range pkts {
 		p.size += len(pkt.Data) + 1
-		if pkt.Binary {
-			p.frames[i] = gws.NewBroadcaster(gws.OpcodeBinary, pkt.Data)
-		} else {
-			p.frames[i] = gws.NewBroadcaster(gws.OpcodeText, codec.AppendText(nil, pkt))
-		}
 	}
 	return p
+}
+
+// frames is the message as WebSocket frames, back to back, deflated or not.
+func (p *Prepared) frames(deflates bool, threshold int) []byte {
+	b := &p.built[0]
+	if deflates {
+		b = &p.built[1]
+	}
+	b.once.Do(func() {
+		for _, pkt := range p.packets {
+			b.frames = appendPacketFrame(b.frames, 4, pkt, deflates, threshold)
+		}
+	})
+	return b.frames
 }
 
 // Packets is the number of Engine.IO packets the message takes; Size their bytes.
@@ -250,10 +261,3 @@ func (p *Prepared) Packets() int { return len(p.packets) }
 
 // Size is the bytes of the message's packets.
 func (p *Prepared) Size() int { return p.size }
-
-// Close releases the frames once every queued write has finished.
-func (p *Prepared) Close() {
-	for _, b := range p.frames {
-		_ = b.Close()
-	}
-}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bufio"
 	"bytes"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -78,8 +79,9 @@ type Session struct {
 	awaitingPong bool
 	heartbeat    *time.Timer
 	buffered     atomic.Int64 // bytes queued and not yet written or polled
-	unmarked     int64        // shared-frame bytes queued since the last write marker
-	marking      bool         // a write marker is queued
+	deflates     bool         // the WebSocket negotiated permessage-deflate
+	pending      [][]byte     // WebSocket frames waiting for the flush job
+	flushing     bool         // a flush job is queued on the connection
 	admitted     bool         // counted in by the gate; counted out on close
 }
 
@@ -156,12 +158,7 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 	}
 	backlog := s.buffered.Load()
 	if s.ws != nil && s.Protocol == 4 {
-		for _, b := range p.frames {
-			_ = b.Broadcast(s.ws)
-		}
-		n := int64(p.size)
-		s.buffered.Add(n)
-		s.markWritten(n)
+		s.queueFrames(p.frames(s.deflates, s.srv.opts.CompressThreshold))
 		return s.unlockCheckingBacklog(backlog)
 	}
 	for _, pkt := range p.packets {
@@ -170,32 +167,42 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 	return s.unlockCheckingBacklog(backlog)
 }
 
-// markWritten counts n bytes of shared frames out of buffered once they are written. The
-// WebSocket write queue runs in order, so a marker job queued after frames runs once they
-// are out; one marker covers every frame queued before it, so a busy connection costs a
-// marker per burst, not per frame. Callers hold s.mu.
-func (s *Session) markWritten(n int64) {
-	s.unmarked += n
-	if s.marking {
-		return
+// queueFrames queues ready WebSocket frames (callers hold s.mu). One flush job on the
+// connection's ordered write queue writes everything queued by the time it runs in a
+// single writev, so a connection that is sent several messages pays one system call.
+func (s *Session) queueFrames(frames []byte) {
+	s.pending = append(s.pending, frames)
+	s.buffered.Add(int64(len(frames)))
+	if !s.flushing {
+		s.flushing = true
+		s.ws.Async(s.flush)
 	}
-	s.marking = true
-	s.queueMarker()
 }
 
-func (s *Session) queueMarker() {
-	done := s.unmarked
-	s.unmarked = 0
-	s.ws.Async(func() {
-		s.buffered.Add(-done)
+func (s *Session) flush() {
+	for {
 		s.mu.Lock()
-		if s.unmarked > 0 && !s.closed {
-			s.queueMarker() // frames came in behind this marker
-		} else {
-			s.marking = false
+		frames := s.pending
+		s.pending = nil
+		if len(frames) == 0 {
+			s.flushing = false
+			s.mu.Unlock()
+			return
 		}
+		conn := s.ws.NetConn()
 		s.mu.Unlock()
-	})
+		var n int64
+		for _, f := range frames {
+			n += int64(len(f))
+		}
+		bufs := net.Buffers(frames)
+		_, err := bufs.WriteTo(conn)
+		s.buffered.Add(-n)
+		if err != nil {
+			_ = conn.Close() // the reader sees it and closes the session
+			return
+		}
+	}
 }
 
 func (s *Session) sendLocked(p codec.EPacket) {
@@ -204,8 +211,7 @@ func (s *Session) sendLocked(p codec.EPacket) {
 	st.PacketsOut.Add(1)
 	st.BytesOut.Add(uint64(n))
 	if s.ws != nil {
-		s.buffered.Add(n)
-		writeWS(s.ws, s.Protocol, p, func(error) { s.buffered.Add(-n) })
+		s.queueFrames(appendPacketFrame(nil, s.Protocol, p, s.deflates, s.srv.opts.CompressThreshold))
 		return
 	}
 	s.queuePolling(p)
@@ -223,18 +229,6 @@ func (s *Session) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// writeWS queues p on the connection's ordered write queue.
-func writeWS(c *gws.Conn, protocol int, p codec.EPacket, done func(error)) {
-	switch {
-	case p.Binary && protocol == 4:
-		c.WriteAsync(gws.OpcodeBinary, p.Data, done)
-	case p.Binary:
-		c.WriteAsync(gws.OpcodeBinary, codec.AppendBinaryV3(nil, p), done)
-	default:
-		c.WriteAsync(gws.OpcodeText, codec.AppendText(nil, p), done)
 	}
 }
 

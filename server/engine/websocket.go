@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"net/http"
 	"time"
@@ -15,9 +16,10 @@ import (
 // wsPeer ties a gws connection to its session. probing is true while the connection is an
 // upgrade candidate for a session that still runs on polling.
 type wsPeer struct {
-	sess    *Session
-	probing bool
-	timer   *time.Timer
+	sess     *Session
+	probing  bool
+	deflates bool // the connection negotiated permessage-deflate
+	timer    *time.Timer
 }
 
 // peerSlot is the gws session storage: one pointer instead of gws's default map, since it
@@ -44,6 +46,7 @@ func peerOf(c *gws.Conn) *wsPeer { return c.Session().(*peerSlot).peer }
 // upgradeNew opens a session directly on WebSocket.
 func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int, req *Request) {
 	admitted := s.opts.Gate != nil
+	deflates := s.deflates(ctx)
 	s.hijack(ctx, func(c *gws.Conn) {
 		if c == nil { // the upgrade failed
 			if admitted {
@@ -53,6 +56,7 @@ func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int, req *Request
 		}
 		sess := newSession(s, protocol, req, TransportWebSocket)
 		sess.admitted = admitted
+		sess.deflates = deflates
 		sess.ws = c
 		c.Session().(*peerSlot).peer = &wsPeer{sess: sess}
 		s.open(sess, []string{})
@@ -61,6 +65,7 @@ func (s *Server) upgradeNew(ctx *fasthttp.RequestCtx, protocol int, req *Request
 
 // upgradeExisting takes a WebSocket that wants to replace sess's polling transport.
 func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
+	deflates := s.deflates(ctx)
 	sess.mu.Lock()
 	ok := sess.transport == TransportPolling && !sess.closed && !sess.upgrading && !sess.candidate
 	sess.candidate = sess.candidate || ok // one upgrade at a time
@@ -81,7 +86,7 @@ func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
 			sess.mu.Unlock()
 			return
 		}
-		peer := &wsPeer{sess: sess, probing: true}
+		peer := &wsPeer{sess: sess, probing: true, deflates: deflates}
 		peer.timer = time.AfterFunc(s.opts.UpgradeTimeout, func() { _ = c.NetConn().Close() })
 		c.Session().(*peerSlot).peer = peer
 	})
@@ -118,6 +123,19 @@ func (s *Server) hijack(ctx *fasthttp.RequestCtx, ready func(*gws.Conn)) {
 type wsHandler struct {
 	gws.BuiltinEventHandler
 	srv *Server
+}
+
+// OnPing answers through the connection's write queue, where every other write goes, so
+// that a pong never lands inside a frame being written.
+func (h *wsHandler) OnPing(c *gws.Conn, payload []byte) {
+	p := append([]byte(nil), payload...)
+	c.Async(func() { _ = c.WritePong(p) })
+}
+
+// deflates reports whether gws will negotiate permessage-deflate for this upgrade: it
+// does whenever compression is on and the client offers it.
+func (s *Server) deflates(ctx *fasthttp.RequestCtx) bool {
+	return !s.opts.NoCompression && bytes.Contains(ctx.Request.Header.Peek("Sec-WebSocket-Extensions"), []byte("permessage-deflate"))
 }
 
 func (h *wsHandler) OnClose(c *gws.Conn, _ error) {
@@ -196,10 +214,11 @@ func (h *wsHandler) onProbe(c *gws.Conn, peer *wsPeer, p codec.EPacket) {
 		sess.upgrading = false
 		sess.transport = TransportWebSocket
 		sess.ws = c
+		sess.deflates = peer.deflates
 		sess.srv.opts.Stats.Upgrades.Add(1)
 		for _, q := range sess.queue {
-			n := int64(len(q.Data) + 1) // still counted in buffered: hand the count over
-			writeWS(c, sess.Protocol, q, func(error) { sess.buffered.Add(-n) })
+			sess.buffered.Add(-int64(len(q.Data) + 1)) // counted again as a frame
+			sess.queueFrames(appendPacketFrame(nil, sess.Protocol, q, sess.deflates, sess.srv.opts.CompressThreshold))
 		}
 		sess.queue = nil
 		sess.signal()
