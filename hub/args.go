@@ -36,6 +36,16 @@ func argObject(args []any) (map[string]any, *chatError) {
 	return m, nil
 }
 
+// roomObject reads an event whose argument is an object with a roomId.
+func roomObject(args []any) (map[string]any, string, *chatError) {
+	obj, err := argObject(args)
+	if err != nil {
+		return nil, "", err
+	}
+	room, err := roomArg(obj["roomId"])
+	return obj, room, err
+}
+
 // firstRoomArg reads an event whose argument is a room id.
 func firstRoomArg(args []any) (string, *chatError) {
 	if len(args) == 0 {

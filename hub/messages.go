@@ -17,11 +17,7 @@ const (
 )
 
 func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	obj, err := argObject(args)
-	if err != nil {
-		return nil, err
-	}
-	room, err := roomArg(obj["roomId"])
+	obj, room, err := roomObject(args)
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +124,7 @@ func (h *Hub) checkMessageRoom(m *member, id string) *chatError {
 }
 
 func (h *Hub) getHistory(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	obj, err := argObject(args)
-	if err != nil {
-		return nil, err
-	}
-	room, err := roomArg(obj["roomId"])
+	obj, room, err := roomObject(args)
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,7 @@ import (
 const maxReceiptIDs = 500
 
 func (h *Hub) markAsRead(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	obj, err := argObject(args)
-	if err != nil {
-		return nil, err
-	}
-	room, err := roomArg(obj["roomId"])
+	obj, room, err := roomObject(args)
 	if err != nil {
 		return nil, err
 	}
