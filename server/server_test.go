@@ -204,9 +204,15 @@ func TestDisconnects(t *testing.T) {
 	c := servertest.Dial(t, io.Engine(), false)
 	c.Connect("/", nil)
 	s := <-sockets
+	if got := io.Of("/").Sockets(); len(got) != 1 || got[0] != s || io.Of("/").Socket(s.ID) != s {
+		t.Fatalf("namespace lists %v, want the one socket", got)
+	}
 	c.Send(&codec.SPacket{Type: codec.SDisconnect, Nsp: "/", ID: codec.NoID})
 	if r := <-reasons; r != ReasonClientDisconnect || s.Connected() {
 		t.Fatalf("reason %q, connected %v", r, s.Connected())
+	}
+	if io.Of("/").Socket(s.ID) != nil || len(io.Of("/").Sockets()) != 0 {
+		t.Fatal("a disconnected socket is still listed")
 	}
 
 	c.Connect("/", nil)
