@@ -17,7 +17,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -200,27 +199,7 @@ class ChatTest(unittest.TestCase):
 
 
 def main():
-    def on_alarm(*_):
-        sys.stderr.write("test_chat.py: run exceeded %d s, aborting\n" % RUN_DEADLINE)
-        if SERVER is not None:
-            sys.stderr.write("--- server output ---\n%s--- end ---\n" % SERVER.output())
-            SERVER.stop()
-        os._exit(2)
-
-    def on_term(signum, _frame):
-        if SERVER is not None:
-            SERVER.stop()
-        os._exit(128 + signum)
-
-    signal.signal(signal.SIGALRM, on_alarm)
-    signal.signal(signal.SIGTERM, on_term)
-    signal.alarm(RUN_DEADLINE)
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    result = unittest.TextTestRunner(verbosity=2).run(suite)
-    if not result.wasSuccessful() and SERVER is not None:
-        sys.stderr.write("--- server output ---\n%s--- end of server output ---\n" % SERVER.output())
-    signal.alarm(0)
-    return 0 if result.wasSuccessful() else 1
+    return test_echo.run(sys.modules[__name__], lambda: SERVER, RUN_DEADLINE)
 
 
 if __name__ == "__main__":

@@ -284,32 +284,40 @@ class TestEcho(EchoTestCase):
         self.assertTrue(gone.wait(WAIT), "no disconnect after disconnect-me")
 
 
-def main():
-    # A hard deadline for the whole run, whatever hangs.
+def run(module, server, deadline):
+    """Runs module's tests under a hard deadline; server() is the module's current server,
+    stopped when the run is cut short and shown when a test fails."""
+    name = os.path.basename(module.__file__)
+
     def on_alarm(*_):
-        sys.stderr.write("test_echo.py: run exceeded %d s, aborting\n" % RUN_DEADLINE)
-        if SERVER is not None:
-            sys.stderr.write("--- server output ---\n%s--- end ---\n" % SERVER.output())
-            SERVER.stop()
+        sys.stderr.write("%s: run exceeded %d s, aborting\n" % (name, deadline))
+        if server() is not None:
+            sys.stderr.write("--- server output ---\n%s--- end ---\n" % server().output())
+            server().stop()
         os._exit(2)
 
     def on_term(signum, _frame):
-        if SERVER is not None:
-            SERVER.stop()
+        if server() is not None:
+            server().stop()
         os._exit(128 + signum)
 
     signal.signal(signal.SIGALRM, on_alarm)
     signal.signal(signal.SIGTERM, on_term)
-    signal.alarm(RUN_DEADLINE)
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    signal.alarm(deadline)
+    suite = unittest.defaultTestLoader.loadTestsFromModule(module)
     # Keep the server around until the report is printed.
     result = unittest.TextTestRunner(verbosity=2).run(suite)
-    if not result.wasSuccessful() and SERVER is not None:
+    srv = server()
+    if not result.wasSuccessful() and srv is not None:
         sys.stderr.write("--- server output (%s) ---\n%s--- end of server output ---\n"
-                         % (("stopped by the tests" if SERVER.stopped else "running") if SERVER.alive() or SERVER.stopped
-                            else "EXITED %s" % SERVER.proc.returncode, SERVER.output()))
+                         % (("stopped by the tests" if srv.stopped else "running") if srv.alive() or srv.stopped
+                            else "EXITED %s" % srv.proc.returncode, srv.output()))
     signal.alarm(0)
     return 0 if result.wasSuccessful() else 1
+
+
+def main():
+    return run(sys.modules[__name__], lambda: SERVER, RUN_DEADLINE)
 
 
 if __name__ == "__main__":
