@@ -17,6 +17,7 @@ import { test } from "node:test";
 import WebSocket from "ws";
 import { io } from "socket.io-client";
 import { startServer } from "./server.mjs";
+import { waitForMatch as chatWaitForMatch } from "./chat.mjs";
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -318,20 +319,8 @@ export async function storedHistory(socket, roomId, { limit = 100 } = {}) {
 
 /** Waits for the first `event` on `socket` whose payload satisfies pred. */
 export function waitForMatch(socket, event, pred, ms, what = "") {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      socket.off(event, on);
-      reject(new Error(`${socket.user || socket.ip}: no matching '${event}' within ${ms} ms${what ? ` (${what})` : ""}`));
-    }, ms);
-    timer.unref();
-    const on = (...args) => {
-      if (!pred(...args)) return;
-      clearTimeout(timer);
-      socket.off(event, on);
-      resolve(args);
-    };
-    socket.on(event, on);
-  });
+  const who = socket.user || socket.ip;
+  return chatWaitForMatch(socket, event, pred, ms, who ? `${who}${what ? `: ${what}` : ""}` : what);
 }
 
 /** Waits until pred() holds, or fails after ms. */
