@@ -34,11 +34,10 @@ type Server struct {
 func NewServer(opts Options) *Server {
 	opts.fill()
 	s := &Server{opts: opts, sessions: make(map[string]*Session)}
-	s.upgrader = gws.NewUpgrader(&wsHandler{srv: s}, &gws.ServerOption{
+	s.upgrader = gws.NewUpgrader(gws.BuiltinEventHandler{}, &gws.ServerOption{
 		ReadMaxPayloadSize: opts.MaxPayload,
 		ReadBufferSize:     opts.ReadBufferSize,
 		CheckUtf8Enabled:   true,
-		NewSession:         func() gws.SessionStorage { return &peerSlot{} },
 		PermessageDeflate: gws.PermessageDeflate{
 			PoolSize:              2 * runtime.GOMAXPROCS(0), // compressors are ~0.5 MB each
 			Enabled:               !opts.NoCompression,

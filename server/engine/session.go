@@ -3,7 +3,6 @@ package engine
 import (
 	"bufio"
 	"bytes"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -13,8 +12,6 @@ import (
 	"time"
 
 	"edgeio/codec"
-
-	"github.com/lxzan/gws"
 )
 
 // Handler receives what a session carries. OnMessage is called from the session's reader, one
@@ -68,9 +65,9 @@ type Session struct {
 	mu           sync.Mutex
 	closed       bool
 	transport    string
-	upgrading    bool      // a probe succeeded; polling answers at once until the upgrade packet
-	candidate    bool      // a WebSocket is attached as an upgrade candidate
-	ws           *gws.Conn // set once the session runs on WebSocket
+	upgrading    bool    // a probe succeeded; polling answers at once until the upgrade packet
+	candidate    bool    // a WebSocket is attached as an upgrade candidate
+	ws           *wsConn // set once the session runs on WebSocket
 	queue        []codec.EPacket
 	wake         chan struct{}
 	getActive    bool
@@ -80,8 +77,6 @@ type Session struct {
 	heartbeat    *time.Timer
 	buffered     atomic.Int64 // bytes queued and not yet written or polled
 	deflates     bool         // the WebSocket negotiated permessage-deflate
-	pending      [][]byte     // WebSocket frames waiting for the flush job
-	flushing     bool         // a flush job is queued on the connection
 	admitted     bool         // counted in by the gate; counted out on close
 }
 
@@ -124,11 +119,20 @@ func (s *Session) SendMany(pkts []codec.EPacket) bool {
 		s.mu.Unlock()
 		return false
 	}
-	backlog := s.buffered.Load()
+	backlog := s.backlog()
 	for _, p := range pkts {
 		s.sendLocked(p)
 	}
 	return s.unlockCheckingBacklog(backlog)
+}
+
+// backlog is what was sent to the client and not yet written or polled (callers hold s.mu).
+func (s *Session) backlog() int64 {
+	n := s.buffered.Load()
+	if s.ws != nil {
+		n += s.ws.buffered.Load()
+	}
+	return n
 }
 
 // unlockCheckingBacklog releases s.mu and closes a session whose client let too much pile
@@ -156,7 +160,7 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 		s.mu.Unlock()
 		return false
 	}
-	backlog := s.buffered.Load()
+	backlog := s.backlog()
 	if s.ws != nil && s.Protocol == 4 {
 		s.queueFrames(p.frames(s.deflates, s.srv.opts.CompressThreshold))
 		return s.unlockCheckingBacklog(backlog)
@@ -167,42 +171,9 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 	return s.unlockCheckingBacklog(backlog)
 }
 
-// queueFrames queues ready WebSocket frames (callers hold s.mu). One flush job on the
-// connection's ordered write queue writes everything queued by the time it runs in a
-// single writev, so a connection that is sent several messages pays one system call.
+// queueFrames sends ready WebSocket frames (callers hold s.mu, which keeps them in order).
 func (s *Session) queueFrames(frames []byte) {
-	s.pending = append(s.pending, frames)
-	s.buffered.Add(int64(len(frames)))
-	if !s.flushing {
-		s.flushing = true
-		s.ws.Async(s.flush)
-	}
-}
-
-func (s *Session) flush() {
-	for {
-		s.mu.Lock()
-		frames := s.pending
-		s.pending = nil
-		if len(frames) == 0 {
-			s.flushing = false
-			s.mu.Unlock()
-			return
-		}
-		conn := s.ws.NetConn()
-		s.mu.Unlock()
-		var n int64
-		for _, f := range frames {
-			n += int64(len(f))
-		}
-		bufs := net.Buffers(frames)
-		_, err := bufs.WriteTo(conn)
-		s.buffered.Add(-n)
-		if err != nil {
-			_ = conn.Close() // the reader sees it and closes the session
-			return
-		}
-	}
+	s.ws.write(frames)
 }
 
 func (s *Session) sendLocked(p codec.EPacket) {
@@ -284,13 +255,12 @@ func (s *Session) Close(reason string) {
 
 // closeWS closes after what is queued has been written; a peer that stopped reading gets
 // its connection cut after a second.
-func closeWS(c *gws.Conn, gone bool) {
+func closeWS(wc *wsConn, gone bool) {
 	if gone {
-		_ = c.NetConn().Close()
+		wc.closeSocket()
 		return
 	}
-	c.Async(func() { _ = c.WriteClose(1000, nil) })
-	time.AfterFunc(time.Second, func() { _ = c.NetConn().Close() })
+	wc.closeAfterWrites()
 }
 
 // clientCaused reports whether a close comes from the client's side (it went away, broke

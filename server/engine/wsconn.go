@@ -1,0 +1,436 @@
+package engine
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"edgeio/codec"
+
+	"github.com/klauspost/compress/flate"
+)
+
+// wsConn is one WebSocket connection after the upgrade (gws answers the handshake; the
+// frames are edgeio's). An idle connection holds no goroutine and no buffer: a poller
+// reads it when the kernel says it is readable, decodes frames into the connection's
+// small WSDecoder, and hands whole messages to a goroutine that lives only while there
+// are messages to handle, so that a handler that waits (a store write) stalls nobody else.
+// Writes go straight to the socket from the sender when the socket takes them; what the
+// kernel does not take waits for a flush goroutine.
+type wsConn struct {
+	srv *Server
+	nc  net.Conn
+	raw syscall.RawConn // nil when nc is not a socket: no poller, no direct writes
+	fd  int
+	pl  *poller
+
+	dec codec.WSDecoder // the poller's alone
+
+	rmu        sync.Mutex
+	sess       *Session
+	probing    bool        // an upgrade candidate of a session still on polling
+	timer      *time.Timer // the upgrade's deadline while probing
+	inbox      []inbound
+	inboxBytes int
+	draining   bool   // a goroutine is handling the inbox
+	paused     bool   // reading is off until the inbox drains
+	ended      string // why reading ended; handled after the inbox
+	closeCode  uint16 // the client's close frame, answered after the inbox
+	endHandled bool
+
+	wmu       sync.Mutex
+	pending   [][]byte
+	flushing  bool // a flush goroutine owns the writes
+	warm      bool // a flush has run: later writes may go out inline
+	lastWrite bool // close the socket once the flush goroutine has written everything
+	buffered  atomic.Int64
+	closed    atomic.Bool
+	closeSent atomic.Bool
+}
+
+type inbound struct {
+	data       []byte
+	binary     bool
+	compressed bool
+}
+
+// A connection's reading pauses while this much waits for its handler: a client that
+// sends faster than it is served gets TCP backpressure, as with a blocking reader.
+const (
+	inboxMaxBytes    = 1 << 20
+	inboxMaxMessages = 256
+)
+
+func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
+	wc := &wsConn{srv: srv, nc: nc, fd: -1}
+	wc.dec.MaxMessage = srv.opts.MaxPayload
+	wc.dec.Deflate = deflates
+	if sc, ok := nc.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			wc.raw = raw
+			_ = raw.Control(func(fd uintptr) { wc.fd = int(fd) })
+		}
+	}
+	return wc
+}
+
+// start begins reading: on a poller when there is one, else on a goroutine of its own.
+func (wc *wsConn) start() {
+	if wc.raw != nil && wc.fd >= 0 {
+		if wc.pl = pollerFor(wc.fd); wc.pl != nil && wc.pl.add(wc) == nil {
+			return // set before add: the poller may read wc at once
+		}
+		wc.pl = nil
+	}
+	go wc.readLoop()
+}
+
+// readLoop reads a connection that no poller watches.
+func (wc *wsConn) readLoop() {
+	buf := make([]byte, wc.srv.opts.ReadBufferSize)
+	for {
+		n, err := wc.nc.Read(buf)
+		if n > 0 && !wc.onData(buf[:n]) {
+			return
+		}
+		if err != nil {
+			wc.finish(reasonTransportClose)
+			return
+		}
+	}
+}
+
+// onReadable reads what the socket holds into the poller's buffer (called by the poller).
+func (wc *wsConn) onReadable(buf []byte) {
+	var n int
+	var rerr error
+	err := wc.raw.Read(func(fd uintptr) bool {
+		n, rerr = syscall.Read(int(fd), buf)
+		return true // one attempt: the poller calls again while there is more
+	})
+	switch {
+	case err != nil: // closed under us
+		wc.finish(reasonTransportClose)
+	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
+	case rerr != nil || n <= 0:
+		wc.finish(reasonTransportClose)
+	default:
+		wc.onData(buf[:n])
+	}
+}
+
+// onData decodes bytes read; it reports false once the connection is done.
+func (wc *wsConn) onData(b []byte) bool {
+	err := wc.dec.Feed(b, wc.onFrame)
+	switch err {
+	case nil:
+		return true
+	case errClosing: // the close is answered once what came before it is handled
+		if wc.pl != nil {
+			wc.pl.remove(wc)
+		}
+		return false
+	case codec.ErrWSTooLarge:
+		wc.closeWith(1009)
+	default:
+		wc.closeWith(1002)
+	}
+	wc.finish(reasonTransportClose)
+	return false
+}
+
+var errClosing = io.EOF // a close frame ended the connection
+
+// onFrame takes one control frame or data message from the decoder.
+func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
+	switch op {
+	case codec.WSPing:
+		wc.write(appendFrame(nil, 0xA, payload, false))
+	case codec.WSPong:
+	case codec.WSClose:
+		code := uint16(1000)
+		if len(payload) >= 2 {
+			code = uint16(payload[0])<<8 | uint16(payload[1])
+		}
+		wc.rmu.Lock()
+		wc.closeCode = code
+		wc.rmu.Unlock()
+		wc.end(reasonTransportClose)
+		return errClosing
+	default:
+		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
+	}
+	return nil
+}
+
+// closeWith sends a close frame with code, as the last thing written, unless one was.
+func (wc *wsConn) closeWith(code uint16) {
+	if wc.closeSent.Swap(true) {
+		return
+	}
+	wc.write(appendFrame(nil, codec.WSClose, []byte{byte(code >> 8), byte(code)}, false))
+}
+
+// queue hands a message to the connection's handler goroutine, starting one if none runs.
+func (wc *wsConn) queue(m inbound) {
+	wc.rmu.Lock()
+	wc.inbox = append(wc.inbox, m)
+	wc.inboxBytes += len(m.data)
+	if !wc.paused && wc.pl != nil && (wc.inboxBytes > inboxMaxBytes || len(wc.inbox) > inboxMaxMessages) {
+		wc.paused = true
+		wc.pl.setReading(wc, false)
+	}
+	wc.startDrainLocked()
+	wc.rmu.Unlock()
+}
+
+func (wc *wsConn) startDrainLocked() {
+	if !wc.draining {
+		wc.draining = true
+		go wc.drain()
+	}
+}
+
+// finish ends the connection: its socket closes now, and what it had sent is still
+// handled, in order, before the session hears of the close. Any goroutine may call it.
+func (wc *wsConn) finish(reason string) {
+	wc.closeSocket()
+	wc.end(reason)
+}
+
+// end marks the end of what the client sends; the session hears of it after the inbox.
+func (wc *wsConn) end(reason string) {
+	wc.rmu.Lock()
+	if wc.ended == "" {
+		wc.ended = reason
+		wc.startDrainLocked()
+	}
+	wc.rmu.Unlock()
+}
+
+// drain handles the inbox until it is empty, then exits.
+func (wc *wsConn) drain() {
+	for {
+		wc.rmu.Lock()
+		if len(wc.inbox) == 0 {
+			end := wc.ended != "" && !wc.endHandled
+			wc.endHandled = wc.endHandled || end
+			wc.draining = false
+			wc.inbox = nil // an idle connection keeps no backing array
+			code := wc.closeCode
+			wc.rmu.Unlock()
+			if end {
+				if code != 0 { // the client's close, answered after its last messages
+					wc.closeWith(code)
+					wc.closeWhenWritten()
+				}
+				wc.onEnd()
+			}
+			return
+		}
+		m := wc.inbox[0]
+		wc.inbox[0] = inbound{}
+		wc.inbox = wc.inbox[1:]
+		wc.inboxBytes -= len(m.data)
+		if wc.paused && wc.inboxBytes <= inboxMaxBytes/2 && len(wc.inbox) <= inboxMaxMessages/2 {
+			wc.paused = false
+			wc.pl.setReading(wc, true)
+		}
+		wc.rmu.Unlock()
+		wc.handle(m)
+	}
+}
+
+// handle decodes one message into an Engine.IO packet for the session or the upgrade.
+func (wc *wsConn) handle(m inbound) {
+	data := m.data
+	if m.compressed {
+		var err error
+		if data, err = inflate(data, wc.srv.opts.MaxPayload); err != nil {
+			wc.closeWith(1009)
+			wc.finish(reasonTransportClose)
+			return
+		}
+	}
+	if !m.binary && !utf8.Valid(data) {
+		wc.closeWith(1007)
+		wc.finish(reasonTransportClose)
+		return
+	}
+	wc.rmu.Lock()
+	sess, probing := wc.sess, wc.probing
+	wc.rmu.Unlock()
+	if sess == nil {
+		return
+	}
+	var p codec.EPacket
+	var err error
+	switch {
+	case !m.binary:
+		p, err = codec.ParseText(data)
+	case sess.Protocol == 4:
+		p = codec.EPacket{Type: codec.EMessage, Data: data, Binary: true}
+	default:
+		p, err = codec.DecodeBinaryV3(data)
+	}
+	switch {
+	case err != nil && probing:
+		wc.finish(reasonTransportClose)
+	case err != nil:
+		sess.Close(reasonParseError)
+	case probing:
+		wc.onProbe(p)
+	default:
+		sess.onPacket(p)
+	}
+}
+
+// onEnd tells whoever owns the connection that it is gone: the session it carries, or,
+// for an upgrade candidate, the session it failed to upgrade, which goes on polling.
+func (wc *wsConn) onEnd() {
+	wc.rmu.Lock()
+	sess, probing, timer := wc.sess, wc.probing, wc.timer
+	wc.rmu.Unlock()
+	switch {
+	case sess == nil:
+	case probing:
+		timer.Stop()
+		sess.mu.Lock()
+		if sess.ws != wc { // a candidate that did not take over
+			sess.upgrading = false
+			sess.candidate = false
+		}
+		sess.mu.Unlock()
+	default:
+		sess.Close(reasonTransportClose)
+	}
+}
+
+// write sends frames after everything written before: straight away when the socket
+// takes them all, else through the flush goroutine. It may be called from any goroutine.
+// The first frames (the handshake) go through the flush goroutine, a moment after the
+// 101: a client that starts listening for messages only once it has seen the connection
+// open (the official test suites do) would often miss a handshake read with the 101.
+func (wc *wsConn) write(frames []byte) {
+	wc.wmu.Lock()
+	defer wc.wmu.Unlock()
+	if wc.closed.Load() {
+		return
+	}
+	if !wc.flushing {
+		n := 0
+		if wc.warm {
+			n = wc.writeNow(frames)
+		}
+		if n == len(frames) {
+			return
+		}
+		frames = frames[n:]
+		wc.flushing = true
+		go wc.flush()
+	}
+	wc.pending = append(wc.pending, frames)
+	wc.buffered.Add(int64(len(frames)))
+}
+
+// writeNow makes one non-blocking write and returns how much the socket took.
+func (wc *wsConn) writeNow(b []byte) int {
+	if wc.raw == nil || wc.closed.Load() {
+		return 0
+	}
+	var n int
+	var werr error
+	if err := wc.raw.Write(func(fd uintptr) bool {
+		n, werr = syscall.Write(int(fd), b)
+		return true
+	}); err != nil || werr != nil || n < 0 {
+		return 0 // the flush goroutine meets the error, if it lasts, and ends the connection
+	}
+	return n
+}
+
+// flush writes what is pending, a writev at a time, until nothing is.
+func (wc *wsConn) flush() {
+	for {
+		wc.wmu.Lock()
+		frames := wc.pending
+		wc.pending = nil
+		if len(frames) == 0 {
+			wc.flushing, wc.warm = false, true
+			last := wc.lastWrite
+			wc.wmu.Unlock()
+			if last {
+				wc.closeSocket()
+			}
+			return
+		}
+		wc.wmu.Unlock()
+		var n int64
+		for _, f := range frames {
+			n += int64(len(f))
+		}
+		bufs := net.Buffers(frames)
+		_, err := bufs.WriteTo(wc.nc)
+		wc.buffered.Add(-n)
+		if err != nil {
+			wc.finish(reasonTransportClose) // flushing stays set: nothing more is written
+			return
+		}
+	}
+}
+
+// closeWhenWritten closes the socket once what is queued has gone out.
+func (wc *wsConn) closeWhenWritten() {
+	wc.wmu.Lock()
+	pending := wc.flushing
+	wc.lastWrite = true
+	wc.wmu.Unlock()
+	if !pending {
+		wc.closeSocket()
+	}
+}
+
+// closeSocket closes the TCP connection at once; what was not written is lost.
+func (wc *wsConn) closeSocket() {
+	if wc.closed.Swap(true) {
+		return
+	}
+	if wc.pl != nil {
+		wc.pl.remove(wc)
+	}
+	_ = wc.nc.Close()
+}
+
+// closeAfterWrites sends a normal close frame after what is queued, and cuts a peer that
+// does not answer it within a second.
+func (wc *wsConn) closeAfterWrites() {
+	wc.closeWith(1000)
+	time.AfterFunc(time.Second, func() { wc.finish(reasonTransportClose) })
+}
+
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
+// deflateTail ends a permessage-deflate message's stream (RFC 7692 §7.2.2) with an empty
+// final block, so that the reader reports the end of it.
+var deflateTail = []byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}
+
+// inflate decompresses one message sent without context takeover, refusing more than max
+// bytes of result.
+func inflate(p []byte, max int) ([]byte, error) {
+	fr := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(fr)
+	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail)), nil)
+	out, err := io.ReadAll(io.LimitReader(fr, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > max {
+		return nil, codec.ErrWSTooLarge
+	}
+	return out, nil
+}
