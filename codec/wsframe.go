@@ -1,8 +1,13 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // WebSocket frames from clients (RFC 6455 §5), decoded as bytes arrive so that a
@@ -32,6 +37,7 @@ var (
 type WSDecoder struct {
 	MaxMessage int  // largest message, fragments together; 0 means no limit
 	Deflate    bool // permessage-deflate was negotiated: RSV1 marks a compressed message
+	FromServer bool // a client's decoder: frames come unmasked
 
 	partial    []byte // the start of a frame that has not fully arrived
 	message    []byte // the fragments of an unfinished message
@@ -128,13 +134,17 @@ func (d *WSDecoder) frameLen(b []byte) (int, error) {
 		}
 		n, size = int(v), 10
 	}
-	if b[1]&0x80 == 0 {
-		return 0, ErrWSProtocol // a client must mask every frame
+	masked := b[1]&0x80 != 0
+	if masked == d.FromServer {
+		return 0, ErrWSProtocol // a client masks every frame, a server none
 	}
 	if d.MaxMessage > 0 && b[0]&0x08 == 0 && len(d.message)+n > d.MaxMessage {
 		return 0, ErrWSTooLarge
 	}
-	return size + 4 + n, nil
+	if masked {
+		size += 4
+	}
+	return size + n, nil
 }
 
 // frame decodes the frame b starts with and returns its length, 0 when it is incomplete.
@@ -151,8 +161,10 @@ func (d *WSDecoder) frame(b []byte, emit WSEmit) (int, error) {
 		return 0, ErrWSProtocol
 	}
 	hl := headerLen(b)
-	mask, payload := b[hl-4:hl], b[hl:total]
-	unmask(payload, mask)
+	payload := b[hl:total]
+	if b[1]&0x80 != 0 {
+		unmask(payload, b[hl-4:hl])
+	}
 
 	switch op {
 	case WSClose, WSPing, WSPong:
@@ -187,13 +199,17 @@ func (d *WSDecoder) frame(b []byte, emit WSEmit) (int, error) {
 
 // headerLen is the length of a complete header, masking key included.
 func headerLen(b []byte) int {
+	n := 2
 	switch b[1] & 0x7f {
 	case 126:
-		return 8
+		n = 4
 	case 127:
-		return 14
+		n = 10
 	}
-	return 6
+	if b[1]&0x80 != 0 {
+		n += 4
+	}
+	return n
 }
 
 func unmask(p, key []byte) {
@@ -211,3 +227,25 @@ func unmask(p, key []byte) {
 // Buffered reports whether the decoder holds part of a frame or message, which costs
 // memory until the rest arrives.
 func (d *WSDecoder) Buffered() int { return len(d.partial) + len(d.message) }
+
+var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
+
+// deflateTail ends a permessage-deflate message's stream (RFC 7692 §7.2.2) with an empty
+// final block, so that the reader sees where it ends.
+var deflateTail = []byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}
+
+// WSInflate decompresses one permessage-deflate message sent without context takeover,
+// refusing a result over limit bytes (ErrWSTooLarge).
+func WSInflate(p []byte, limit int) ([]byte, error) {
+	fr := inflaters.Get().(io.ReadCloser)
+	defer inflaters.Put(fr)
+	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail)), nil)
+	out, err := io.ReadAll(io.LimitReader(fr, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > limit {
+		return nil, ErrWSTooLarge
+	}
+	return out, nil
+}

@@ -5,7 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // maskedFrame builds a client frame the way a browser does.
@@ -139,11 +142,58 @@ func FuzzWSDecoder(f *testing.F) {
 	f.Add(append(maskedFrame(0x01, []byte("a"), key), maskedFrame(0x80, []byte("b"), key)...), uint8(1))
 	f.Add(maskedFrame(0x82, make([]byte, 200), key), uint8(5))
 	f.Add([]byte{0x81, 0xfe, 0, 2, 0, 0, 0, 0, 'h', 'i'}, uint8(2))
+	f.Add([]byte{0x81, 0x02, 'h', 'i', 0x82, 0x7e, 0, 1, 7}, uint8(0x81)) // from a server
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
-		whole, errWhole := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true}, stream, len(stream)+1)
-		split, errSplit := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true}, stream, int(chunk)+1)
+		fromServer := chunk&0x80 != 0
+		chunk &= 0x7f
+		whole, errWhole := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer}, stream, len(stream)+1)
+		split, errSplit := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer}, stream, int(chunk)+1)
 		if fmt.Sprint(whole) != fmt.Sprint(split) || (errWhole == nil) != (errSplit == nil) {
 			t.Fatalf("whole: %v %v; split by %d: %v %v", whole, errWhole, int(chunk)+1, split, errSplit)
+		}
+	})
+}
+
+func TestWSDecoderOfAClientReadsUnmaskedFrames(t *testing.T) {
+	stream := []byte{0x81, 0x02, 'h', 'i', 0x82, 0x7e, 0x00, 0x01, 7}
+	got, err := feedAll(&WSDecoder{FromServer: true}, stream, 1)
+	if err != nil || fmt.Sprint(got) != fmt.Sprint([]wsEvent{{WSText, "hi", false}, {WSBinary, "\x07", false}}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if _, err := feedAll(&WSDecoder{FromServer: true}, maskedFrame(0x81, []byte("x"), [4]byte{1, 2, 3, 4}), 9); !errors.Is(err, ErrWSProtocol) {
+		t.Fatalf("a masked frame from a server: %v", err)
+	}
+}
+
+func TestWSInflate(t *testing.T) {
+	text := strings.Repeat("a message that compresses well; ", 100)
+	var buf bytes.Buffer
+	w, _ := flate.NewWriter(&buf, flate.BestSpeed)
+	_, _ = w.Write([]byte(text))
+	_ = w.Flush()
+	wire := bytes.TrimSuffix(buf.Bytes(), []byte{0, 0, 0xff, 0xff}) // as RFC 7692 sends it
+	for range 3 {                                                   // the pooled reader is reused
+		out, err := WSInflate(wire, len(text))
+		if err != nil || string(out) != text {
+			t.Fatalf("inflate: %d bytes, %v", len(out), err)
+		}
+	}
+	if _, err := WSInflate(wire, len(text)-1); !errors.Is(err, ErrWSTooLarge) {
+		t.Fatalf("over the limit: %v", err)
+	}
+	if _, err := WSInflate([]byte{0xff, 0xff, 0xff}, 100); err == nil {
+		t.Fatal("garbage inflated")
+	}
+}
+
+// FuzzWSInflate: no input panics it or yields more than the limit.
+func FuzzWSInflate(f *testing.F) {
+	f.Add([]byte{0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x04, 0x00})
+	f.Add([]byte{0xff})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		out, err := WSInflate(p, 1024)
+		if err == nil && len(out) > 1024 {
+			t.Fatalf("%d bytes past the limit", len(out))
 		}
 	})
 }

@@ -11,8 +11,7 @@ import (
 	"unicode/utf8"
 
 	"edgeio/codec"
-
-	"github.com/klauspost/compress/flate"
+	"edgeio/server/poll"
 )
 
 // wsConn is one WebSocket connection after the upgrade (gws answers the handshake; the
@@ -27,7 +26,7 @@ type wsConn struct {
 	nc  net.Conn
 	raw syscall.RawConn // nil when nc is not a socket: no poller, no direct writes
 	fd  int
-	pl  *poller
+	pl  *poll.Poller
 
 	dec codec.WSDecoder // the poller's alone
 
@@ -72,8 +71,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc.dec.Deflate = deflates
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			wc.raw = raw
-			_ = raw.Control(func(fd uintptr) { wc.fd = int(fd) })
+			wc.raw, wc.fd = raw, poll.FD(raw)
 		}
 	}
 	return wc
@@ -82,7 +80,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 // start begins reading: on a poller when there is one, else on a goroutine of its own.
 func (wc *wsConn) start() {
 	if wc.raw != nil && wc.fd >= 0 {
-		if wc.pl = pollerFor(wc.fd); wc.pl != nil && wc.pl.add(wc) == nil {
+		if wc.pl = poll.For(wc.fd); wc.pl != nil && wc.pl.Add(wc.fd, wc) == nil {
 			return // set before add: the poller may read wc at once
 		}
 		wc.pl = nil
@@ -105,21 +103,13 @@ func (wc *wsConn) readLoop() {
 	}
 }
 
-// onReadable reads what the socket holds into the poller's buffer (called by the poller).
-func (wc *wsConn) onReadable(buf []byte) {
-	var n int
-	var rerr error
-	err := wc.raw.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
-		return true // one attempt: the poller calls again while there is more
-	})
+// OnReadable reads what the socket holds into the poller's buffer.
+func (wc *wsConn) OnReadable(buf []byte) {
+	n, err := poll.ReadOnce(wc.raw, buf)
 	switch {
-	case err != nil: // closed under us
+	case err != nil:
 		wc.finish(reasonTransportClose)
-	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
-	case rerr != nil || n <= 0:
-		wc.finish(reasonTransportClose)
-	default:
+	case n > 0:
 		wc.onData(buf[:n])
 	}
 }
@@ -132,7 +122,7 @@ func (wc *wsConn) onData(b []byte) bool {
 		return true
 	case errClosing: // the close is answered once what came before it is handled
 		if wc.pl != nil {
-			wc.pl.remove(wc)
+			wc.pl.Remove(wc.fd, wc)
 		}
 		return false
 	case codec.ErrWSTooLarge:
@@ -183,7 +173,7 @@ func (wc *wsConn) queue(m inbound) {
 	wc.inboxBytes += len(m.data)
 	if !wc.paused && wc.pl != nil && (wc.inboxBytes > inboxMaxBytes || len(wc.inbox) > inboxMaxMessages) {
 		wc.paused = true
-		wc.pl.setReading(wc, false)
+		wc.pl.Pause(wc.fd)
 	}
 	wc.startDrainLocked()
 	wc.rmu.Unlock()
@@ -239,7 +229,9 @@ func (wc *wsConn) drain() {
 		wc.inboxBytes -= len(m.data)
 		if wc.paused && wc.inboxBytes <= inboxMaxBytes/2 && len(wc.inbox) <= inboxMaxMessages/2 {
 			wc.paused = false
-			wc.pl.setReading(wc, true)
+			if !wc.closed.Load() {
+				wc.pl.Resume(wc.fd)
+			}
 		}
 		wc.rmu.Unlock()
 		wc.handle(m)
@@ -251,7 +243,7 @@ func (wc *wsConn) handle(m inbound) {
 	data := m.data
 	if m.compressed {
 		var err error
-		if data, err = inflate(data, wc.srv.opts.MaxPayload); err != nil {
+		if data, err = codec.WSInflate(data, wc.srv.opts.MaxPayload); err != nil {
 			wc.closeWith(1009)
 			wc.finish(reasonTransportClose)
 			return
@@ -343,15 +335,7 @@ func (wc *wsConn) writeNow(b []byte) int {
 	if wc.raw == nil || wc.closed.Load() {
 		return 0
 	}
-	var n int
-	var werr error
-	if err := wc.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true
-	}); err != nil || werr != nil || n < 0 {
-		return 0 // the flush goroutine meets the error, if it lasts, and ends the connection
-	}
-	return n
+	return poll.WriteOnce(wc.raw, b)
 }
 
 // flush writes what is pending, a writev at a time, until nothing is.
@@ -401,7 +385,7 @@ func (wc *wsConn) closeSocket() {
 		return
 	}
 	if wc.pl != nil {
-		wc.pl.remove(wc)
+		wc.pl.Remove(wc.fd, wc)
 	}
 	_ = wc.nc.Close()
 }
@@ -411,26 +395,4 @@ func (wc *wsConn) closeSocket() {
 func (wc *wsConn) closeAfterWrites() {
 	wc.closeWith(1000)
 	time.AfterFunc(time.Second, func() { wc.finish(reasonTransportClose) })
-}
-
-var inflaters = sync.Pool{New: func() any { return flate.NewReader(bytes.NewReader(nil)) }}
-
-// deflateTail ends a permessage-deflate message's stream (RFC 7692 §7.2.2) with an empty
-// final block, so that the reader reports the end of it.
-var deflateTail = []byte{0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff}
-
-// inflate decompresses one message sent without context takeover, refusing more than max
-// bytes of result.
-func inflate(p []byte, max int) ([]byte, error) {
-	fr := inflaters.Get().(io.ReadCloser)
-	defer inflaters.Put(fr)
-	_ = fr.(flate.Resetter).Reset(io.MultiReader(bytes.NewReader(p), bytes.NewReader(deflateTail)), nil)
-	out, err := io.ReadAll(io.LimitReader(fr, int64(max)+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(out) > max {
-		return nil, codec.ErrWSTooLarge
-	}
-	return out, nil
 }
