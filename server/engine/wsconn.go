@@ -24,7 +24,7 @@ import (
 type wsConn struct {
 	srv *Server
 	nc  net.Conn
-	raw syscall.RawConn // nil when nc is not a socket: no poller, no direct writes
+	raw *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	fd  int
 	pl  *poll.Poller
 
@@ -71,7 +71,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc.dec.Deflate = deflates
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
-			wc.raw, wc.fd = raw, poll.FD(raw)
+			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
 		}
 	}
 	return wc
@@ -105,7 +105,7 @@ func (wc *wsConn) readLoop() {
 
 // OnReadable reads what the socket holds into the poller's buffer.
 func (wc *wsConn) OnReadable(buf []byte) {
-	n, err := poll.ReadOnce(wc.raw, buf)
+	n, err := wc.raw.ReadOnce(buf)
 	switch {
 	case err != nil:
 		wc.finish(reasonTransportClose)
@@ -335,7 +335,7 @@ func (wc *wsConn) writeNow(b []byte) int {
 	if wc.raw == nil || wc.closed.Load() {
 		return 0
 	}
-	return poll.WriteOnce(wc.raw, b)
+	return wc.raw.WriteOnce(b)
 }
 
 // flush writes what is pending, a writev at a time, until nothing is.

@@ -14,18 +14,44 @@ func FD(raw syscall.RawConn) int {
 	return fd
 }
 
-// ReadOnce makes one non-blocking read: n bytes, or n == 0 with err == nil when there is
-// nothing to read yet, or an error (io.EOF at the end of the stream).
-func ReadOnce(raw syscall.RawConn, buf []byte) (int, error) {
-	var n int
-	var rerr error
-	if err := raw.Read(func(fd uintptr) bool {
-		n, rerr = syscall.Read(int(fd), buf)
-		return true // one attempt: the loop reports the socket again while it has more
-	}); err != nil {
-		return 0, err
-	}
+// Socket makes single non-blocking reads and writes through a socket's RawConn, which
+// keeps the descriptor from closing under them, without allocating per call: the
+// functions handed to the RawConn are bound once.
+type Socket struct {
+	raw             syscall.RawConn
+	rbuf, wbuf      []byte
+	rn, wn          int
+	rerr, werr      error
+	readFn, writeFn func(uintptr) bool
+}
+
+// NewSocket wraps raw.
+func NewSocket(raw syscall.RawConn) *Socket {
+	s := &Socket{raw: raw}
+	s.readFn, s.writeFn = s.read, s.write
+	return s
+}
+
+func (s *Socket) read(fd uintptr) bool {
+	s.rn, s.rerr = syscall.Read(int(fd), s.rbuf)
+	return true // one attempt: the loop reports the socket again while it has more
+}
+
+func (s *Socket) write(fd uintptr) bool {
+	s.wn, s.werr = syscall.Write(int(fd), s.wbuf)
+	return true
+}
+
+// ReadOnce reads into buf once: n bytes, or n == 0 with a nil error when there is nothing
+// to read yet, or an error (io.EOF at the end of the stream). One reader at a time.
+func (s *Socket) ReadOnce(buf []byte) (int, error) {
+	s.rbuf = buf
+	err := s.raw.Read(s.readFn)
+	n, rerr := s.rn, s.rerr
+	s.rbuf = nil
 	switch {
+	case err != nil:
+		return 0, err
 	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
 		return 0, nil
 	case rerr != nil:
@@ -36,15 +62,14 @@ func ReadOnce(raw syscall.RawConn, buf []byte) (int, error) {
 	return n, nil
 }
 
-// WriteOnce makes one non-blocking write and returns how much the socket took (0 when it
-// took nothing or failed: a blocking write afterwards meets the error).
-func WriteOnce(raw syscall.RawConn, b []byte) int {
-	var n int
-	var werr error
-	if err := raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), b)
-		return true
-	}); err != nil || werr != nil || n < 0 {
+// WriteOnce writes b once and returns how much the socket took (0 when it took nothing
+// or failed: a blocking write afterwards meets the error). One writer at a time.
+func (s *Socket) WriteOnce(b []byte) int {
+	s.wbuf = b
+	err := s.raw.Write(s.writeFn)
+	n, werr := s.wn, s.werr
+	s.wbuf = nil
+	if err != nil || werr != nil || n < 0 {
 		return 0
 	}
 	return n
