@@ -29,6 +29,7 @@ type Config struct {
 	ServerPID      int           // --server-pid: read the server's CPU and RSS from /proc
 	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
 	JSON           bool          // --json: JSON report
+	CPUProfile     string        // --cpuprofile: the harness's own CPU profile, to this file
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
@@ -75,6 +76,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the harness's own CPU profile to this file")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
