@@ -46,7 +46,7 @@ type op struct {
 // Shard is one event loop and the membership it owns.
 type Shard struct {
 	ops         chan op
-	rooms       map[string]map[Member]struct{}
+	rooms       map[string]*room
 	memberRooms map[Member][]string
 	seen        map[Member]struct{} // scratch for multi-room broadcasts
 	quit        chan struct{}
@@ -56,7 +56,7 @@ type Shard struct {
 func newShard(queue int) *Shard {
 	s := &Shard{
 		ops:         make(chan op, queue),
-		rooms:       make(map[string]map[Member]struct{}),
+		rooms:       make(map[string]*room),
 		memberRooms: make(map[Member][]string),
 		seen:        make(map[Member]struct{}),
 		quit:        make(chan struct{}),
@@ -125,14 +125,12 @@ func (s *Shard) join(m Member, rooms []string) {
 	for _, r := range rooms {
 		set := s.rooms[r]
 		if set == nil {
-			set = make(map[Member]struct{})
+			set = &room{}
 			s.rooms[r] = set
 		}
-		if _, ok := set[m]; ok {
-			continue
+		if set.add(m) {
+			have = append(have, r)
 		}
-		set[m] = struct{}{}
-		have = append(have, r)
 	}
 	s.memberRooms[m] = have
 }
@@ -141,11 +139,10 @@ func (s *Shard) leave(m Member, rooms []string) {
 	have := s.memberRooms[m]
 	for _, r := range rooms {
 		set := s.rooms[r]
-		if _, ok := set[m]; !ok {
+		if set == nil || !set.remove(m) {
 			continue
 		}
-		delete(set, m)
-		if len(set) == 0 {
+		if set.len() == 0 {
 			delete(s.rooms, r)
 		}
 		for i, h := range have {
@@ -167,7 +164,7 @@ func (s *Shard) excluded(m Member, b *Broadcast) bool {
 		return true
 	}
 	for _, r := range b.Except {
-		if _, ok := s.rooms[r][m]; ok {
+		if set := s.rooms[r]; set != nil && set.has(m) {
 			return true
 		}
 	}
@@ -176,23 +173,45 @@ func (s *Shard) excluded(m Member, b *Broadcast) bool {
 
 func (s *Shard) deliver(b *Broadcast) {
 	if len(b.Rooms) == 1 {
-		for m := range s.rooms[b.Rooms[0]] {
-			if !s.excluded(m, b) {
-				m.Deliver(b.Msg)
+		set := s.rooms[b.Rooms[0]]
+		switch {
+		case set == nil:
+		case set.many == nil:
+			if !s.excluded(set.one, b) {
+				set.one.Deliver(b.Msg)
+			}
+		default:
+			for m := range set.many {
+				if !s.excluded(m, b) {
+					m.Deliver(b.Msg)
+				}
 			}
 		}
 		return
 	}
 	for _, r := range b.Rooms {
-		for m := range s.rooms[r] {
-			if _, dup := s.seen[m]; dup || s.excluded(m, b) {
-				continue
-			}
-			s.seen[m] = struct{}{}
-			m.Deliver(b.Msg)
+		set := s.rooms[r]
+		if set == nil {
+			continue
+		}
+		if set.many == nil {
+			s.deliverOnce(set.one, b)
+			continue
+		}
+		for m := range set.many {
+			s.deliverOnce(m, b)
 		}
 	}
 	clear(s.seen)
+}
+
+// deliverOnce delivers to m unless it is excluded or already had b (multi-room broadcasts).
+func (s *Shard) deliverOnce(m Member, b *Broadcast) {
+	if _, dup := s.seen[m]; dup || s.excluded(m, b) {
+		return
+	}
+	s.seen[m] = struct{}{}
+	m.Deliver(b.Msg)
 }
 
 // send queues o; once the shard has stopped it reports false and o is dropped.
@@ -282,7 +301,9 @@ func (g *Group) Count(rooms ...string) int {
 	return g.sum(func(s *Shard) int {
 		n := 0
 		for _, r := range rooms {
-			n += len(s.rooms[r])
+			if set := s.rooms[r]; set != nil {
+				n += set.len()
+			}
 		}
 		return n
 	})

@@ -187,3 +187,44 @@ func BenchmarkBroadcast10k(b *testing.B) {
 type countingMember struct{ n *atomic.Int64 }
 
 func (c *countingMember) Deliver(any) { c.n.Add(1) }
+
+// A room goes from one member to many and back: every step delivers to exactly the
+// members it has, and an emptied room is gone.
+func TestRoomGrowsAndShrinks(t *testing.T) {
+	g := New(1, 16)
+	defer g.Close()
+	ms := newMembers(g, 3)
+	s := g.For("any") // one shard: every member in it
+	counts := func(want ...int) {
+		t.Helper()
+		for i, m := range ms {
+			if got := len(m.received()); got != want[i] {
+				t.Fatalf("member %d has %d messages, want %d", i, got, want[i])
+			}
+		}
+	}
+	s.Join(ms[0], "r")
+	s.Join(ms[0], "r") // joining twice changes nothing
+	broadcastAndWait(g, &Broadcast{Rooms: []string{"r"}, Msg: 1})
+	counts(1, 0, 0)
+	s.Join(ms[1], "r")
+	s.Join(ms[2], "r")
+	broadcastAndWait(g, &Broadcast{Rooms: []string{"r", "elsewhere"}, Msg: 2})
+	counts(2, 1, 1)
+	s.Leave(ms[0], "r")
+	s.Leave(ms[1], "r")
+	broadcastAndWait(g, &Broadcast{Rooms: []string{"r"}, Except: []string{"nobody"}, Msg: 3})
+	counts(2, 1, 2)
+	if n := g.Count("r"); n != 1 {
+		t.Fatalf("count %d, want 1", n)
+	}
+	s.Leave(ms[2], "r")
+	s.Leave(ms[2], "r")
+	if n := g.Count("r"); n != 0 || g.Rooms() != 0 {
+		t.Fatalf("emptied room: count %d, rooms %d", n, g.Rooms())
+	}
+	s.Join(ms[1], "solo")
+	broadcastAndWait(g, &Broadcast{Rooms: []string{"solo"}, Except: []string{"solo"}, Msg: 4})
+	broadcastAndWait(g, &Broadcast{Rooms: []string{"solo", "r"}, Skip: ms[1], Msg: 5})
+	counts(2, 1, 2)
+}
