@@ -1,8 +1,10 @@
 package poll
 
 import (
+	"os"
 	"runtime"
 	"sync"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +18,8 @@ type Reader interface {
 // same sockets for writes: a socket may sit in several epoll sets.
 type Poller struct {
 	epfd    int
+	file    *os.File // epfd, as the runtime's netpoller watches it
+	raw     syscall.RawConn
 	mu      sync.Mutex
 	readers map[int]Reader
 }
@@ -33,11 +37,10 @@ var (
 func For(fd int) *Poller {
 	once.Do(func() {
 		for range min(runtime.GOMAXPROCS(0), 4) {
-			epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+			p, err := newPoller()
 			if err != nil {
 				return
 			}
-			p := &Poller{epfd: epfd, readers: make(map[int]Reader)}
 			pollers = append(pollers, p)
 			go p.run()
 		}
@@ -86,24 +89,54 @@ func (p *Poller) Resume(fd int) {
 	_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
 }
 
+// newPoller makes an epoll set that the Go runtime itself watches: the loop's goroutine
+// parks in the runtime's netpoller until the set has events, instead of blocking a thread
+// in epoll_wait (a thread in a system call has its processor taken away and handed back
+// by the scheduler's monitor, which then keeps waking every 20 µs).
+func newPoller() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	f := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return &Poller{epfd: epfd, file: f, raw: raw, readers: make(map[int]Reader)}, nil
+}
+
 func (p *Poller) run() {
 	buf := make([]byte, BufferSize)
 	events := make([]unix.EpollEvent, 256)
-	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
-		if err != nil {
+	// Each call takes what is ready without waiting; false parks the goroutine until the
+	// set is readable again. Level-triggered sockets that still hold data come back on
+	// the next call, so the loop ends only once everything ready has been read.
+	_ = p.raw.Read(func(uintptr) bool {
+		for {
+			n, err := unix.EpollWait(p.epfd, events, 0)
 			if err == unix.EINTR {
 				continue
 			}
-			return
-		}
-		for i := range n {
-			p.mu.Lock()
-			r := p.readers[int(events[i].Fd)]
-			p.mu.Unlock()
-			if r != nil {
-				r.OnReadable(buf) // data, or the end of the stream that a hang-up means
+			if err != nil {
+				return true
+			}
+			if n == 0 {
+				return false
+			}
+			for i := range n {
+				p.mu.Lock()
+				r := p.readers[int(events[i].Fd)]
+				p.mu.Unlock()
+				if r != nil {
+					r.OnReadable(buf) // data, or the end of the stream that a hang-up means
+				}
 			}
 		}
-	}
+	})
 }

@@ -3,6 +3,7 @@ package poll
 import (
 	"io"
 	"syscall"
+	"unsafe"
 )
 
 // FD returns the descriptor of raw's socket, -1 when it has none.
@@ -32,14 +33,31 @@ func NewSocket(raw syscall.RawConn) *Socket {
 	return s
 }
 
+// The socket is non-blocking, so its reads and writes return at once: they are made as
+// raw system calls, without telling the scheduler. With one write per delivery, the usual
+// way (the scheduler's enter and exit, its monitor taking the processor away from a
+// goroutine it finds in a system call and waking a thread for it) cost more than the
+// calls themselves.
+
 func (s *Socket) read(fd uintptr) bool {
-	s.rn, s.rerr = syscall.Read(int(fd), s.rbuf)
+	s.rn, s.rerr = rawCall(syscall.SYS_READ, fd, s.rbuf)
 	return true // one attempt: the loop reports the socket again while it has more
 }
 
 func (s *Socket) write(fd uintptr) bool {
-	s.wn, s.werr = syscall.Write(int(fd), s.wbuf)
+	s.wn, s.werr = rawCall(syscall.SYS_WRITE, fd, s.wbuf)
 	return true
+}
+
+func rawCall(trap, fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(n), nil
 }
 
 // ReadOnce reads into buf once: n bytes, or n == 0 with a nil error when there is nothing
