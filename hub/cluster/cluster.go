@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,8 @@ type Cluster struct {
 
 	ready      atomic.Bool
 	helloHeard atomic.Bool // our last hello came back to us: we are subscribed
+	instance   string      // tells this process from another started with the same node id
+	dupWarned  atomic.Bool
 	stats      Stats
 	stop       chan struct{}
 	stopped    sync.WaitGroup
@@ -68,6 +72,7 @@ func New(io *server.Server, opts Options) *Cluster {
 		subscribed: make(map[string]bool),
 		nodes:      make(map[string]time.Time),
 		stop:       make(chan struct{}),
+		instance:   strconv.FormatInt(rand.Int64(), 36),
 	}
 	if opts.Sharded {
 		c.subs = newShardedSubscriber(opts.Client.(*redis.ClusterClient))

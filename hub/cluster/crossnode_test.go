@@ -305,3 +305,21 @@ func TestStatusIsPerUserAcrossNodes(t *testing.T) {
 	ackOK(t, alice2.Call("update-presence", "online"))
 	waitPresence(t, alice, "r", "alice online on node 1", func(m map[string]string) bool { return m["alice"] == "online" })
 }
+
+// Two processes started with one node id would each take the other's broadcasts for its
+// own echoes: both say so in their logs, and a node with an id of its own does not.
+func TestDuplicateNodeIDIsLogged(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	a := startNode(t, nodeConfig{id: "same", client: newClient(t, r.Addr())})
+	b := startNode(t, nodeConfig{id: "same", client: newClient(t, r.Addr())})
+	other := startNode(t, nodeConfig{id: "other", client: newClient(t, r.Addr())})
+	const warning = `another node uses the node id "same"`
+	eventually(t, 5*time.Second, "both duplicates warned", func() bool {
+		return a.logged(warning) && b.logged(warning)
+	})
+	time.Sleep(settle)
+	if other.logged("another node uses the node id") {
+		t.Fatal("a node with its own id was warned")
+	}
+}

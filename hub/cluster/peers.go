@@ -16,7 +16,7 @@ const (
 )
 
 func (c *Cluster) control(kind string, payload []byte) []byte {
-	m := map[string]any{"n": c.opts.NodeID, "k": kind}
+	m := map[string]any{"n": c.opts.NodeID, "k": kind, "i": c.instance}
 	if payload != nil {
 		m["p"] = payload
 	}
@@ -43,6 +43,14 @@ func (c *Cluster) onControl(payload []byte) {
 		return
 	}
 	if node == c.opts.NodeID {
+		if inst, _ := m["i"].(string); inst != "" && inst != c.instance {
+			// Another process runs with our id: each drops the other's broadcasts as its
+			// own echoes, so their clients silently miss each other's messages.
+			if !c.dupWarned.Swap(true) {
+				c.opts.Logf("edgeio: cluster: another node uses the node id %q: broadcasts between the two are lost; give each node its own --node-id", node)
+			}
+			return
+		}
 		if kind == kindHello && !c.helloHeard.Swap(true) {
 			// We hear again (our subscription is live): the answers to this hello will reach
 			// us, and the others' silence until now was our deafness.
