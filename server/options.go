@@ -16,6 +16,7 @@ type Options struct {
 	RequireOrigin   bool           // refuse requests without an Origin header
 	Shards          int            // room-membership event loops (GOMAXPROCS)
 	ShutdownTimeout time.Duration  // how long Shutdown waits for queued writes (10 s)
+	RequestTimeout  time.Duration  // time to read one HTTP request (10 s)
 }
 
 func (o *Options) fill() {
@@ -36,5 +37,8 @@ func (o *Options) fill() {
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 10 * time.Second
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 10 * time.Second
 	}
 }

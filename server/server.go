@@ -172,12 +172,19 @@ func (s *Server) Serve(ln net.Listener) error {
 		Name:               "edgeio",
 		KeepHijackedConns:  true,
 		MaxRequestBodySize: o.MaxPayload,
-		ReadTimeout:        10 * time.Second,
+		ReadTimeout:        s.opts.RequestTimeout,
 		IdleTimeout:        o.PingInterval + o.PingTimeout + 5*time.Second,
 		ReadBufferSize:     4096,
 		NoDefaultDate:      true,
 		CloseOnShutdown:    true,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if oe, ok := err.(*net.OpError); ok && oe.Timeout() {
+				// Nothing of a request arrived (fasthttp passes the bare read error then):
+				// a connection opened and left unused, a browser's preconnect, is closed
+				// quietly as Node does, not answered with a 400 nobody asked for.
+				_ = ctx.Conn().Close()
+				return
+			}
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				s.Refused("payload_too_large")
 			}
