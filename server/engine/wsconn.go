@@ -26,7 +26,10 @@ type wsConn struct {
 	nc  net.Conn
 	raw *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	fd  int
-	pl  *poll.Poller
+	pl  *poll.Poller // the loop that reads it, once polled is set
+	// polled is set once the loop watches the connection (start runs after the session
+	// is attached, and a write failing before that may already close the socket).
+	polled atomic.Bool
 
 	dec codec.WSDecoder // the poller's alone
 
@@ -72,6 +75,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
+			wc.pl = poll.For(wc.fd)
 		}
 	}
 	return wc
@@ -79,11 +83,12 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 
 // start begins reading: on a poller when there is one, else on a goroutine of its own.
 func (wc *wsConn) start() {
-	if wc.raw != nil && wc.fd >= 0 {
-		if wc.pl = poll.For(wc.fd); wc.pl != nil && wc.pl.Add(wc.fd, wc) == nil {
-			return // set before add: the poller may read wc at once
+	if wc.pl != nil && wc.fd >= 0 {
+		wc.polled.Store(true) // before Add: the loop may read wc at once
+		if wc.pl.Add(wc.fd, wc) == nil {
+			return
 		}
-		wc.pl = nil
+		wc.polled.Store(false)
 	}
 	go wc.readLoop()
 }
@@ -121,7 +126,7 @@ func (wc *wsConn) onData(b []byte) bool {
 	case nil:
 		return true
 	case errClosing: // the close is answered once what came before it is handled
-		if wc.pl != nil {
+		if wc.polled.Load() {
 			wc.pl.Remove(wc.fd, wc)
 		}
 		return false
@@ -171,7 +176,7 @@ func (wc *wsConn) queue(m inbound) {
 	wc.rmu.Lock()
 	wc.inbox = append(wc.inbox, m)
 	wc.inboxBytes += len(m.data)
-	if !wc.paused && wc.pl != nil && (wc.inboxBytes > inboxMaxBytes || len(wc.inbox) > inboxMaxMessages) {
+	if !wc.paused && wc.polled.Load() && (wc.inboxBytes > inboxMaxBytes || len(wc.inbox) > inboxMaxMessages) {
 		wc.paused = true
 		wc.pl.Pause(wc.fd)
 	}
@@ -384,7 +389,7 @@ func (wc *wsConn) closeSocket() {
 	if wc.closed.Swap(true) {
 		return
 	}
-	if wc.pl != nil {
+	if wc.polled.Load() {
 		wc.pl.Remove(wc.fd, wc)
 	}
 	_ = wc.nc.Close()
