@@ -335,12 +335,13 @@ func (wc *wsConn) write(frames []byte) {
 	wc.buffered.Add(int64(len(frames)))
 }
 
-// writeNow makes one non-blocking write and returns how much the socket took.
+// writeNow makes one non-blocking write and returns how much the socket took. Callers
+// hold wmu, which closeSocket takes before closing: the descriptor is still this socket's.
 func (wc *wsConn) writeNow(b []byte) int {
 	if wc.raw == nil || wc.closed.Load() {
 		return 0
 	}
-	return wc.raw.WriteOnce(b)
+	return poll.WriteFD(wc.fd, b)
 }
 
 // flush writes what is pending, a writev at a time, until nothing is.
@@ -386,7 +387,10 @@ func (wc *wsConn) closeWhenWritten() {
 
 // closeSocket closes the TCP connection at once; what was not written is lost.
 func (wc *wsConn) closeSocket() {
-	if wc.closed.Swap(true) {
+	wc.wmu.Lock() // no direct write is under way (writeNow)
+	already := wc.closed.Swap(true)
+	wc.wmu.Unlock()
+	if already {
 		return
 	}
 	if wc.polled.Load() {

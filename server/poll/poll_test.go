@@ -102,8 +102,11 @@ func TestSocketWriteOnceTakesWhatFits(t *testing.T) {
 	if n := sock.WriteOnce([]byte("hi")); n != 2 {
 		t.Fatalf("wrote %d of 2", n)
 	}
-	buf := make([]byte, 2)
-	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "hi" {
+	if n := WriteFD(FD(rawOf(t, server)), []byte("!!")); n != 2 {
+		t.Fatalf("WriteFD wrote %d of 2", n)
+	}
+	buf := make([]byte, 4)
+	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "hi!!" {
 		t.Fatalf("read %q, %v", buf, err)
 	}
 	// nobody reads: a large write is taken in part, then not at all, and never blocks

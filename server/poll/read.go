@@ -92,3 +92,13 @@ func (s *Socket) WriteOnce(b []byte) int {
 	}
 	return n
 }
+
+// WriteFD is WriteOnce on a bare descriptor, without the RawConn's bookkeeping: for a
+// caller whose own lock keeps the socket from closing during the call.
+func WriteFD(fd int, b []byte) int {
+	n, err := rawCall(syscall.SYS_WRITE, uintptr(fd), b)
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
