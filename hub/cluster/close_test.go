@@ -1,6 +1,9 @@
 package cluster
 
 import (
+	"context"
+	"runtime/pprof"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,4 +38,34 @@ func TestByeIsLastWord(t *testing.T) {
 	if len(msgs) != 2000 {
 		t.Errorf("n1 got %d of the 2000 peer messages n2 sent before closing", len(msgs))
 	}
+}
+
+// A subscriber closed while its messages pile up unread leaves no goroutine behind.
+func TestClosedSubscriberLeavesNoForwarder(t *testing.T) {
+	t.Parallel()
+	r := startRedis(t)
+	client := newClient(t, r.Addr())
+	s := newSubscriber(client)
+	ctx := context.Background()
+	if err := s.subscribe(ctx, "flood"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "the subscription", func() bool {
+		n, err := client.PubSubNumSub(ctx, "flood").Result()
+		return err == nil && n["flood"] == 1
+	})
+	pipe := client.Pipeline()
+	for range 3000 { // more than the forwarder's channel and go-redis's hold together
+		pipe.Publish(ctx, "flood", "x")
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Second, "the forwarder's channel to fill", func() bool { return len(s.out) == cap(s.out) })
+	s.close()
+	eventually(t, 2*time.Second, "the forwarder to end", func() bool {
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
+		return !strings.Contains(b.String(), "cluster.forward")
+	})
 }

@@ -24,19 +24,26 @@ type subscriber interface {
 
 // plainSubscriber uses one SUBSCRIBE connection (standalone Redis).
 type plainSubscriber struct {
-	ps  *redis.PubSub
-	out chan message
+	ps   *redis.PubSub
+	out  chan message
+	done chan struct{}
 }
 
 func newSubscriber(client redis.UniversalClient) *plainSubscriber {
-	s := &plainSubscriber{ps: client.Subscribe(context.Background()), out: make(chan message, 1024)}
-	go forward(s.ps, s.out)
+	s := &plainSubscriber{ps: client.Subscribe(context.Background()), out: make(chan message, 1024), done: make(chan struct{})}
+	go forward(s.ps, s.out, s.done)
 	return s
 }
 
-func forward(ps *redis.PubSub, out chan<- message) {
+// forward passes ps's messages on until ps closes, or until done: after Close nobody
+// reads out, and a forwarder blocked on a full out would otherwise stay forever.
+func forward(ps *redis.PubSub, out chan<- message, done <-chan struct{}) {
 	for m := range ps.Channel(redis.WithChannelSize(1024)) {
-		out <- message{channel: m.Channel, payload: []byte(m.Payload)}
+		select {
+		case out <- message{channel: m.Channel, payload: []byte(m.Payload)}:
+		case <-done:
+			return
+		}
 	}
 }
 
@@ -49,13 +56,17 @@ func (s *plainSubscriber) unsubscribe(ctx context.Context, ch string) error {
 }
 
 func (s *plainSubscriber) messages() <-chan message { return s.out }
-func (s *plainSubscriber) close()                   { _ = s.ps.Close() }
+func (s *plainSubscriber) close() {
+	close(s.done)
+	_ = s.ps.Close()
+}
 
 // shardedSubscriber uses SSUBSCRIBE, one connection per master: a sharded channel can only
 // be subscribed on the shard that owns its slot.
 type shardedSubscriber struct {
 	client *redis.ClusterClient
 	out    chan message
+	done   chan struct{}
 
 	mu     sync.Mutex
 	byAddr map[string]*redis.PubSub
@@ -63,7 +74,7 @@ type shardedSubscriber struct {
 }
 
 func newShardedSubscriber(client *redis.ClusterClient) *shardedSubscriber {
-	return &shardedSubscriber{client: client, out: make(chan message, 1024),
+	return &shardedSubscriber{client: client, out: make(chan message, 1024), done: make(chan struct{}),
 		byAddr: make(map[string]*redis.PubSub), owner: make(map[string]*redis.PubSub)}
 }
 
@@ -78,7 +89,7 @@ func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
 	if ps == nil {
 		ps = master.SSubscribe(ctx)
 		s.byAddr[addr] = ps
-		go forward(ps, s.out)
+		go forward(ps, s.out, s.done)
 	}
 	s.owner[ch] = ps
 	s.mu.Unlock()
@@ -101,6 +112,7 @@ func (s *shardedSubscriber) messages() <-chan message { return s.out }
 func (s *shardedSubscriber) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	close(s.done)
 	for _, ps := range s.byAddr {
 		_ = ps.Close()
 	}
