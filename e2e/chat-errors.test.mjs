@@ -98,8 +98,8 @@ function refusals(sc) {
     ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "  \n\t  " }],
     ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "<b></b><img src=x>" }],
     ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "\u0000\u0007\u001b" }],
-    ["INVALID_PAYLOAD", "send-message", { roomId: room, content: long }],
-    ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "é".repeat(10001) }],
+    ["PAYLOAD_TOO_LARGE", "send-message", { roomId: room, content: long }],
+    ["PAYLOAD_TOO_LARGE", "send-message", { roomId: room, content: "é".repeat(10001) }],
     ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "x", clientMsgId: 12 }],
     ["INVALID_PAYLOAD", "send-message", { roomId: room, content: "x", clientMsgId: "c".repeat(129) }],
     // a retry of a stored clientMsgId is still validated first
@@ -136,7 +136,7 @@ function refusals(sc) {
     ["INVALID_PAYLOAD", "edit-message", { messageId: "", content: "x" }],
     ["INVALID_PAYLOAD", "edit-message", { messageId: m1.id }],
     ["INVALID_PAYLOAD", "edit-message", { messageId: m1.id, content: "   " }],
-    ["INVALID_PAYLOAD", "edit-message", { messageId: m1.id, content: long }],
+    ["PAYLOAD_TOO_LARGE", "edit-message", { messageId: m1.id, content: long }],
     ["INVALID_PAYLOAD", "edit-message", { content: "no id" }],
     ["INVALID_PAYLOAD", "delete-message"],
     ["INVALID_PAYLOAD", "delete-message", 5],
@@ -310,8 +310,8 @@ describe("limits and rules (websocket/json)", () => {
       const m = await send(s, room, input);
       assert.equal(m.content, want, `content of ${show(input)}`);
     }
-    await expectAckError(s, "INVALID_PAYLOAD", "send-message", { roomId: room, content: "x".repeat(10001) });
-    await expectAckError(s, "INVALID_PAYLOAD", "send-message", { roomId: room, content: "<3".repeat(5000) + "!" });
+    await expectAckError(s, "PAYLOAD_TOO_LARGE", "send-message", { roomId: room, content: "x".repeat(10001) });
+    await expectAckError(s, "PAYLOAD_TOO_LARGE", "send-message", { roomId: room, content: "<3".repeat(5000) + "!" });
   });
 
   it("--sanitize html escapes '&' even when the text looks like an entity (what was typed is what is shown)", async () => {

@@ -184,7 +184,6 @@ func TestSendMessage(t *testing.T) {
 		{"roomId": "general"},
 		{"roomId": "general", "content": 5.0},
 		{"roomId": "general", "content": "   "},
-		{"roomId": "general", "content": strings.Repeat("x", 21)},
 		{"roomId": "general", "content": "x", "clientMsgId": 3.0},
 		{"roomId": "general", "content": "x", "attachments": []any{map[string]any{"url": "javascript:alert(1)"}}},
 		{"roomId": "general", "content": "x", "attachments": make([]any, 11)},
@@ -195,11 +194,16 @@ func TestSendMessage(t *testing.T) {
 		failed(t, alice.Call("send-message", b), CodeInvalidPayload)
 	}
 	failed(t, alice.Call("send-message", "just a string"), CodeInvalidPayload)
+	failed(t, alice.Call("send-message", map[string]any{"roomId": "general", "content": strings.Repeat("x", 21)}), CodePayloadTooLarge)
 	failed(t, outsider.Call("send-message", map[string]any{"roomId": "general", "content": "let me in"}), CodeNotInRoom)
 	ctx := t.Context()
 	if msgs, _, _ := f.store.History(ctx, "general", store.HistoryQuery{}); len(msgs) != 1 {
 		t.Fatalf("%d messages stored after refusals, want 1", len(msgs))
 	}
+	// exactly the limit passes
+	ok(t, alice.Call("send-message", map[string]any{"roomId": "general", "content": strings.Repeat("y", 20)}))
+	alice.Event("new-message")
+	bob.Event("new-message")
 
 	// without an ack, a refusal comes as an error event
 	alice.Emit("/", codec.NoID, "send-message", map[string]any{"roomId": "general"})

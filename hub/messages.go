@@ -174,8 +174,11 @@ func (h *Hub) content(v any) (string, *chatError) {
 		return "", invalid("content must be a string")
 	}
 	clean, n := security.CleanText(s, h.opts.Sanitize)
-	if n == 0 || n > h.opts.MaxContentLength {
-		return "", invalid("content must be 1 to " + strconv.Itoa(h.opts.MaxContentLength) + " characters")
+	if n == 0 {
+		return "", invalid("content must not be empty")
+	}
+	if n > h.opts.MaxContentLength {
+		return "", &chatError{code: CodePayloadTooLarge, message: "content must be at most " + strconv.Itoa(h.opts.MaxContentLength) + " characters"}
 	}
 	return clean, nil
 }
