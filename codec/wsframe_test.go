@@ -2,33 +2,17 @@ package codec
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 	"testing"
 
+	"edgeio/codec/codectest"
+
 	"github.com/klauspost/compress/flate"
 )
 
-// maskedFrame builds a client frame the way a browser does.
-func maskedFrame(b0 byte, payload []byte, key [4]byte) []byte {
-	out := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		out = append(out, 0x80|byte(n))
-	case n <= 0xffff:
-		out = append(out, 0x80|126, byte(n>>8), byte(n))
-	default:
-		out = append(out, 0x80|127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	out = append(out, key[:]...)
-	for i, c := range payload {
-		out = append(out, c^key[i&3])
-	}
-	return out
-}
+var maskedFrame = codectest.MaskedFrame
 
 type wsEvent struct {
 	op         byte

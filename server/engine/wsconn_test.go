@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/codec/codectest"
 )
 
 // rawWS is a hand-driven WebSocket client: it writes exactly the frames a test asks for,
@@ -43,22 +44,7 @@ func dialRaw(t *testing.T, wsURL string) *rawWS {
 }
 
 func clientFrame(b0 byte, payload []byte) []byte {
-	key := [4]byte{0x11, 0x22, 0x33, 0x44}
-	out := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		out = append(out, 0x80|byte(n))
-	case n <= 0xffff:
-		out = append(out, 0x80|126, byte(n>>8), byte(n))
-	default:
-		out = append(out, 0x80|127)
-		out = binary.BigEndian.AppendUint64(out, uint64(n))
-	}
-	out = append(out, key[:]...)
-	for i, c := range payload {
-		out = append(out, c^key[i&3])
-	}
-	return out
+	return codectest.MaskedFrame(b0, payload, [4]byte{0x11, 0x22, 0x33, 0x44})
 }
 
 func (c *rawWS) send(b []byte) {
