@@ -145,12 +145,15 @@ var errClosing = io.EOF // a close frame ended the connection
 func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 	switch op {
 	case codec.WSPing:
-		wc.write(appendFrame(nil, 0xA, payload, false))
+		wc.write(appendFrame(nil, codec.WSPong, payload, false))
 	case codec.WSPong:
 	case codec.WSClose:
 		code := uint16(1000)
 		if len(payload) >= 2 {
 			code = uint16(payload[0])<<8 | uint16(payload[1])
+		}
+		if code < 1000 || code == 1005 || code == 1006 || code == 1015 {
+			code = 1000 // codes that must never be sent are answered with a normal close
 		}
 		wc.rmu.Lock()
 		wc.closeCode = code
@@ -249,7 +252,11 @@ func (wc *wsConn) handle(m inbound) {
 	if m.compressed {
 		var err error
 		if data, err = codec.WSInflate(data, wc.srv.opts.MaxPayload); err != nil {
-			wc.closeWith(1009)
+			code := uint16(1007) // data that does not inflate
+			if err == codec.ErrWSTooLarge {
+				code = 1009
+			}
+			wc.closeWith(code)
 			wc.finish(reasonTransportClose)
 			return
 		}

@@ -143,6 +143,7 @@ func TestWebSocketBadFramesGetTheirCloseCode(t *testing.T) {
 		{"unmasked", unmasked, "\x03\xea"},                                       // 1002
 		{"invalid UTF-8 text", clientFrame(0x81, []byte{'4', 0xff}), "\x03\xef"}, // 1007
 		{"reserved opcode", clientFrame(0x83, nil), "\x03\xea"},
+		{"a close with a code never sent", clientFrame(0x88, []byte{0x03, 0xee}), "\x03\xe8"}, // 1006 → 1000
 	} {
 		ws := dialRaw(t, ts.ws)
 		ws.frame()
