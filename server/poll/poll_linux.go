@@ -18,7 +18,7 @@ type Reader interface {
 // same sockets for writes: a socket may sit in several epoll sets.
 type Poller struct {
 	epfd    int
-	file    *os.File // epfd, as the runtime's netpoller watches it
+	file    *os.File // epfd as the runtime's netpoller watches it; held, or its finalizer closes epfd
 	raw     syscall.RawConn
 	mu      sync.Mutex
 	readers map[int]Reader
