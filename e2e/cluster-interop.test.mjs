@@ -6,13 +6,12 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
-import { TRANSPORTS, PARSERS, normalize, connect } from "./lib/client.mjs";
+import { combo, normalize, connect } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, defaultName, sleep } from "./lib/chat.mjs";
 import { E2E_DIR, ownChild } from "./lib/server.mjs";
 import { startRedis, startNodes, waitForMesh, recordAll, step, withLogs, numsub } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 
 let redis;
 let nodes = [];

@@ -7,12 +7,11 @@
 // the room) sends a message (new-message must reach alice).
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS, PARSERS } from "./lib/client.mjs";
+import { combo } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk } from "./lib/chat.mjs";
 import { startRedis, startNodes, waitForMesh, withLogs, waitForEvent as waitForMatch } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 const ROUNDS = Number(process.env.E2E_JOIN_RACE_ROUNDS || 1000);
 
 let redis;

@@ -4,12 +4,11 @@
 // they open a socket on the new node. Three nodes join one after the other, each checked.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS, PARSERS } from "./lib/client.mjs";
+import { combo } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, defaultName, sleep } from "./lib/chat.mjs";
 import { startRedis, startNode, startNodes, waitForMesh, recordAll, step, withLogs } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 
 let redis;
 let nodes = [];

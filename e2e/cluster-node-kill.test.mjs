@@ -5,12 +5,11 @@
 // stay.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS, PARSERS } from "./lib/client.mjs";
+import { combo } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, defaultName, assertKeys, assertTime, sleep } from "./lib/chat.mjs";
 import { startRedis, startNodes, waitForMesh, recordAll, step, withLogs, numsub, roomChannel } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 const NODE_TIMEOUT_MS = 2000;
 const MARGIN_MS = 2000;
 

@@ -6,12 +6,11 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { TRANSPORTS, PARSERS, emitAckWithin } from "./lib/client.mjs";
+import { combo, emitAckWithin } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, sleep } from "./lib/chat.mjs";
 import { startRedis, startNodes, waitForMesh, withLogs, waitForEvent as waitForMatch } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 const R = "ops";
 
 let redis;

@@ -5,7 +5,7 @@
 // a room's Redis channel only while it has members there.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS, PARSERS, normalize, sleep } from "./lib/client.mjs";
+import { combo, normalize, sleep } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import {
   chatConnect, ackOk, ack, history, defaultName, assertMessage, assertTombstone, assertKeys,
@@ -15,7 +15,6 @@ import {
   startRedis, startNodes, waitForMesh, recordAll, step, withLogs, numsub, roomChannel,
 } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 const R = "general";
 const R2 = "random";
 

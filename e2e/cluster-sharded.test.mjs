@@ -4,14 +4,13 @@
 // slot, by the nodes that hold members of the room and by no other.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { TRANSPORTS, PARSERS, normalize } from "./lib/client.mjs";
+import { combo, normalize } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, history, defaultName, assertMessage, assertKeys, assertTime } from "./lib/chat.mjs";
 import {
   startRedisCluster, startNodes, waitForMesh, recordAll, step, withLogs, shardSubscriptions, roomChannel,
 } from "./lib/redis.mjs";
 
-const combo = (t, p) => ({ label: `${t}/${p}`, transport: TRANSPORTS.find((x) => x.name === t), parser: PARSERS[p] });
 const ROOMS = ["s0", "s1", "s2", "s3", "s4", "s5"];
 const TYPING_TIMEOUT_MS = 1500;
 

@@ -32,6 +32,13 @@ export function parsersUnderTest() {
   return names.map((n) => PARSERS[n]);
 }
 
+/** The pair of a transport and a parser, by name: combo("websocket", "msgpack"). */
+export const combo = (transport, parser) => ({
+  label: `${transport}/${parser}`,
+  transport: TRANSPORTS.find((x) => x.name === transport),
+  parser: PARSERS[parser],
+});
+
 export const hasParser = (name) => parsersUnderTest().some((p) => p.name === name);
 
 /** Every (transport, parser) pair under test. */
