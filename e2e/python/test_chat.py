@@ -86,17 +86,9 @@ def tearDownModule():
         shutil.rmtree(DATA_DIR, ignore_errors=True)
 
 
-class ChatTest(unittest.TestCase):
-    def setUp(self):
-        self.clients = []
-        self.assertTrue(SERVER.alive(), "server process is not running")
-
-    def tearDown(self):
-        for c in self.clients:
-            try:
-                c.disconnect()
-            except Exception:  # noqa: BLE001 - best effort cleanup
-                pass
+class ChatTest(test_echo.ClientsTestCase):
+    def server(self):
+        return SERVER
 
     def client(self, sub, via="auth", transport="websocket", events=()):
         c = socketio.Client(reconnection=False, request_timeout=WAIT)

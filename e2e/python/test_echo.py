@@ -136,10 +136,16 @@ class Recorder:
         return self.queues[event].qsize()
 
 
-class EchoTestCase(unittest.TestCase):
+class ClientsTestCase(unittest.TestCase):
+    """Checks that the suite's server runs before each test, and disconnects the clients a
+    test opened (in self.clients) after it."""
+
+    def server(self):
+        raise NotImplementedError
+
     def setUp(self):
         self.clients = []
-        self.assertTrue(SERVER.alive(), "server process is not running")
+        self.assertTrue(self.server().alive(), "server process is not running")
 
     def tearDown(self):
         for c in self.clients:
@@ -147,6 +153,11 @@ class EchoTestCase(unittest.TestCase):
                 c.disconnect()
             except Exception:  # noqa: BLE001 - best effort cleanup
                 pass
+
+
+class EchoTestCase(ClientsTestCase):
+    def server(self):
+        return SERVER
 
     def client(self, transport="websocket", auth=None, namespaces=None, events=("auth",), ns_events=None):
         """Connects a socketio.Client; returns (client, recorder of `events` on /)."""
