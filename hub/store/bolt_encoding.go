@@ -86,8 +86,14 @@ func encodeMessage(m *Message) []byte {
 	b = appendStr(b, m.Username)
 	b = appendStr(b, m.Content)
 	b = appendStr(b, m.ClientMsgID)
-	b = binary.AppendUvarint(b, uint64(len(m.Attachments)))
-	for _, a := range m.Attachments {
+	return appendAttachments(b, m.Attachments)
+}
+
+// appendAttachments appends a uvarint count, then per attachment str url, name, type,
+// varint size and str data (the Redis engine's attachments field is the same).
+func appendAttachments(b []byte, as []Attachment) []byte {
+	b = binary.AppendUvarint(b, uint64(len(as)))
+	for _, a := range as {
 		b = appendStr(b, a.URL)
 		b = appendStr(b, a.Name)
 		b = appendStr(b, a.Type)
@@ -138,6 +144,26 @@ func (d *decoder) str() string { return string(d.raw()) }
 
 func (d *decoder) time() time.Time { return time.UnixMilli(d.varint()).UTC() }
 
+// attachments reads what appendAttachments wrote: nil for none.
+func (d *decoder) attachments() []Attachment {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // every attachment takes at least one byte
+		d.bad, d.b = true, nil
+	}
+	if n == 0 || d.bad {
+		return nil
+	}
+	as := make([]Attachment, n)
+	for i := range as {
+		a := &as[i]
+		a.URL, a.Name, a.Type, a.Size = d.str(), d.str(), d.str(), d.varint()
+		if data := d.raw(); len(data) > 0 {
+			a.Data = bytes.Clone(data)
+		}
+	}
+	return as
+}
+
 // decodeMessage rebuilds the message stored under key in roomID. It copies everything out
 // of v, which bolt owns.
 func decodeMessage(roomID string, key, v []byte) (*Message, error) {
@@ -157,20 +183,7 @@ func decodeMessage(roomID string, key, v []byte) (*Message, error) {
 	m.Username = d.str()
 	m.Content = d.str()
 	m.ClientMsgID = d.str()
-	n := d.uvarint()
-	if n > uint64(len(d.b)) { // every attachment takes at least one byte
-		return nil, errCorrupt
-	}
-	if n > 0 {
-		m.Attachments = make([]Attachment, n)
-	}
-	for i := range m.Attachments {
-		a := &m.Attachments[i]
-		a.URL, a.Name, a.Type, a.Size = d.str(), d.str(), d.str(), d.varint()
-		if data := d.raw(); len(data) > 0 {
-			a.Data = bytes.Clone(data)
-		}
-	}
+	m.Attachments = d.attachments()
 	if d.bad || len(d.b) != 0 {
 		return nil, errCorrupt
 	}

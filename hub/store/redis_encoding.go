@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"encoding/binary"
 	"strconv"
 	"time"
 )
@@ -33,33 +31,12 @@ func messageFields(m *Message) []any {
 	return f
 }
 
-func encodeAttachments(as []Attachment) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(as)))
-	for _, a := range as {
-		b = appendStr(b, a.URL)
-		b = appendStr(b, a.Name)
-		b = appendStr(b, a.Type)
-		b = binary.AppendVarint(b, a.Size)
-		b = appendStr(b, a.Data)
-	}
-	return b
-}
+func encodeAttachments(as []Attachment) []byte { return appendAttachments(nil, as) }
 
 func decodeAttachments(v string) ([]Attachment, error) {
 	d := decoder{b: []byte(v)}
-	n := d.uvarint()
-	if n == 0 || n > uint64(len(d.b)) {
-		return nil, errCorrupt
-	}
-	as := make([]Attachment, n)
-	for i := range as {
-		a := &as[i]
-		a.URL, a.Name, a.Type, a.Size = d.str(), d.str(), d.str(), d.varint()
-		if data := d.raw(); len(data) > 0 {
-			a.Data = bytes.Clone(data)
-		}
-	}
-	if d.bad || len(d.b) != 0 {
+	as := d.attachments()
+	if len(as) == 0 || d.bad || len(d.b) != 0 { // a message without attachments has no field
 		return nil, errCorrupt
 	}
 	return as, nil
