@@ -1,6 +1,8 @@
 package hub
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -61,10 +63,7 @@ func (h *Hub) PeerUp(string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	users := make([]*userState, 0, len(h.users))
-	for _, u := range h.users {
-		users = append(users, u)
-	}
+	users := slices.Collect(maps.Values(h.users))
 	h.sendUsers(true, users)
 }
 

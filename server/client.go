@@ -3,7 +3,9 @@ package server
 import (
 	"errors"
 	"log"
+	"maps"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -180,10 +182,7 @@ func (c *client) OnClose(reason string) {
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
 	}
-	sockets := make([]*Socket, 0, len(c.sockets))
-	for _, s := range c.sockets {
-		sockets = append(sockets, s)
-	}
+	sockets := slices.Collect(maps.Values(c.sockets))
 	c.mu.Unlock()
 	for _, s := range sockets {
 		s.onClose(reason)

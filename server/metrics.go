@@ -1,6 +1,8 @@
 package server
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,10 +81,7 @@ func (s *Server) Refused(reason string) { s.metrics.refusals.WithLabelValues(rea
 
 func (s *Server) socketCount() int {
 	s.mu.RLock()
-	nsps := make([]*Namespace, 0, len(s.nsps))
-	for _, n := range s.nsps {
-		nsps = append(nsps, n)
-	}
+	nsps := slices.Collect(maps.Values(s.nsps))
 	s.mu.RUnlock()
 	total := 0
 	for _, n := range nsps {

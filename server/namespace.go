@@ -1,7 +1,9 @@
 package server
 
 import (
+	"maps"
 	"regexp"
+	"slices"
 	"sync"
 )
 
@@ -68,10 +70,7 @@ func (n *Namespace) handlers() ([]Middleware, []func(*Socket)) {
 func (n *Namespace) Sockets() []*Socket {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	out := make([]*Socket, 0, len(n.sockets))
-	for _, s := range n.sockets {
-		out = append(out, s)
-	}
+	out := slices.Collect(maps.Values(n.sockets))
 	return out
 }
 

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -41,10 +43,7 @@ func (st *Stats) Closes() map[string]uint64 {
 // Transports counts the open sessions by transport.
 func (s *Server) Transports() (polling, websocket int) {
 	s.mu.Lock()
-	all := make([]*Session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
-		all = append(all, sess)
-	}
+	all := slices.Collect(maps.Values(s.sessions))
 	s.mu.Unlock()
 	for _, sess := range all {
 		if sess.Transport() == TransportWebSocket {
