@@ -63,8 +63,7 @@ func (h *Hub) PeerUp(string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	users := slices.Collect(maps.Values(h.users))
-	h.sendUsers(true, users)
+	h.sendUsers(true, slices.Collect(maps.Values(h.users)))
 }
 
 // PeerMessage applies another node's view of its users.

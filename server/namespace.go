@@ -70,8 +70,7 @@ func (n *Namespace) handlers() ([]Middleware, []func(*Socket)) {
 func (n *Namespace) Sockets() []*Socket {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
-	out := slices.Collect(maps.Values(n.sockets))
-	return out
+	return slices.Collect(maps.Values(n.sockets))
 }
 
 // Socket returns the connected socket with this id, or nil.
