@@ -17,7 +17,7 @@ type Options struct {
 	AllowEIO3         bool
 	CompressThreshold int // bytes; smaller messages and responses go uncompressed (1024)
 	NoCompression     bool
-	ReadBufferSize    int // per WebSocket connection (1024)
+	ReadBufferSize    int // a WebSocket's read buffer where no epoll loop reads it (1024)
 	MaxBuffered       int // bytes queued for one client before it counts as too slow (4 MiB)
 
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For names the client

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
-	"runtime"
 	"strconv"
 	"sync"
 
@@ -34,14 +33,13 @@ type Server struct {
 func NewServer(opts Options) *Server {
 	opts.fill()
 	s := &Server{opts: opts, sessions: make(map[string]*Session)}
+	// gws only answers the upgrade and negotiates permessage-deflate; edgeio reads, writes
+	// and compresses the frames (wsconn.go, frames.go). gws builds its compressors up front
+	// (about 0.5 MB each), so it gets the smallest pool: it never uses it.
 	s.upgrader = gws.NewUpgrader(gws.BuiltinEventHandler{}, &gws.ServerOption{
-		ReadMaxPayloadSize: opts.MaxPayload,
-		ReadBufferSize:     opts.ReadBufferSize,
-		CheckUtf8Enabled:   true,
 		PermessageDeflate: gws.PermessageDeflate{
-			PoolSize:              2 * runtime.GOMAXPROCS(0), // compressors are ~0.5 MB each
+			PoolSize:              1,
 			Enabled:               !opts.NoCompression,
-			Threshold:             opts.CompressThreshold,
 			ServerContextTakeover: false,
 			ClientContextTakeover: false,
 		},
