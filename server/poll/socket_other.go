@@ -24,8 +24,5 @@ var errUnsupported = errors.New("poll: not supported on this system")
 // ReadOnce is never called here: no loop reads.
 func (s *Socket) ReadOnce([]byte) (int, error) { return 0, errUnsupported }
 
-// WriteOnce takes nothing, so the caller's blocking writer sends it all.
-func (s *Socket) WriteOnce([]byte) int { return 0 }
-
 // WriteFD takes nothing, so the caller's blocking writer sends it all.
 func WriteFD(int, []byte) int { return 0 }

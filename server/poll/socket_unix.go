@@ -17,21 +17,21 @@ func FD(raw syscall.RawConn) int {
 	return fd
 }
 
-// Socket makes single non-blocking reads and writes through a socket's RawConn, which
-// keeps the descriptor from closing under them, without allocating per call: the
-// functions handed to the RawConn are bound once.
+// Socket makes single non-blocking reads through a socket's RawConn, which keeps the
+// descriptor from closing under them, without allocating per call: the function handed
+// to the RawConn is bound once.
 type Socket struct {
-	raw             syscall.RawConn
-	rbuf, wbuf      []byte
-	rn, wn          int
-	rerr, werr      error
-	readFn, writeFn func(uintptr) bool
+	raw    syscall.RawConn
+	rbuf   []byte
+	rn     int
+	rerr   error
+	readFn func(uintptr) bool
 }
 
 // NewSocket wraps raw.
 func NewSocket(raw syscall.RawConn) *Socket {
 	s := &Socket{raw: raw}
-	s.readFn, s.writeFn = s.read, s.write
+	s.readFn = s.read
 	return s
 }
 
@@ -44,11 +44,6 @@ func NewSocket(raw syscall.RawConn) *Socket {
 func (s *Socket) read(fd uintptr) bool {
 	s.rn, s.rerr = rawCall(syscall.SYS_READ, fd, s.rbuf)
 	return true // one attempt: the loop reports the socket again while it has more
-}
-
-func (s *Socket) write(fd uintptr) bool {
-	s.wn, s.werr = rawCall(syscall.SYS_WRITE, fd, s.wbuf)
-	return true
 }
 
 func rawCall(trap, fd uintptr, b []byte) (int, error) {
@@ -82,21 +77,10 @@ func (s *Socket) ReadOnce(buf []byte) (int, error) {
 	return n, nil
 }
 
-// WriteOnce writes b once and returns how much the socket took (0 when it took nothing
-// or failed: a blocking write afterwards meets the error). One writer at a time.
-func (s *Socket) WriteOnce(b []byte) int {
-	s.wbuf = b
-	err := s.raw.Write(s.writeFn)
-	n, werr := s.wn, s.werr
-	s.wbuf = nil
-	if err != nil || werr != nil || n < 0 {
-		return 0
-	}
-	return n
-}
-
-// WriteFD is WriteOnce on a bare descriptor, without the RawConn's bookkeeping: for a
-// caller whose own lock keeps the socket from closing during the call.
+// WriteFD writes b once to a bare descriptor and returns how much the socket took (0
+// when it took nothing or failed: a blocking write afterwards meets the error). It skips
+// the RawConn's bookkeeping, so the caller's own lock must keep the socket from closing
+// during the call.
 func WriteFD(fd int, b []byte) int {
 	n, err := rawCall(syscall.SYS_WRITE, uintptr(fd), b)
 	if err != nil || n < 0 {
