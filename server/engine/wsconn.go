@@ -302,13 +302,11 @@ func (wc *wsConn) onEnd() {
 	wc.rmu.Unlock()
 	switch {
 	case sess == nil:
-	case probing:
+	case probing: // a candidate that did not take over (onProbe runs on this goroutine too)
 		timer.Stop()
 		sess.mu.Lock()
-		if sess.ws != wc { // a candidate that did not take over
-			sess.upgrading = false
-			sess.candidate = false
-		}
+		sess.upgrading = false
+		sess.candidate = false
 		sess.mu.Unlock()
 	default:
 		sess.Close(reasonTransportClose)
