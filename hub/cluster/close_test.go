@@ -40,11 +40,17 @@ func TestByeIsLastWord(t *testing.T) {
 	}
 }
 
-// A subscriber closed while its messages pile up unread leaves no goroutine behind.
+// A subscriber closed while its messages pile up unread leaves no goroutine behind. Not
+// parallel: the other tests' subscribers have forwarders of their own.
 func TestClosedSubscriberLeavesNoForwarder(t *testing.T) {
-	t.Parallel()
+	forwarders := func() int {
+		var b strings.Builder
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 2)
+		return strings.Count(b.String(), "cluster.forward(")
+	}
 	r := startRedis(t)
 	client := newClient(t, r.Addr())
+	before := forwarders()
 	s := newSubscriber(client)
 	ctx := context.Background()
 	if err := s.subscribe(ctx, "flood"); err != nil {
@@ -62,10 +68,9 @@ func TestClosedSubscriberLeavesNoForwarder(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 2*time.Second, "the forwarder's channel to fill", func() bool { return len(s.out) == cap(s.out) })
+	if forwarders() <= before {
+		t.Fatal("no forwarder seen while the subscriber is open")
+	}
 	s.close()
-	eventually(t, 2*time.Second, "the forwarder to end", func() bool {
-		var b strings.Builder
-		_ = pprof.Lookup("goroutine").WriteTo(&b, 1)
-		return !strings.Contains(b.String(), "cluster.forward")
-	})
+	eventually(t, 2*time.Second, "the forwarder to end", func() bool { return forwarders() <= before })
 }
