@@ -126,16 +126,12 @@ func (wc *wsConn) onData(b []byte) bool {
 	case nil:
 		return true
 	case errClosing: // the close is answered once what came before it is handled
-		if wc.polled.Load() {
-			wc.pl.Remove(wc.fd, wc)
-		}
-		return false
+		wc.stopReading()
 	case codec.ErrWSTooLarge:
-		wc.closeWith(1009)
+		wc.fail(1009)
 	default:
-		wc.closeWith(1002)
+		wc.fail(1002)
 	}
-	wc.finish(reasonTransportClose)
 	return false
 }
 
@@ -224,8 +220,7 @@ func (wc *wsConn) drain() {
 			wc.rmu.Unlock()
 			if end {
 				if code != 0 { // the client's close, answered after its last messages
-					wc.closeWith(code)
-					wc.closeWhenWritten()
+					wc.closeGracefully(code)
 				}
 				wc.onEnd()
 			}
@@ -256,14 +251,12 @@ func (wc *wsConn) handle(m inbound) {
 			if err == codec.ErrWSTooLarge {
 				code = 1009
 			}
-			wc.closeWith(code)
-			wc.finish(reasonTransportClose)
+			wc.fail(code)
 			return
 		}
 	}
 	if !m.binary && !utf8.Valid(data) {
-		wc.closeWith(1007)
-		wc.finish(reasonTransportClose)
+		wc.fail(1007)
 		return
 	}
 	wc.rmu.Lock()
@@ -379,6 +372,31 @@ func (wc *wsConn) flush() {
 	}
 }
 
+// stopReading takes the connection out of its epoll loop: nothing more is decoded.
+func (wc *wsConn) stopReading() {
+	if wc.polled.Load() {
+		wc.pl.Remove(wc.fd, wc)
+	}
+}
+
+// fail ends a connection that broke the protocol: nothing more is read, the close frame
+// with code goes out after what is queued, and the session hears of the end after the
+// messages that came before.
+func (wc *wsConn) fail(code uint16) {
+	wc.stopReading()
+	wc.closeGracefully(code)
+	wc.end(reasonTransportClose)
+}
+
+// closeGracefully sends a close frame with code after what is queued and closes the
+// socket once it is written: a second at most, so a peer that stops reading cannot hold
+// it open.
+func (wc *wsConn) closeGracefully(code uint16) {
+	wc.closeWith(code)
+	wc.closeWhenWritten()
+	time.AfterFunc(time.Second, wc.closeSocket)
+}
+
 // closeWhenWritten closes the socket once what is queued has gone out.
 func (wc *wsConn) closeWhenWritten() {
 	wc.wmu.Lock()
@@ -398,9 +416,7 @@ func (wc *wsConn) closeSocket() {
 	if already {
 		return
 	}
-	if wc.polled.Load() {
-		wc.pl.Remove(wc.fd, wc)
-	}
+	wc.stopReading()
 	_ = wc.nc.Close()
 }
 
