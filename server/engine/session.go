@@ -257,7 +257,7 @@ func (s *Session) Close(reason string) {
 // its connection cut after a second.
 func closeWS(wc *wsConn, gone bool) {
 	if gone {
-		wc.closeSocket()
+		wc.cut()
 		return
 	}
 	wc.closeAfterWrites()

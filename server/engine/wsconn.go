@@ -408,6 +408,17 @@ func (wc *wsConn) closeWhenWritten() {
 	}
 }
 
+// cut closes the socket now, unless a close frame is on its way out: closeGracefully
+// closes it once that is written (the session hears of the end before that).
+func (wc *wsConn) cut() {
+	wc.wmu.Lock()
+	graceful := wc.lastWrite
+	wc.wmu.Unlock()
+	if !graceful {
+		wc.closeSocket()
+	}
+}
+
 // closeSocket closes the TCP connection at once; what was not written is lost.
 func (wc *wsConn) closeSocket() {
 	wc.wmu.Lock() // no direct write is under way (writeNow)
