@@ -45,6 +45,11 @@ type pendingAck struct {
 
 // Socket is one client connected to one namespace.
 type Socket struct {
+	// What a delivery reads, first and copied from the client: a broadcast to a room
+	// touches each member once, and every pointer followed is a likely cache miss.
+	sess   *engine.Session
+	parser parserKind
+
 	ID        string
 	Namespace *Namespace
 	Handshake *Handshake
@@ -73,6 +78,8 @@ func newSocket(nsp *Namespace, c *client, auth map[string]any) *Socket {
 		auth = map[string]any{}
 	}
 	return &Socket{
+		sess:      c.sess,
+		parser:    c.parser,
 		ID:        id,
 		Namespace: nsp,
 		Handshake: &Handshake{Auth: auth, Address: host, Time: time.Now(), req: req},
@@ -244,12 +251,11 @@ func (s *Socket) CloseTransport() { s.client.sess.Close(ReasonForcedClose) }
 // Deliver sends a broadcast frame; shards call it.
 func (s *Socket) Deliver(msg any) {
 	f := msg.(*outFrame)
-	sess := s.client.sess
-	if f.volatile && !sess.Writable() {
+	if f.volatile && !s.sess.Writable() {
 		return
 	}
-	if p := f.prepared(s.client.parser); p != nil && sess.SendPrepared(p) {
-		f.recipients[s.client.parser].Add(1)
+	if p := f.prepared(s.parser); p != nil && s.sess.SendPrepared(p) {
+		f.recipients[s.parser].Add(1)
 	}
 }
 

@@ -55,19 +55,23 @@ const (
 
 // Session is one Engine.IO client, whichever transport it currently uses.
 type Session struct {
-	ID       string
+	// What every delivery reads (SendPrepared), together at the start so that it shares
+	// one or two cache lines: a broadcast touches thousands of sessions once each.
+	mu       sync.Mutex
+	closed   bool
+	deflates bool         // the WebSocket negotiated permessage-deflate
+	ws       *wsConn      // set once the session runs on WebSocket
+	buffered atomic.Int64 // bytes queued and not yet written or polled
+	srv      *Server
 	Protocol int // 3 or 4
-	Request  *Request
 
-	srv     *Server
+	ID      string
+	Request *Request
 	handler Handler
 
-	mu           sync.Mutex
-	closed       bool
 	transport    string
-	upgrading    bool    // a probe succeeded; polling answers at once until the upgrade packet
-	candidate    bool    // a WebSocket is attached as an upgrade candidate
-	ws           *wsConn // set once the session runs on WebSocket
+	upgrading    bool // a probe succeeded; polling answers at once until the upgrade packet
+	candidate    bool // a WebSocket is attached as an upgrade candidate
 	queue        []codec.EPacket
 	wake         chan struct{}
 	getActive    bool
@@ -75,9 +79,7 @@ type Session struct {
 	postActive   bool
 	awaitingPong bool
 	heartbeat    *time.Timer
-	buffered     atomic.Int64 // bytes queued and not yet written or polled
-	deflates     bool         // the WebSocket negotiated permessage-deflate
-	admitted     bool         // counted in by the gate; counted out on close
+	admitted     bool // counted in by the gate; counted out on close
 }
 
 func newSession(srv *Server, protocol int, req *Request, transport string) *Session {

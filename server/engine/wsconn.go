@@ -22,10 +22,20 @@ import (
 // Writes go straight to the socket from the sender when the socket takes them; what the
 // kernel does not take waits for a flush goroutine.
 type wsConn struct {
+	// The write side first, in one cache line: every delivery takes wmu and writes to fd.
+	wmu       sync.Mutex
+	flushing  bool // a flush goroutine owns the writes
+	warm      bool // a flush has run: later writes may go out inline
+	lastWrite bool // close the socket once the flush goroutine has written everything
+	closed    atomic.Bool
+	closeSent atomic.Bool
+	fd        int
+	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
+	buffered  atomic.Int64
+	pending   [][]byte
+
 	srv *Server
 	nc  net.Conn
-	raw *poll.Socket // nil when nc is not a socket: no poller, no direct writes
-	fd  int
 	pl  *poll.Poller // the loop that reads it, once polled is set
 	// polled is set once the loop watches the connection (start runs after the session
 	// is attached, and a write failing before that may already close the socket).
@@ -44,15 +54,6 @@ type wsConn struct {
 	ended      string // why reading ended; handled after the inbox
 	closeCode  uint16 // the client's close frame, answered after the inbox
 	endHandled bool
-
-	wmu       sync.Mutex
-	pending   [][]byte
-	flushing  bool // a flush goroutine owns the writes
-	warm      bool // a flush has run: later writes may go out inline
-	lastWrite bool // close the socket once the flush goroutine has written everything
-	buffered  atomic.Int64
-	closed    atomic.Bool
-	closeSent atomic.Bool
 }
 
 type inbound struct {
