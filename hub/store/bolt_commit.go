@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync/atomic"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -14,10 +15,17 @@ import (
 // queue of one committer goroutine. The committer takes the first op, then whatever else is
 // already queued (up to MaxBatch), applies them in order in one Update transaction, commits
 // it with one fsync and then answers them all. MaxBatchBytes bounds a transaction's size
-// when messages carry inline attachments. There is no fixed wait: a lone writer pays
-// one fsync, and under load the ops that queue up during one fsync form the next
-// transaction, so the batch grows with the load and commits run back to back at the disk's
-// fsync rate. Ids are assigned inside the transaction by the single committer, so a
+// when messages carry inline attachments. A lone writer pays one fsync with no wait; under
+// load the ops that queue up during one commit form the next transaction, so the batch
+// grows with the load.
+//
+// Commits start at most once per CommitInterval (5ms): an op arriving sooner after the last
+// commit waits for the interval's end. Without it, 1,000 messages a second (one at a time,
+// as chat traffic comes) made about 700 commits a second of one or two messages, and a
+// commit costs about 250µs of CPU whatever its size (two fdatasyncs and a dozen page
+// writes, plus the Go runtime's monitor waking while they block): 12% of the server's CPU
+// at 100,000 deliveries a second. With the interval a message waits at most 5ms more, and
+// only while others are being written. Ids are assigned inside the transaction by the single committer, so a
 // committed message never has a smaller id than one committed before it: a reader paging
 // forward with After never misses a message that lands late.
 //
@@ -96,6 +104,7 @@ func (s *boltStore) run() {
 	defer close(s.stopped)
 	var batch []*op
 	var carry *op // taken from the queue but over the byte budget of the last batch
+	var last time.Time
 	for {
 		first := carry
 		if first == nil {
@@ -104,6 +113,10 @@ func (s *boltStore) run() {
 				return
 			}
 		}
+		if wait := time.Until(last.Add(s.interval)); wait > 0 {
+			time.Sleep(wait)
+		}
+		last = time.Now()
 		batch, carry = s.fill(append(batch[:0], first))
 		s.commit(batch)
 		clear(batch)

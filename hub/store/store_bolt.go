@@ -45,6 +45,11 @@ type BoltOptions struct {
 	// MaxBatchBytes stops adding writes to a transaction once their messages add up to
 	// this many bytes (default 8 MiB); a single larger write still goes through alone.
 	MaxBatchBytes int
+	// CommitInterval is the least time between the starts of two commits (default 5ms;
+	// negative for none): a write arriving sooner after the last commit waits for the
+	// interval's end, and the writes that gather meanwhile share its fsync. A lone writer
+	// after a quiet spell does not wait. See bolt_commit.go.
+	CommitInterval time.Duration
 	// LockTimeout is how long OpenBolt waits for another process to release the file
 	// (default 1s); bolt files cannot be shared between processes.
 	LockTimeout time.Duration
@@ -59,6 +64,7 @@ type boltStore struct {
 	dbBatch  bool
 	maxBatch int
 	maxBytes int
+	interval time.Duration
 
 	mu      sync.RWMutex // closed and the queue's closing; held for reading while sending
 	closed  bool
@@ -78,6 +84,9 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 	}
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = 8 << 20
+	}
+	if opts.CommitInterval == 0 {
+		opts.CommitInterval = 5 * time.Millisecond
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
@@ -103,6 +112,7 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 		dbBatch:  opts.dbBatch,
 		maxBatch: opts.MaxBatch,
 		maxBytes: opts.MaxBatchBytes,
+		interval: opts.CommitInterval,
 		queue:    make(chan *op, opts.MaxBatch),
 		stopped:  make(chan struct{}),
 	}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -403,5 +404,38 @@ func TestDecodeMessage(t *testing.T) {
 	if unreadBy(nil, "u") || unreadBy(v, "x") || !unreadBy(encodeMessage(&Message{UserID: "u"}), "x") ||
 		unreadBy(encodeMessage(&Message{UserID: "u"}), "u") {
 		t.Fatal("unreadBy")
+	}
+}
+
+// Writes arriving within CommitInterval of the last commit wait for the interval's end and
+// share one commit; a writer after a quiet spell does not wait.
+func TestBoltCommitInterval(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	s, _ := openTestBolt(t, BoltOptions{NoSync: true, CommitInterval: interval})
+	start := time.Now()
+	if _, _, err := s.Append(bg, &Message{RoomID: "r", UserID: "u", Content: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > interval/2 {
+		t.Fatalf("the first write after a quiet spell took %v", took)
+	}
+	commits0 := s.commits.Load()
+	errs := make(chan error, 5)
+	for i := range 5 {
+		go func() {
+			_, _, err := s.Append(bg, &Message{RoomID: "r", UserID: "u", Content: fmt.Sprint("m", i)})
+			errs <- err
+		}()
+	}
+	for range 5 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := s.commits.Load() - commits0; c != 1 {
+		t.Fatalf("5 writes within the interval took %d commits, want 1", c)
+	}
+	if took := time.Since(start); took < interval {
+		t.Fatalf("they were committed %v after the first, before the interval ended", took)
 	}
 }
