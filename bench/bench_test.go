@@ -24,9 +24,11 @@ const secret = "bench-test-secret"
 
 // startChat runs the chat app on 127.0.0.1:0 in this process, without rate limits (the
 // harness sends far more per user than the defaults allow), and returns its URL.
-func startChat(t *testing.T) string {
+func startChat(t *testing.T) string { return startChatWith(t, server.Options{}) }
+
+func startChatWith(t *testing.T, opts server.Options) string {
 	t.Helper()
-	io := server.New(server.Options{})
+	io := server.New(opts)
 	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
 		t.Fatal(err)
@@ -50,19 +52,32 @@ func startChat(t *testing.T) string {
 // TestRealServer runs a short scenario over each transport and parser and checks that
 // nothing was lost, nothing failed and every latency was measured.
 func TestRealServer(t *testing.T) {
-	for _, tc := range []struct{ transport, parser string }{
-		{"websocket", "json"}, {"websocket", "msgpack"}, {"polling", "json"}, {"polling", "msgpack"},
+	for _, tc := range []struct {
+		transport, parser string
+		deflate           bool // every message compressed (threshold 1 byte)
+	}{
+		{"websocket", "json", false}, {"websocket", "msgpack", false}, {"websocket", "json", true},
+		{"polling", "json", false}, {"polling", "msgpack", false},
 	} {
-		t.Run(tc.transport+"/"+tc.parser, func(t *testing.T) {
+		name := tc.transport + "/" + tc.parser
+		if tc.deflate {
+			name += "/deflate"
+		}
+		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			url := startChat(t)
-			cfg, err := bench.ParseFlags([]string{
-				"--url", url, "--jwt-secret", secret, "--conns", "40", "--room-size", "10",
+			opts := server.Options{}
+			args := []string{
+				"--jwt-secret", secret, "--conns", "40", "--room-size", "10",
 				"--rate", "400", "--msg-rate", "100", "--duration", "1s", "--warmup", "200ms",
 				"--typing-rate", "10", "--presence-rate", "10", "--transport", tc.transport,
 				"--parser", tc.parser, "--source-ips", "127.0.0.2-127.0.0.5",
 				"--server-pid", fmt.Sprint(os.Getpid()), "--quiet", "--max-time", "30s",
-			}, os.Stderr)
+			}
+			if tc.deflate {
+				opts.Engine.CompressThreshold = 1
+				args = append(args, "--deflate")
+			}
+			cfg, err := bench.ParseFlags(append(args, "--url", startChatWith(t, opts)), os.Stderr)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,16 +1,16 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/lxzan/gws"
 )
 
 // TestDialErrors: nothing listens on the port, over each transport.
@@ -34,7 +34,7 @@ func TestDialErrors(t *testing.T) {
 
 func TestWSCloseReason(t *testing.T) {
 	for err, want := range map[error]string{
-		&gws.CloseError{Code: 1001}:          "ws close 1001",
+		wsClosed(1001):                       "ws close 1001",
 		io.EOF:                               "transport close",
 		&net.OpError{Err: errors.New("rst")}: "transport error",
 		errors.New("other"):                  "transport close",
@@ -87,5 +87,27 @@ func TestProgress(t *testing.T) {
 	r.noteOnce("n")
 	if len(r.notes) != 1 {
 		t.Fatalf("notes %v", r.notes)
+	}
+}
+
+// Frames that arrive in the same read as the upgrade's response are kept for the reader.
+func TestHandshakeTapKeepsEarlyFrames(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	frame := []byte{0x81, 0x01, '2'}
+	go func() {
+		_, _ = server.Write(append([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"), frame...))
+		server.Close()
+	}()
+	tap := &handshakeTap{Conn: client}
+	resp, err := http.ReadResponse(bufio.NewReader(tap), nil)
+	if err != nil || resp.StatusCode != 101 {
+		t.Fatalf("response %v %v", resp, err)
+	}
+	if got := tap.early(); !bytes.Equal(got, frame) {
+		t.Fatalf("early bytes %q, want %q", got, frame)
+	}
+	if tap.early() != nil {
+		t.Fatal("early bytes are handed out once")
 	}
 }

@@ -5,8 +5,7 @@ import (
 	"io"
 	"net"
 	"strconv"
-
-	"edgeio/codec"
+	"strings"
 
 	"github.com/lxzan/gws"
 )
@@ -31,33 +30,10 @@ func (t *wsTransport) pong() { t.ws.WriteAsync(gws.OpcodeText, pongText, nil) }
 
 func (t *wsTransport) close() { _ = t.ws.WriteClose(1000, nil) }
 
-// wsEvents feeds gws's callbacks (on the connection's reader goroutine) to the conn.
-type wsEvents struct {
-	c *conn
-}
-
-func (e wsEvents) OnOpen(*gws.Conn) {}
-
-func (e wsEvents) OnClose(_ *gws.Conn, err error) { e.c.lost(wsCloseReason(err)) }
-
-func (e wsEvents) OnPing(ws *gws.Conn, payload []byte) { _ = ws.WritePong(payload) }
-
-func (e wsEvents) OnPong(*gws.Conn, []byte) {}
-
-func (e wsEvents) OnMessage(_ *gws.Conn, msg *gws.Message) {
-	b := msg.Bytes()
-	switch {
-	case msg.Opcode == gws.OpcodeBinary:
-		e.c.onEngine(codec.EMessage, b, true)
-	case len(b) > 0 && b[0] >= '0' && b[0] <= '9':
-		e.c.onEngine(codec.EType(b[0]-'0'), b[1:], false)
-	}
-	_ = msg.Close()
-}
-
 // dialWebSocket opens the WebSocket and starts its reader; the Engine.IO open packet then
 // makes the reader send CONNECT.
 func (r *run) dialWebSocket(c *conn, src int) error {
+	var tap *handshakeTap
 	opt := &gws.ClientOption{
 		Addr:             r.wsURL,
 		HandshakeTimeout: r.cfg.ConnectTimeout,
@@ -65,9 +41,9 @@ func (r *run) dialWebSocket(c *conn, src int) error {
 		PermessageDeflate: gws.PermessageDeflate{
 			Enabled: r.cfg.Deflate, ServerContextTakeover: false, ClientContextTakeover: false,
 		},
-		NewDialer: func() (gws.Dialer, error) { return r.dialer(src), nil },
+		NewDialer: func() (gws.Dialer, error) { return tapDialer{r.dialer(src), &tap}, nil },
 	}
-	ws, resp, err := gws.NewClient(wsEvents{c}, opt)
+	ws, resp, err := gws.NewClient(gws.BuiltinEventHandler{}, opt)
 	if err != nil {
 		var op *net.OpError
 		switch {
@@ -80,21 +56,38 @@ func (r *run) dialWebSocket(c *conn, src int) error {
 		}
 	}
 	c.tr = &wsTransport{ws: ws}
+	deflate := strings.Contains(resp.Header.Get("Sec-WebSocket-Extensions"), "permessage-deflate")
+	rd := newWSReader(c, ws, deflate)
 	r.readers.Add(1)
 	go func() {
 		defer r.readers.Done()
-		ws.ReadLoop()
+		rd.run(tap.Conn, tap.early())
 	}()
 	return nil
 }
 
-// wsCloseReason names why a WebSocket closed.
+// tapDialer puts a handshakeTap on the connection it dials.
+type tapDialer struct {
+	d   *net.Dialer
+	tap **handshakeTap
+}
+
+func (t tapDialer) Dial(network, addr string) (net.Conn, error) {
+	nc, err := t.d.Dial(network, addr)
+	if err != nil {
+		return nil, err
+	}
+	*t.tap = &handshakeTap{Conn: nc}
+	return *t.tap, nil
+}
+
+// wsCloseReason names why a WebSocket's reading ended.
 func wsCloseReason(err error) string {
-	var ce *gws.CloseError
+	var closed wsClosed
 	var ne net.Error
 	switch {
-	case errors.As(err, &ce):
-		return "ws close " + strconv.Itoa(int(ce.Code))
+	case errors.As(err, &closed):
+		return closed.Error()
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		return "transport close"
 	case errors.As(err, &ne):
