@@ -34,8 +34,10 @@
 // timestamp digits in place, so a WebSocket send allocates nothing (gws copies the frame
 // into a pooled buffer). On receive, new-message packets are not decoded: the event name
 // and the timestamp are found by scanning the bytes (the JSON text, or the msgpack map),
-// and only rare packets (acks, probes, errors) go through the full codec decoders; what is
-// left per delivery is gws's own small Message per frame and one read system call. Long
+// and only rare packets (acks, probes, errors) go through the full codec decoders. gws
+// opens the WebSocket and writes to it; reading is the harness's own (wsreader.go): one
+// read system call per delivery into the connection's buffer, frames decoded in place by
+// codec.WSDecoder, where gws's read loop made a second, empty read to park. Long
 // polling is an HTTP loop per connection (net/http, one Transport per source address); it
 // allocates per request, as HTTP does. The report shows the harness's own CPU and heap
 // allocations per delivery, and how busy the whole machine was, so that a run on a shared
