@@ -114,7 +114,7 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
-	fs.DurationVar(&c.commitInterval, "commit-interval", 5*time.Millisecond, "embedded store: least time between two commits (writes in it share one fsync; 0: none)")
+	fs.DurationVar(&c.commitInterval, "commit-interval", 0, "embedded store: least time between two commits; writes arriving meanwhile share one fsync (0: none)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "standalone Redis (redis://host:port/db): clustering on, store in Redis")
 	fs.StringVar(&c.redisCluster, "redis-cluster", "", "Redis Cluster seed nodes (host:port,...): clustering on, sharded pub/sub")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
@@ -298,11 +298,7 @@ func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool
 	if rc != nil {
 		st, err = openRedisStore(c, rc)
 	} else {
-		interval := c.commitInterval
-		if interval == 0 {
-			interval = -1 // the store's zero value means its default
-		}
-		st, err = store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{CommitInterval: interval})
+		st, err = store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{CommitInterval: c.commitInterval})
 	}
 	if err != nil {
 		return nil, nil, err

@@ -45,10 +45,10 @@ type BoltOptions struct {
 	// MaxBatchBytes stops adding writes to a transaction once their messages add up to
 	// this many bytes (default 8 MiB); a single larger write still goes through alone.
 	MaxBatchBytes int
-	// CommitInterval is the least time between the starts of two commits (default 5ms;
-	// negative for none): a write arriving sooner after the last commit waits for the
-	// interval's end, and the writes that gather meanwhile share its fsync. A lone writer
-	// after a quiet spell does not wait. See bolt_commit.go.
+	// CommitInterval is the least time between the starts of two commits (default none):
+	// a write arriving sooner after the last commit waits for the interval's end, and the
+	// writes that gather meanwhile share its fsync. A lone writer after a quiet spell does
+	// not wait. See bolt_commit.go.
 	CommitInterval time.Duration
 	// LockTimeout is how long OpenBolt waits for another process to release the file
 	// (default 1s); bolt files cannot be shared between processes.
@@ -84,9 +84,6 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 	}
 	if opts.MaxBatchBytes <= 0 {
 		opts.MaxBatchBytes = 8 << 20
-	}
-	if opts.CommitInterval == 0 {
-		opts.CommitInterval = 5 * time.Millisecond
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
