@@ -227,6 +227,7 @@ func TestMainFlags(t *testing.T) {
 		{"--jwt-secret", "s", "--conns", "0"}, // no connections
 		{"--jwt-secret", "s", "--transport", "carrier-pigeon"},
 		{"--jwt-secret", "s", "--parser", "xml"},
+		{"--jwt-secret", "s", "--procs", "-1"},
 		{"--jwt-secret", "s", "--url", "ftp://x"},
 		{"--jwt-secret", "s", "--source-ips", "127.0.0.9-127.0.0.2"},
 		{"--jwt-secret", "s", "extra"},

@@ -30,6 +30,7 @@ type Config struct {
 	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
 	JSON           bool          // --json: JSON report
 	CPUProfile     string        // --cpuprofile: the harness's own CPU profile, to this file
+	Procs          int           // --procs: GOMAXPROCS of the harness (0: Go's default)
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
@@ -77,6 +78,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the harness's own CPU profile to this file")
+	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
@@ -120,6 +122,8 @@ func (c *Config) Validate() error {
 		return errors.New("bench: --max-time must be positive")
 	case c.ConnectTimeout <= 0:
 		return errors.New("bench: --connect-timeout must be positive")
+	case c.Procs < 0:
+		return errors.New("bench: --procs may not be negative")
 	case c.Transport != TransportWebSocket && c.Transport != TransportPolling:
 		return fmt.Errorf("bench: --transport must be websocket or polling, not %q", c.Transport)
 	case c.Parser != ParserJSON && c.Parser != ParserMsgpack:

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 )
@@ -20,6 +21,11 @@ func Main(args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if cfg.Procs > 0 {
+		// Beside the server on one machine, a harness scheduling on every CPU keeps waking
+		// threads that take CPUs from the server it measures (docs/performance.md).
+		runtime.GOMAXPROCS(cfg.Procs)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

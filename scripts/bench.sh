@@ -74,7 +74,8 @@ fi
 # shellcheck disable=SC2086
 "$bin" bench --url "http://127.0.0.1:$port" --jwt-secret "$secret" --server-pid "$pid" \
   --conns "$conns" --room-size "$room" --msg-rate "$msgs" --duration "$duration" --rate "$rate" \
-  --transport "${TRANSPORT:-websocket}" --parser "${PARSER:-json}" ${BENCH_ARGS:-}
+  --transport "${TRANSPORT:-websocket}" --parser "${PARSER:-json}" \
+  --procs "$(( $(nproc) > 1 ? $(nproc) / 2 : 1 ))" ${BENCH_ARGS:-}
 
 if [[ -n "${PROFILE:-}" ]]; then
   wait "$profiler" || true
