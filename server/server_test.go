@@ -279,3 +279,41 @@ func sortStrings(s []string) []string {
 	sort.Strings(s)
 	return s
 }
+
+// Broadcasts that queue up in a busy shard reach a socket together, in order, each
+// encoded once per parser, with volatile ones still skipped where they cannot go at once.
+func TestQueuedBroadcastsReachSocketsInOrder(t *testing.T) {
+	io := newTestServer(t, Options{Shards: 1})
+	sockets := make(chan *Socket, 2)
+	io.Of("/").OnConnection(func(s *Socket) {
+		s.Join("r")
+		sockets <- s
+	})
+	a, b := servertest.Dial(t, io.Engine(), false), servertest.Dial(t, io.Engine(), true)
+	for _, c := range []*servertest.Client{a, b} {
+		c.Connect("/", nil)
+	}
+	sa := <-sockets
+	<-sockets
+
+	release := make(chan struct{})
+	sa.shard.Do(func() { <-release }) // the only shard: every broadcast queues behind this
+	before := encodeCount.Load()
+	for i := range 5 {
+		_ = io.To("r").Emit("n", float64(i))
+	}
+	_ = io.To("r").Volatile().Emit("dropped") // attached sessions have no poll waiting
+	_ = io.To("r").Emit("n", 5.0)
+	close(release)
+	for _, c := range []*servertest.Client{a, b} {
+		for i := range 6 {
+			if p := c.Next(); !reflect.DeepEqual(p.Data, []any{"n", float64(i)}) {
+				t.Fatalf("message %d: got %+v", i, p)
+			}
+		}
+		c.Quiet()
+	}
+	if n := encodeCount.Load() - before; n != 12 {
+		t.Fatalf("%d encodes for 6 broadcasts to a JSON and a msgpack socket, want 12", n)
+	}
+}

@@ -259,6 +259,28 @@ func (s *Socket) Deliver(msg any) {
 	}
 }
 
+// DeliverBatch is Deliver for several broadcasts that queued up in the socket's shard: their
+// frames go out in one write (shard.BatchMember).
+func (s *Socket) DeliverBatch(msgs []any) {
+	ps := make([]*engine.Prepared, 0, len(msgs))
+	frames := make([]*outFrame, 0, len(msgs))
+	for _, msg := range msgs {
+		f := msg.(*outFrame)
+		if f.volatile && !s.sess.Writable() {
+			continue
+		}
+		if p := f.prepared(s.parser); p != nil {
+			ps = append(ps, p)
+			frames = append(frames, f)
+		}
+	}
+	if len(ps) > 0 && s.sess.SendPreparedMany(ps) {
+		for _, f := range frames {
+			f.recipients[s.parser].Add(1)
+		}
+	}
+}
+
 func (s *Socket) onPacket(p *codec.SPacket) {
 	switch p.Type {
 	case codec.SEvent, codec.SBinaryEvent:

@@ -49,6 +49,7 @@ type Shard struct {
 	rooms       map[string]*room
 	memberRooms map[Member][]string
 	seen        map[Member]struct{} // scratch for multi-room broadcasts
+	batch       coalescer
 	quit        chan struct{}
 	done        chan struct{}
 }
@@ -76,6 +77,13 @@ func (s *Shard) loop() {
 			s.drain()
 			return
 		}
+		if o.kind == opBroadcast {
+			next, took := s.broadcasts(o.bc)
+			if !took {
+				continue
+			}
+			o = next // not a broadcast: it ended the run of them
+		}
 		s.run(o)
 	}
 }
@@ -88,11 +96,6 @@ func (s *Shard) run(o op) {
 		s.leave(o.member, o.rooms)
 	case opLeaveAll:
 		s.leave(o.member, append([]string(nil), s.memberRooms[o.member]...))
-	case opBroadcast:
-		s.deliver(o.bc)
-		if o.bc.pending.Add(-1) == 0 && o.bc.Done != nil {
-			o.bc.Done()
-		}
 	case opRooms:
 		o.reply <- append([]string(nil), s.memberRooms[o.member]...)
 	case opFunc:
@@ -171,19 +174,20 @@ func (s *Shard) excluded(m Member, b *Broadcast) bool {
 	return false
 }
 
-func (s *Shard) deliver(b *Broadcast) {
+// reach calls fn once for each member b is for: in one of its rooms, not excluded.
+func (s *Shard) reach(b *Broadcast, fn func(Member)) {
 	if len(b.Rooms) == 1 {
 		set := s.rooms[b.Rooms[0]]
 		switch {
 		case set == nil:
 		case set.many == nil:
 			if !s.excluded(set.one, b) {
-				set.one.Deliver(b.Msg)
+				fn(set.one)
 			}
 		default:
 			for m := range set.many {
 				if !s.excluded(m, b) {
-					m.Deliver(b.Msg)
+					fn(m)
 				}
 			}
 		}
@@ -195,23 +199,23 @@ func (s *Shard) deliver(b *Broadcast) {
 			continue
 		}
 		if set.many == nil {
-			s.deliverOnce(set.one, b)
+			s.reachOnce(set.one, b, fn)
 			continue
 		}
 		for m := range set.many {
-			s.deliverOnce(m, b)
+			s.reachOnce(m, b, fn)
 		}
 	}
 	clear(s.seen)
 }
 
-// deliverOnce delivers to m unless it is excluded or already had b (multi-room broadcasts).
-func (s *Shard) deliverOnce(m Member, b *Broadcast) {
+// reachOnce calls fn for m unless it is excluded or already had b (multi-room broadcasts).
+func (s *Shard) reachOnce(m Member, b *Broadcast, fn func(Member)) {
 	if _, dup := s.seen[m]; dup || s.excluded(m, b) {
 		return
 	}
 	s.seen[m] = struct{}{}
-	m.Deliver(b.Msg)
+	fn(m)
 }
 
 // send queues o; once the shard has stopped it reports false and o is dropped.

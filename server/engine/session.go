@@ -173,6 +173,32 @@ func (s *Session) SendPrepared(p *Prepared) bool {
 	return s.unlockCheckingBacklog(backlog)
 }
 
+// SendPreparedMany queues several prepared messages in order, as SendPrepared does each;
+// on a WebSocket their frames go out in one write. It reports false, for all of them, once
+// the session is closed.
+func (s *Session) SendPreparedMany(ps []*Prepared) bool {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return false
+	}
+	backlog := s.backlog()
+	if s.ws != nil && s.Protocol == 4 {
+		var frames []byte
+		for _, p := range ps {
+			frames = append(frames, p.frames(s.deflates, s.srv.opts.CompressThreshold)...)
+		}
+		s.queueFrames(frames)
+		return s.unlockCheckingBacklog(backlog)
+	}
+	for _, p := range ps {
+		for _, pkt := range p.packets {
+			s.queuePolling(pkt)
+		}
+	}
+	return s.unlockCheckingBacklog(backlog)
+}
+
 // queueFrames sends ready WebSocket frames (callers hold s.mu, which keeps them in order).
 func (s *Session) queueFrames(frames []byte) {
 	s.ws.write(frames)
