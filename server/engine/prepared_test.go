@@ -6,78 +6,69 @@ import (
 	"edgeio/codec"
 )
 
+// Prepared messages reach WebSocket and polling sessions whole and in order, one at a time
+// or several together (one write on a WebSocket); a closed session takes none.
 func TestPreparedReachesWebSocketAndPollingSessions(t *testing.T) {
+	packet := func(data string, binary bool) codec.EPacket {
+		return codec.EPacket{Type: codec.EMessage, Data: []byte(data), Binary: binary}
+	}
+	shared := NewPrepared([]codec.EPacket{packet("shared", false), packet("\x09", true)})
+	one := NewPrepared([]codec.EPacket{packet("one", false)})
+	two := NewPrepared([]codec.EPacket{packet("two", false), packet("\x07", true)})
+	cases := []struct {
+		name     string
+		send     func(*Session) bool
+		ws       []string
+		pollBody string
+	}{
+		{"one", func(s *Session) bool { return s.SendPrepared(shared) }, []string{"4shared", "bin:\x09"}, "4shared\x1ebCQ=="},
+		{"together", func(s *Session) bool { return s.SendPreparedMany([]*Prepared{one, two}) }, []string{"4one", "4two", "bin:\x07"}, "4one\x1e4two\x1ebBw=="},
+	}
 	ts := startServer(t, Options{})
-	for _, compress := range []bool{false, true} {
-		ws := dialWS(t, ts.ws, compress)
-		ws.next(t, 0)
-		sid := ts.handshake(t)
-		var sessions []*Session
-		ts.srv.mu.Lock()
-		for _, s := range ts.srv.sessions {
-			sessions = append(sessions, s)
+	seen := map[*Session]bool{} // the rounds before's, closed
+	for _, c := range cases {
+		for _, compress := range []bool{false, true} {
+			ws := dialWS(t, ts.ws, compress)
+			ws.next(t, 0)
+			sid := ts.handshake(t)
+			sessions := newSessions(ts, seen)
+			if len(sessions) != 2 {
+				t.Fatalf("%d new sessions, want 2", len(sessions))
+			}
+			for _, s := range sessions {
+				if !c.send(s) {
+					t.Fatalf("%s, compress=%v: an open session (%s) refused", c.name, compress, s.Transport())
+				}
+			}
+			for i, want := range c.ws {
+				if m := ws.next(t, i+1); m != want {
+					t.Fatalf("%s, compress=%v: ws message %d is %q, want %q", c.name, compress, i, m, want)
+				}
+			}
+			if _, body := get(t, ts.url+"&sid="+sid); body != c.pollBody {
+				t.Fatalf("%s: polling got %q", c.name, body)
+			}
+			ts.srv.Close("test over")
+			ts.srv.closing = false
+			for _, s := range sessions {
+				if c.send(s) {
+					t.Fatalf("%s: a closed session took a message", c.name)
+				}
+			}
 		}
-		ts.srv.mu.Unlock()
-		p := NewPrepared([]codec.EPacket{{Type: codec.EMessage, Data: []byte("shared")}, {Type: codec.EMessage, Data: []byte{9}, Binary: true}})
-		for _, s := range sessions {
-			s.SendPrepared(p)
-		}
-		if m := ws.next(t, 1); m != "4shared" {
-			t.Fatalf("compress=%v: ws got %q", compress, m)
-		}
-		if m := ws.next(t, 2); m != "bin:\x09" {
-			t.Fatalf("compress=%v: ws got %q", compress, m)
-		}
-		if _, body := get(t, ts.url+"&sid="+sid); body != "4shared\x1ebCQ==" {
-			t.Fatalf("polling got %q", body)
-		}
-		ts.srv.Close("test over")
-		ts.srv.closing = false
 	}
 }
 
-// Several prepared messages sent together arrive whole and in order, on a WebSocket (one
-// write) and on polling.
-func TestPreparedManyArriveInOrder(t *testing.T) {
-	ts := startServer(t, Options{})
-	old := map[*Session]bool{} // closed by the round before
-	for _, compress := range []bool{false, true} {
-		ws := dialWS(t, ts.ws, compress)
-		ws.next(t, 0)
-		sid := ts.handshake(t)
-		var sessions []*Session
-		ts.srv.mu.Lock()
-		for _, s := range ts.srv.sessions {
-			if !old[s] {
-				sessions = append(sessions, s)
-				old[s] = true
-			}
-		}
-		ts.srv.mu.Unlock()
-		if len(sessions) != 2 {
-			t.Fatalf("%d new sessions, want 2", len(sessions))
-		}
-		one := NewPrepared([]codec.EPacket{{Type: codec.EMessage, Data: []byte("one")}})
-		two := NewPrepared([]codec.EPacket{{Type: codec.EMessage, Data: []byte("two")}, {Type: codec.EMessage, Data: []byte{7}, Binary: true}})
-		for _, s := range sessions {
-			if !s.SendPreparedMany([]*Prepared{one, two}) {
-				t.Fatalf("compress=%v: an open session (%s) refused the messages", compress, s.Transport())
-			}
-		}
-		for i, want := range []string{"4one", "4two", "bin:\x07"} {
-			if m := ws.next(t, i+1); m != want {
-				t.Fatalf("compress=%v: ws message %d is %q, want %q", compress, i, m, want)
-			}
-		}
-		if _, body := get(t, ts.url+"&sid="+sid); body != "4one\x1e4two\x1ebBw==" {
-			t.Fatalf("polling got %q", body)
-		}
-		ts.srv.Close("test over")
-		ts.srv.closing = false
-		for _, s := range sessions {
-			if s.SendPreparedMany([]*Prepared{one}) {
-				t.Fatal("a closed session took a message")
-			}
+// newSessions returns the server's sessions not in seen, and adds them to it.
+func newSessions(ts *testServer, seen map[*Session]bool) []*Session {
+	var sessions []*Session
+	ts.srv.mu.Lock()
+	defer ts.srv.mu.Unlock()
+	for _, s := range ts.srv.sessions {
+		if !seen[s] {
+			sessions = append(sessions, s)
+			seen[s] = true
 		}
 	}
+	return sessions
 }

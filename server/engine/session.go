@@ -155,27 +155,12 @@ func (s *Session) SendMessage(data []byte, binary bool) bool {
 	return s.Send(codec.EPacket{Type: codec.EMessage, Data: data, Binary: binary})
 }
 
-// SendPrepared queues a message built once for many sessions.
-func (s *Session) SendPrepared(p *Prepared) bool {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	backlog := s.backlog()
-	if s.ws != nil && s.Protocol == 4 {
-		s.queueFrames(p.frames(s.deflates, s.srv.opts.CompressThreshold))
-		return s.unlockCheckingBacklog(backlog)
-	}
-	for _, pkt := range p.packets {
-		s.queuePolling(pkt)
-	}
-	return s.unlockCheckingBacklog(backlog)
-}
+// SendPrepared queues a message built once for many sessions. It reports false once the
+// session is closed.
+func (s *Session) SendPrepared(p *Prepared) bool { return s.SendPreparedMany([]*Prepared{p}) }
 
-// SendPreparedMany queues several prepared messages in order, as SendPrepared does each;
-// on a WebSocket their frames go out in one write. It reports false, for all of them, once
-// the session is closed.
+// SendPreparedMany queues several prepared messages in order; on a WebSocket their frames
+// go out in one write. It reports false, for all of them, once the session is closed.
 func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 	s.mu.Lock()
 	if s.closed {
@@ -184,11 +169,7 @@ func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 	}
 	backlog := s.backlog()
 	if s.ws != nil && s.Protocol == 4 {
-		var frames []byte
-		for _, p := range ps {
-			frames = append(frames, p.frames(s.deflates, s.srv.opts.CompressThreshold)...)
-		}
-		s.queueFrames(frames)
+		s.queueFrames(s.framesOf(ps))
 		return s.unlockCheckingBacklog(backlog)
 	}
 	for _, p := range ps {
@@ -197,6 +178,20 @@ func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 		}
 	}
 	return s.unlockCheckingBacklog(backlog)
+}
+
+// framesOf is the WebSocket frames of ps for this session: a lone message's shared frames,
+// or several messages' joined for one write.
+func (s *Session) framesOf(ps []*Prepared) []byte {
+	threshold := s.srv.opts.CompressThreshold
+	if len(ps) == 1 {
+		return ps[0].frames(s.deflates, threshold)
+	}
+	var joined []byte
+	for _, p := range ps {
+		joined = append(joined, p.frames(s.deflates, threshold)...)
+	}
+	return joined
 }
 
 // queueFrames sends ready WebSocket frames (callers hold s.mu, which keeps them in order).
