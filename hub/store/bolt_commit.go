@@ -25,8 +25,8 @@ import (
 // (bbolt's two fdatasyncs and a dozen page writes, plus the Go runtime's monitor waking
 // while they block). Measured at 1,000 messages a second (one at a time, as chat traffic
 // comes), 100,000 deliveries: about 500 commits a second of one or two messages without
-// it, 100-250 with 5ms, and 3% less server CPU; but at 300 messages a second 5ms put 4ms
-// on the median delivery, so it is off unless asked for.
+// it, 50-125 with 5ms, and 3% less server CPU in one A/B run (none in another); but at 300
+// messages a second 5ms put 4ms on the median delivery, so it is off unless asked for.
 //
 // Ids are assigned inside the transaction by the single committer, so a committed message
 // never has a smaller id than one committed before it: a reader paging forward with After
