@@ -17,11 +17,20 @@ type BatchMember interface {
 // message anyway, and a backlog at 100,000 deliveries/s could last a whole run.
 const maxCoalesce = 1024
 
+// maxGathered bounds the messages gathered before the members get them (a var for tests):
+// 1,024 broadcasts to a room of 10,000 would otherwise hold ten million at once.
+var maxGathered = 1 << 16
+
+// A member's message list longer than this is let go after use, not kept for the next
+// batch.
+const keptMsgsCap = 64
+
 // coalescer gathers the messages of a run of broadcasts by member.
 type coalescer struct {
-	bcs     []*Broadcast
-	index   map[Member]int
-	members []memberMsgs // reused; the first len(index) are in use
+	bcs      []*Broadcast
+	index    map[Member]int
+	members  []memberMsgs // reused; the first len(index) are in use
+	gathered int          // messages in members
 }
 
 type memberMsgs struct {
@@ -62,14 +71,22 @@ gather:
 }
 
 // deliverTogether gives each member the messages of c's broadcasts it is reached by, in
-// one call when it takes batches.
+// one call when it takes batches (several, in order, past maxGathered).
 func (s *Shard) deliverTogether(c *coalescer) {
 	if c.index == nil {
 		c.index = make(map[Member]int)
 	}
 	for _, b := range c.bcs {
 		s.reach(b, func(m Member) { c.add(m, b.Msg) })
+		if c.gathered >= maxGathered {
+			c.flush()
+		}
 	}
+	c.flush()
+}
+
+// flush hands every member its gathered messages.
+func (c *coalescer) flush() {
 	for i := range len(c.index) {
 		mm := &c.members[i]
 		bm, batches := mm.m.(BatchMember)
@@ -83,8 +100,12 @@ func (s *Shard) deliverTogether(c *coalescer) {
 		}
 		clear(mm.msgs) // hold no messages or members until the next batch
 		mm.m, mm.msgs = nil, mm.msgs[:0]
+		if cap(mm.msgs) > keptMsgsCap {
+			mm.msgs = nil
+		}
 	}
 	clear(c.index)
+	c.gathered = 0
 }
 
 func (c *coalescer) add(m Member, msg any) {
@@ -98,4 +119,5 @@ func (c *coalescer) add(m Member, msg any) {
 		c.members[i].m = m
 	}
 	c.members[i].msgs = append(c.members[i].msgs, msg)
+	c.gathered++
 }

@@ -92,3 +92,38 @@ func TestLoneBroadcastIsDeliveredAlone(t *testing.T) {
 		t.Fatalf("calls %v", got)
 	}
 }
+
+// Past maxGathered messages, members get what was gathered so far and the rest after it:
+// nothing lost, nothing reordered.
+func TestCoalescingPastTheGatherLimit(t *testing.T) {
+	defer func(n int) { maxGathered = n }(maxGathered)
+	maxGathered = 4
+	g := New(1, 64)
+	defer g.Close()
+	s := g.For("x")
+	a, b := &batchMember{}, &batchMember{}
+	s.Join(a, "r")
+	s.Join(b, "r")
+	release := make(chan struct{})
+	s.Do(func() { <-release })
+	done := make(chan struct{}, 10)
+	for i := range 10 {
+		g.Broadcast(&Broadcast{Rooms: []string{"r"}, Msg: i, Done: func() { done <- struct{}{} }})
+	}
+	close(release)
+	for range 10 {
+		<-done
+	}
+	for _, m := range []*batchMember{a, b} {
+		var all []any
+		for _, call := range m.got() {
+			if len(call) > 2 {
+				t.Fatalf("a call of %d messages: 2 members may gather 4 at most", len(call))
+			}
+			all = append(all, call...)
+		}
+		if !slices.Equal(all, []any{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}) {
+			t.Fatalf("got %v", all)
+		}
+	}
+}
