@@ -13,9 +13,9 @@ import (
 )
 
 // wsReader reads a WebSocket after gws has opened it. gws's own read loop makes two read
-// system calls per message (the message, then the empty read that parks the goroutine),
-// which at 100,000 deliveries a second was a sixth of the harness's CPU; wsReader reads
-// once per message on Unix (readLoop) and decodes frames with codec.WSDecoder.
+// system calls per message (the message, then the empty read that parks the goroutine);
+// wsReader reads once per message on Unix (readLoop) and decodes frames with
+// codec.WSDecoder. The harness's CPU at 30,000 deliveries a second fell 7%.
 type wsReader struct {
 	c    *conn
 	ws   *gws.Conn
