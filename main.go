@@ -146,7 +146,7 @@ func parseServe(args []string) (*config, error) {
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
 	fs.StringVar(&c.hub.AuthCookie, "auth-cookie", "", "cookie that may carry the token (needs a CSRF token too)")
 	fs.StringVar(&c.hub.CSRFCookie, "csrf-cookie", "csrf_token", "cookie holding the double-submit CSRF token")
-	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener's /admin/ endpoints")
+	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as too slow")
 
 	if err := applyEnv(fs); err != nil {
@@ -249,9 +249,9 @@ func serve(args []string) error {
 			return err
 		}
 		log.Printf("edgeio: admin listening on %s", aln.Addr())
-		mux := io.AdminHandler(func() bool { return !draining.Load() && appReady() })
+		mux := io.AdminHandler(func() bool { return !draining.Load() && appReady() }, c.adminToken)
 		if guard != nil {
-			mux.Handle("/admin/bans", guard.bansHandler(c.adminToken))
+			mux.Handle("/admin/bans", server.RequireToken(c.adminToken, guard.bansHandler(c.adminToken != "")))
 		}
 		go func() { _ = http.Serve(aln, mux) }()
 	}
@@ -303,6 +303,7 @@ func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool
 	if err != nil {
 		return nil, nil, err
 	}
+	st = store.Instrumented(st, io.Registry())
 	h := hub.New(st, v, c.hub)
 	h.Install(io)
 	if rc == nil {
@@ -514,11 +515,11 @@ func (p *protection) reload(io *server.Server) {
 	log.Printf("edgeio: denylist reloaded: %d entries, %d sessions closed", n, closed)
 }
 
-// bansHandler lists bans (GET) and lifts one (DELETE ?address=), for holders of the admin
-// token only.
-func (p *protection) bansHandler(token string) http.Handler {
+// bansHandler lists bans (GET) and lifts one (DELETE ?address=). Without an admin token
+// (tokenSet false) nobody may; with one, the caller has checked it.
+func (p *protection) bansHandler(tokenSet bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if token == "" || r.Header.Get("Authorization") != "Bearer "+token {
+		if !tokenSet {
 			http.Error(w, "forbidden: set --admin-token and send it as a Bearer token", http.StatusForbidden)
 			return
 		}

@@ -159,6 +159,9 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
     const codes = [...new Set(failures.map((f) => f.error && f.error.code))];
     assert.ok(failuresDuring > 0, "send-message failed at least once while Redis was down");
     assert.deepStrictEqual(codes, ["UNAVAILABLE"], `failed sends answer UNAVAILABLE only: ${JSON.stringify(failures.slice(0, 3))}`);
+    const storeFailures = (await Promise.all(nodes.map((n) => n.metrics())))
+      .reduce((sum, m) => sum + (m['edgeio_store_failures_total{op="append"}'] || 0), 0);
+    assert.ok(storeFailures > 0, `the nodes counted the failed appends in edgeio_store_failures_total: ${storeFailures}`);
     assert.equal(sa.timeouts + sb.timeouts, 0, "every send-message was answered (none left without an ack for 4 s)");
 
     // every acknowledged message is in history exactly once, the same from both nodes

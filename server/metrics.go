@@ -17,6 +17,7 @@ type metrics struct {
 	broadcasts prometheus.Counter
 	fanout     prometheus.Histogram
 	delivery   prometheus.Histogram
+	shardWait  prometheus.Histogram
 }
 
 func newMetrics(s *Server) *metrics {
@@ -36,7 +37,12 @@ func newMetrics(s *Server) *metrics {
 			Name: "edgeio_broadcast_seconds", Help: "From a broadcast's emit until every recipient's write was queued.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16),
 		}),
+		shardWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "edgeio_shard_queue_seconds", Help: "How long a broadcast waited in a shard's queue before the shard took it (one sample per shard).",
+			Buckets: prometheus.ExponentialBuckets(0.00001, 2, 18),
+		}),
 	}
+	s.shards.ObserveQueueWait(func(d time.Duration) { m.shardWait.Observe(d.Seconds()) })
 	st := s.opts.Engine.Stats
 	e := s.engine
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
@@ -48,7 +54,7 @@ func newMetrics(s *Server) *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.refusals, m.broadcasts, m.fanout, m.delivery,
+		m.refusals, m.broadcasts, m.fanout, m.delivery, m.shardWait,
 		gauge("edgeio_sessions_polling", "Open Engine.IO sessions on long-polling.", func() float64 { p, _ := e.Transports(); return float64(p) }),
 		gauge("edgeio_sessions_websocket", "Open Engine.IO sessions on WebSocket.", func() float64 { _, w := e.Transports(); return float64(w) }),
 		gauge("edgeio_sockets", "Connected Socket.IO sockets, all namespaces.", func() float64 { return float64(s.socketCount()) }),

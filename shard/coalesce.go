@@ -1,5 +1,7 @@
 package shard
 
+import "time"
+
 // When broadcasts queue up behind a busy shard, a member of a room several of them share
 // gets them in one call (BatchMember), which a socket turns into one write: the cost per
 // delivery falls as the queue grows, so a backlog drains instead of lasting. A shard that
@@ -54,6 +56,12 @@ gather:
 			c.bcs = append(c.bcs, o.bc)
 		default:
 			break gather
+		}
+	}
+	if s.queueWait != nil {
+		now := time.Now()
+		for _, bc := range c.bcs {
+			s.queueWait(now.Sub(bc.queued))
 		}
 	}
 	if len(c.bcs) == 1 {

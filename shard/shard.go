@@ -4,6 +4,7 @@ import (
 	"hash/maphash"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Member is something a shard delivers to: a socket. Deliver runs on the shard's goroutine
@@ -21,6 +22,7 @@ type Broadcast struct {
 	Done   func()   // called once every shard has delivered (may be nil)
 
 	pending atomic.Int32
+	queued  time.Time // when it was handed to the shards, if their wait is observed
 }
 
 type opKind uint8
@@ -50,6 +52,7 @@ type Shard struct {
 	memberRooms map[Member][]string
 	seen        map[Member]struct{} // scratch for multi-room broadcasts
 	batch       coalescer
+	queueWait   func(time.Duration) // see Group.ObserveQueueWait
 	quit        chan struct{}
 	done        chan struct{}
 }
@@ -261,9 +264,10 @@ func (s *Shard) Do(fn func()) { s.send(op{kind: opFunc, fn: fn}) }
 
 // Group is the set of shards of one server.
 type Group struct {
-	shards []*Shard
-	seed   maphash.Seed
-	close  sync.Once
+	shards   []*Shard
+	seed     maphash.Seed
+	close    sync.Once
+	observed bool // broadcasts are stamped for ObserveQueueWait
 }
 
 // New starts n shards (at least one), each with an operation queue of queue entries.
@@ -289,9 +293,22 @@ func (g *Group) For(id string) *Shard {
 	return g.shards[maphash.String(g.seed, id)%uint64(len(g.shards))]
 }
 
+// ObserveQueueWait makes every shard report how long each broadcast waited in its queue
+// before the shard took it: a shard that cannot keep up shows here first. Call it before
+// the first broadcast.
+func (g *Group) ObserveQueueWait(fn func(time.Duration)) {
+	g.observed = true
+	for _, s := range g.shards {
+		s.queueWait = fn
+	}
+}
+
 // Broadcast hands b to every shard.
 func (g *Group) Broadcast(b *Broadcast) {
 	b.pending.Store(int32(len(g.shards)))
+	if g.observed {
+		b.queued = time.Now()
+	}
 	for _, s := range g.shards {
 		if !s.send(op{kind: opBroadcast, bc: b}) && b.pending.Add(-1) == 0 && b.Done != nil {
 			b.Done()

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 type member struct {
@@ -227,4 +228,45 @@ func TestRoomGrowsAndShrinks(t *testing.T) {
 	broadcastAndWait(g, &Broadcast{Rooms: []string{"solo"}, Except: []string{"solo"}, Msg: 4})
 	broadcastAndWait(g, &Broadcast{Rooms: []string{"solo", "r"}, Skip: ms[1], Msg: 5})
 	counts(2, 1, 2)
+}
+
+// TestQueueWaitObserved: every shard reports each broadcast's wait in its queue, and a
+// broadcast stuck behind a slow operation reports at least that operation's time.
+func TestQueueWaitObserved(t *testing.T) {
+	g := New(2, 16)
+	defer g.Close()
+	var mu sync.Mutex
+	var waits []time.Duration
+	g.ObserveQueueWait(func(d time.Duration) {
+		mu.Lock()
+		waits = append(waits, d)
+		mu.Unlock()
+	})
+	m := &member{name: "m"}
+	g.For(m.name).Join(m, "r")
+
+	const stall = 30 * time.Millisecond
+	release := make(chan struct{})
+	for _, s := range g.All() {
+		s.Do(func() { <-release })
+	}
+	done := make(chan struct{})
+	g.Broadcast(&Broadcast{Rooms: []string{"r"}, Msg: "hi", Done: func() { close(done) }})
+	time.Sleep(stall)
+	close(release)
+	<-done
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) != 2 {
+		t.Fatalf("%d waits observed, want one per shard (2)", len(waits))
+	}
+	for _, w := range waits {
+		if w < stall {
+			t.Errorf("wait %v behind a %v stall", w, stall)
+		}
+	}
+	if got := m.received(); len(got) != 1 {
+		t.Errorf("member got %v", got)
+	}
 }

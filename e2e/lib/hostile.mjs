@@ -105,12 +105,17 @@ export async function startHostile(extra = []) {
   };
   /** GET on the admin listener. */
   server.admin = (p, init = {}) => request(server.adminUrl + p, init);
-  /** The value of one metric sample (0 when absent), e.g. metric("edgeio_refusals_total", {reason: "banned"}). */
-  server.metric = async (name, labels = {}) => {
-    const r = await server.admin("/metrics");
+  // the --admin-token among the flags, if any: /metrics asks for it
+  const t = extra.indexOf("--admin-token");
+  server.adminAuth = t >= 0 ? { Authorization: `Bearer ${extra[t + 1]}` } : {};
+  /** The metrics page's text (asserting 200). */
+  server.metricsText = async () => {
+    const r = await server.admin("/metrics", { headers: server.adminAuth });
     assert.equal(r.status, 200, "GET /metrics");
-    return metricValue(r.text, name, labels);
+    return r.text;
   };
+  /** The value of one metric sample (0 when absent), e.g. metric("edgeio_refusals_total", {reason: "banned"}). */
+  server.metric = async (name, labels = {}) => metricValue(await server.metricsText(), name, labels);
   return server;
 }
 
@@ -169,7 +174,7 @@ export function hostileTest(name, fn, { timeout = 20000, ...opts } = {}) {
 
 /**
  * One HTTP request (a fresh connection, so `ip` is its source address).
- * Resolves with {status, headers, text, json}; rejects on a network error or after `ms`.
+ * Resolves with {status, headers, text, json, body}; rejects on a network error or after `ms`.
  */
 export function request(url, { ip, method = "GET", headers = {}, body, ms = 3000 } = {}) {
   return new Promise((resolve, reject) => {
@@ -183,10 +188,11 @@ export function request(url, { ip, method = "GET", headers = {}, body, ms = 3000
       const chunks = [];
       res.on("data", (c) => chunks.push(c));
       res.on("end", () => {
-        const text = Buffer.concat(chunks).toString();
+        const body = Buffer.concat(chunks);
+        const text = body.toString();
         let json;
         try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode, headers: res.headers, text, json });
+        resolve({ status: res.statusCode, headers: res.headers, text, json, body });
       });
       res.on("error", reject);
     });
