@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -28,6 +27,13 @@ func startChat(t *testing.T) string { return startChatWith(t, server.Options{}) 
 
 func startChatWith(t *testing.T, opts server.Options) string {
 	t.Helper()
+	_, url := startChatServer(t, opts)
+	return url
+}
+
+// startChatServer runs the chat app on a loopback port until the test ends.
+func startChatServer(t *testing.T, opts server.Options) (*server.Server, string) {
+	t.Helper()
 	io := server.New(opts)
 	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
 	if err != nil {
@@ -46,7 +52,7 @@ func startChatWith(t *testing.T, opts server.Options) string {
 		_ = io.Shutdown(ctx)
 		h.Close()
 	})
-	return "http://" + ln.Addr().String()
+	return io, "http://" + ln.Addr().String()
 }
 
 // TestRealServer runs a short scenario over each transport and parser and checks that
@@ -156,35 +162,48 @@ func checkReport(t *testing.T, rep *bench.Report) {
 	}
 }
 
-// TestIdleWithMetrics holds idle connections and reads the server through a /metrics
-// endpoint.
+// TestIdleWithMetrics holds idle connections and reads the server's CPU and RSS from its
+// admin listener's /metrics, which asks for the admin token.
 func TestIdleWithMetrics(t *testing.T) {
-	url := startChat(t)
-	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "# HELP process_cpu_seconds_total x\nprocess_cpu_seconds_total 12.5\nprocess_resident_memory_bytes 1.048576e+07")
-	}))
-	defer metrics.Close()
-	cfg, err := bench.ParseFlags([]string{
-		"--url", url, "--jwt-secret", secret, "--conns", "12", "--room-size", "5", "--rate", "1000",
-		"--idle", "--duration", "300ms", "--metrics-url", metrics.URL, "--source-ips", "none", "--quiet",
-	}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
+	const token = "bench-admin-token"
+	io, url := startChatServer(t, server.Options{})
+	admin := httptest.NewServer(io.AdminHandler(nil, token))
+	defer admin.Close()
+	metricsURL := admin.URL + "/metrics"
+	idle := func(tok string) *bench.Report {
+		t.Helper()
+		cfg, err := bench.ParseFlags([]string{
+			"--url", url, "--jwt-secret", secret, "--conns", "12", "--room-size", "5", "--rate", "1000",
+			"--idle", "--duration", "300ms", "--metrics-url", metricsURL, "--metrics-token", tok,
+			"--source-ips", "none", "--quiet",
+		}, os.Stderr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep, err := bench.Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Connections.Joined != 12 || rep.Rooms != 3 || rep.Messages.Sent != 0 || len(rep.Errors) != 0 {
+			t.Fatalf("idle run: %+v %+v %v", rep.Connections, rep.Messages, rep.Errors)
+		}
+		return rep
 	}
-	rep, err := bench.Run(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.Connections.Joined != 12 || rep.Rooms != 3 || rep.Messages.Sent != 0 || len(rep.Errors) != 0 {
-		t.Fatalf("idle run: %+v %+v %v", rep.Connections, rep.Messages, rep.Errors)
-	}
-	if s := rep.Server; s == nil || s.RSSBeforeKB != 10240 || s.CPUSeconds != 0 || s.Source != metrics.URL {
+
+	rep := idle(token)
+	// the server runs in this test's process: its RSS is the process's
+	if s := rep.Server; s == nil || s.RSSBeforeKB < 1024 || s.RSSConnectedKB < 1024 || s.Source != metricsURL {
 		t.Fatalf("server %+v", rep.Server)
 	}
 	var out bytes.Buffer
 	_ = rep.WriteTable(&out)
 	if !strings.Contains(out.String(), "idle for 0.3s") || !strings.Contains(out.String(), "KB/connection") {
 		t.Fatalf("table:\n%s", out.String())
+	}
+
+	rep = idle("wrong")
+	if rep.Server != nil || !strings.Contains(strings.Join(rep.Notes, "; "), "401") {
+		t.Fatalf("with a wrong token: server %+v, notes %v", rep.Server, rep.Notes)
 	}
 }
 

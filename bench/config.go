@@ -28,6 +28,7 @@ type Config struct {
 	SourceIPs      string        // --source-ips: local addresses, round robin
 	ServerPID      int           // --server-pid: read the server's CPU and RSS from /proc
 	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
+	MetricsToken   string        // --metrics-token: Bearer token for it (edgeio's --admin-token)
 	JSON           bool          // --json: JSON report
 	CPUProfile     string        // --cpuprofile: the harness's own CPU profile, to this file
 	Procs          int           // --procs: GOMAXPROCS of the harness (0: Go's default)
@@ -76,6 +77,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.StringVar(&c.SourceIPs, "source-ips", DefaultSourceIPs, `local source addresses, round robin: ranges "a-b" and addresses, comma-separated; "none": the kernel chooses`)
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
+	fs.StringVar(&c.MetricsToken, "metrics-token", "", "Bearer token for --metrics-url (the server's --admin-token)")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write the harness's own CPU profile to this file")
 	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")

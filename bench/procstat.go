@@ -133,12 +133,15 @@ func busyPct(a, b hostCPU) float64 {
 
 // scrapeMetrics samples a server from its Prometheus endpoint: process_cpu_seconds_total
 // and process_resident_memory_bytes (the standard process collector).
-func scrapeMetrics(ctx context.Context, url string) (procSample, error) {
+func scrapeMetrics(ctx context.Context, url, token string) (procSample, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return procSample{}, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -413,7 +413,7 @@ func (r *run) sampleServer() (procSample, bool) {
 		}
 		return s, true
 	case r.cfg.MetricsURL != "":
-		s, err := scrapeMetrics(context.Background(), r.cfg.MetricsURL)
+		s, err := scrapeMetrics(context.Background(), r.cfg.MetricsURL, r.cfg.MetricsToken)
 		if err != nil {
 			r.noteOnce("metrics: " + err.Error())
 			return s, false
