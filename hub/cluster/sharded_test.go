@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -93,4 +94,97 @@ func TestShardedPubSub(t *testing.T) {
 		t.Fatalf("node 2 received %d broadcasts of a room it left", got-before)
 	}
 	bob.NoEvent("new-message")
+}
+
+// A room whose slot moves to another master keeps crossing nodes: Redis drops the shard
+// channel's subscribers when the slot leaves, and each node subscribes again on the new
+// owner.
+func TestShardedSlotMigration(t *testing.T) {
+	t.Parallel()
+	addrs := startRedisCluster(t)
+	raw := newClusterClient(t, addrs)
+	c1, c2 := newClusterClient(t, addrs), newClusterClient(t, addrs)
+	n1 := startNode(t, nodeConfig{id: "n1", client: c1, sharded: true})
+	n2 := startNode(t, nodeConfig{id: "n2", client: c2, sharded: true})
+	waitNodes(t, n1, n2)
+
+	alice, bob := n1.connect("alice"), n2.connect("bob")
+	const room = "moving-room"
+	join(t, bob, room)
+	join(t, alice, room)
+	channel := roomChannelOf(room)
+	waitShardSubscribers(t, raw, channel, 2)
+	send(t, alice, room, "before")
+	bob.Event("new-message")
+
+	from, err := raw.MasterForKey(context.Background(), channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := ""
+	for _, a := range addrs {
+		if a != from.Options().Addr {
+			to = a
+			break
+		}
+	}
+	migrateSlot(t, addrs, keySlot(t, raw, channel), from.Options().Addr, to)
+	raw.ReloadState(context.Background())
+	waitShardSubscribers(t, raw, channel, 2)
+
+	for i := range 3 {
+		msg := send(t, alice, room, fmt.Sprint("after ", i))
+		if got := bob.Event("new-message"); field(got[0], "id") != msg["id"] {
+			t.Fatalf("bob got %v, want %v", got, msg)
+		}
+	}
+}
+
+func keySlot(t testing.TB, c *redis.ClusterClient, key string) int {
+	t.Helper()
+	slot, err := c.ClusterKeySlot(context.Background(), key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(slot)
+}
+
+// migrateSlot moves a hash slot and its keys from one master to another, as
+// redis-cli --cluster reshard does.
+func migrateSlot(t testing.TB, addrs []string, slot int, from, to string) {
+	t.Helper()
+	ctx := context.Background()
+	clients := map[string]*redis.Client{}
+	ids := map[string]string{}
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a})
+		t.Cleanup(func() { _ = c.Close() })
+		id, err := c.Do(ctx, "CLUSTER", "MYID").Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[a], ids[a] = c, id
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(clients[to].Do(ctx, "CLUSTER", "SETSLOT", slot, "IMPORTING", ids[from]).Err())
+	must(clients[from].Do(ctx, "CLUSTER", "SETSLOT", slot, "MIGRATING", ids[to]).Err())
+	host, port, _ := strings.Cut(to, ":")
+	for {
+		keys, err := clients[from].ClusterGetKeysInSlot(ctx, slot, 100).Result()
+		must(err)
+		if len(keys) == 0 {
+			break
+		}
+		for _, k := range keys {
+			must(clients[from].Migrate(ctx, host, port, k, 0, 5*time.Second).Err())
+		}
+	}
+	for _, a := range append([]string{to, from}, addrs...) {
+		must(clients[a].Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", ids[to]).Err())
+	}
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -62,23 +63,34 @@ func (s *plainSubscriber) close() {
 }
 
 // shardedSubscriber uses SSUBSCRIBE, one connection per master: a sharded channel can only
-// be subscribed on the shard that owns its slot.
+// be subscribed on the shard that owns its slot. When a slot moves to another master
+// (resharding), Redis drops that slot's subscribers with a SUNSUBSCRIBE of its own; the
+// subscriber then subscribes again wherever the slot went.
 type shardedSubscriber struct {
 	client *redis.ClusterClient
 	out    chan message
 	done   chan struct{}
 
-	mu     sync.Mutex
-	byAddr map[string]*redis.PubSub
-	owner  map[string]*redis.PubSub // channel → connection it is subscribed on
+	changing sync.Mutex // one subscription change at a time: the cluster's, or a move
+	mu       sync.Mutex // the maps below
+	byAddr   map[string]*redis.PubSub
+	owner    map[string]*redis.PubSub // channel → connection it is subscribed on
+	addrOf   map[*redis.PubSub]string
 }
 
 func newShardedSubscriber(client *redis.ClusterClient) *shardedSubscriber {
 	return &shardedSubscriber{client: client, out: make(chan message, 1024), done: make(chan struct{}),
-		byAddr: make(map[string]*redis.PubSub), owner: make(map[string]*redis.PubSub)}
+		byAddr: make(map[string]*redis.PubSub), owner: make(map[string]*redis.PubSub),
+		addrOf: make(map[*redis.PubSub]string)}
 }
 
 func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
+	s.changing.Lock()
+	defer s.changing.Unlock()
+	return s.subscribeLocked(ctx, ch)
+}
+
+func (s *shardedSubscriber) subscribeLocked(ctx context.Context, ch string) error {
 	master, err := s.client.MasterForKey(ctx, ch)
 	if err != nil {
 		return err
@@ -89,7 +101,8 @@ func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
 	if ps == nil {
 		ps = master.SSubscribe(ctx)
 		s.byAddr[addr] = ps
-		go forward(ps, s.out, s.done)
+		s.addrOf[ps] = addr
+		go s.forward(ps)
 	}
 	s.owner[ch] = ps
 	s.mu.Unlock()
@@ -97,6 +110,8 @@ func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
 }
 
 func (s *shardedSubscriber) unsubscribe(ctx context.Context, ch string) error {
+	s.changing.Lock()
+	defer s.changing.Unlock()
 	s.mu.Lock()
 	ps := s.owner[ch]
 	delete(s.owner, ch)
@@ -105,6 +120,65 @@ func (s *shardedSubscriber) unsubscribe(ctx context.Context, ch string) error {
 		return nil
 	}
 	return ps.SUnsubscribe(ctx, ch)
+}
+
+// forward is the package's forward for a shard's connection, which also watches for the
+// subscriptions Redis drops.
+func (s *shardedSubscriber) forward(ps *redis.PubSub) {
+	for m := range ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
+		switch m := m.(type) {
+		case *redis.Message:
+			select {
+			case s.out <- message{channel: m.Channel, payload: []byte(m.Payload)}:
+			case <-s.done:
+				return
+			}
+		case *redis.Subscription:
+			if m.Kind == "sunsubscribe" && s.owns(ps, m.Channel) {
+				go s.resubscribe(ps, m.Channel) // not ours: the slot moved
+			}
+		}
+	}
+}
+
+// owns reports whether ch is still wanted on ps (not unsubscribed nor moved since).
+func (s *shardedSubscriber) owns(ps *redis.PubSub, ch string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.owner[ch] == ps
+}
+
+// resubscribe subscribes ch again once the cluster's slot map no longer puts it on old's
+// master, retrying with backoff until then (the map reaches every node by gossip), and
+// tells old to forget ch so that its reconnects do not subscribe it there again.
+func (s *shardedSubscriber) resubscribe(old *redis.PubSub, ch string) {
+	s.mu.Lock()
+	oldAddr := s.addrOf[old]
+	s.mu.Unlock()
+	for wait := 20 * time.Millisecond; !s.moved(old, oldAddr, ch); wait = min(2*wait, 2*time.Second) {
+		select {
+		case <-s.done:
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+// moved makes one attempt at moving ch off old; true when there is nothing left to do.
+func (s *shardedSubscriber) moved(old *redis.PubSub, oldAddr, ch string) bool {
+	s.changing.Lock()
+	defer s.changing.Unlock()
+	if !s.owns(old, ch) {
+		return true // unsubscribed meanwhile
+	}
+	ctx := context.Background()
+	s.client.ReloadState(ctx)
+	master, err := s.client.MasterForKey(ctx, ch)
+	if err != nil || master.Options().Addr == oldAddr || s.subscribeLocked(ctx, ch) != nil {
+		return false
+	}
+	_ = old.SUnsubscribe(ctx, ch)
+	return true
 }
 
 func (s *shardedSubscriber) messages() <-chan message { return s.out }
