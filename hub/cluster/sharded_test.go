@@ -129,8 +129,10 @@ func TestShardedSlotMigration(t *testing.T) {
 		}
 	}
 	migrateSlot(t, addrs, keySlot(t, raw, channel), from.Options().Addr, to)
+	moved := time.Now()
 	raw.ReloadState(context.Background())
 	waitShardSubscribers(t, raw, channel, 2)
+	t.Logf("both nodes subscribed on the new owner %v after the move", time.Since(moved).Round(time.Millisecond))
 
 	for i := range 3 {
 		msg := send(t, alice, room, fmt.Sprint("after ", i))
