@@ -2,11 +2,14 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+var errSubscriberClosed = errors.New("cluster: subscriber closed")
 
 // message is one pub/sub message, whichever connection it came on.
 type message struct {
@@ -97,6 +100,12 @@ func (s *shardedSubscriber) subscribeLocked(ctx context.Context, ch string) erro
 	}
 	addr := master.Options().Addr
 	s.mu.Lock()
+	select {
+	case <-s.done: // closed (a move racing close): open nothing more
+		s.mu.Unlock()
+		return errSubscriberClosed
+	default:
+	}
 	ps := s.byAddr[addr]
 	if ps == nil {
 		ps = master.SSubscribe(ctx)
@@ -122,8 +131,8 @@ func (s *shardedSubscriber) unsubscribe(ctx context.Context, ch string) error {
 	return ps.SUnsubscribe(ctx, ch)
 }
 
-// forward is the package's forward for a shard's connection, which also watches for the
-// subscriptions Redis drops.
+// forward passes ps's messages on, as the plain subscriber's forward does, and watches
+// for the subscriptions Redis drops.
 func (s *shardedSubscriber) forward(ps *redis.PubSub) {
 	for m := range ps.ChannelWithSubscriptions(redis.WithChannelSize(1024)) {
 		switch m := m.(type) {
