@@ -8,8 +8,8 @@
 // Unlike that adapter, a node subscribes to a room's channel only while it holds members of
 // the room, so it receives only the traffic of rooms it serves. On Redis Cluster it uses
 // sharded pub/sub (SSUBSCRIBE/SPUBLISH), so a message crosses only the shard that owns its
-// channel; when resharding moves a channel's slot, Redis drops its subscribers and the node
-// subscribes again on the new owner.
+// channel. Subscriptions follow the slots: when resharding moves one, or a replica takes
+// over a failed master, the node subscribes again where the cluster's slot map puts it.
 //
 // Beside broadcasts, nodes exchange heartbeats and opaque peer messages (the hub's presence)
 // on a control channel; a node that stops beating for the node timeout is reported down.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"edgeio/hub/internal/redistest"
 	"edgeio/server/servertest"
 
 	"github.com/redis/go-redis/v9"
@@ -188,5 +189,72 @@ func migrateSlot(t testing.TB, addrs []string, slot int, from, to string) {
 	}
 	for _, a := range append([]string{to, from}, addrs...) {
 		must(clients[a].Do(ctx, "CLUSTER", "SETSLOT", slot, "NODE", ids[to]).Err())
+	}
+}
+
+// When a master fails and its replica takes over, Redis says nothing to the subscribers
+// (their connection just breaks): each node finds the new master in the cluster's slot map
+// and subscribes there.
+func TestShardedMasterFailover(t *testing.T) {
+	t.Parallel()
+	servers, addrs := redistest.StartClusterWithReplicas(t, 1)
+	raw := newClusterClient(t, addrs)
+	c1, c2 := newClusterClient(t, addrs), newClusterClient(t, addrs)
+	n1 := startNode(t, nodeConfig{id: "n1", client: c1, sharded: true})
+	n2 := startNode(t, nodeConfig{id: "n2", client: c2, sharded: true})
+	waitNodes(t, n1, n2)
+	ctx := context.Background()
+	masterOf := func(key string) string {
+		m, err := raw.MasterForKey(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Options().Addr
+	}
+
+	// a room on another master than the nodes' control channel, so that only the room's
+	// subscriptions have to move
+	control := masterOf(n1.cl.controlChannel())
+	room := ""
+	for i := 0; room == ""; i++ {
+		if r := fmt.Sprint("failover-room-", i); masterOf(roomChannelOf(r)) != control {
+			room = r
+		}
+	}
+	channel := roomChannelOf(room)
+	alice, bob := n1.connect("alice"), n2.connect("bob")
+	join(t, bob, room)
+	join(t, alice, room)
+	waitShardSubscribers(t, raw, channel, 2)
+	send(t, alice, room, "before")
+	bob.Event("new-message")
+
+	old := masterOf(channel)
+	for _, s := range servers {
+		if s.Addr() == old {
+			s.Stop()
+		}
+	}
+	failed := time.Now()
+	eventually(t, 20*time.Second, "a replica to take over "+old, func() bool {
+		raw.ReloadState(ctx)
+		m, err := raw.MasterForKey(ctx, channel)
+		return err == nil && m.Options().Addr != old
+	})
+	eventually(t, 10*time.Second, "both nodes subscribed on the new master", func() bool {
+		m, err := raw.MasterForKey(ctx, channel)
+		if err != nil {
+			return false
+		}
+		n, err := m.PubSubShardNumSub(ctx, channel).Result()
+		return err == nil && n[channel] == 2
+	})
+	t.Logf("both nodes subscribed on the new master %v after %s failed", time.Since(failed).Round(time.Millisecond), old)
+
+	for i := range 3 {
+		msg := send(t, alice, room, fmt.Sprint("after ", i))
+		if got := bob.Event("new-message"); field(got[0], "id") != msg["id"] {
+			t.Fatalf("bob got %v, want %v", got, msg)
+		}
 	}
 }

@@ -66,9 +66,11 @@ func (s *plainSubscriber) close() {
 }
 
 // shardedSubscriber uses SSUBSCRIBE, one connection per master: a sharded channel can only
-// be subscribed on the shard that owns its slot. When a slot moves to another master
-// (resharding), Redis drops that slot's subscribers with a SUNSUBSCRIBE of its own; the
-// subscriber then subscribes again wherever the slot went.
+// be subscribed on the shard that owns its slot. It follows the slots: when resharding
+// moves one to another master, Redis drops its subscribers with a SUNSUBSCRIBE of its own;
+// when a master fails and its replica takes over, nothing is said (the connection just
+// breaks). Either way the channel is subscribed again where the cluster's slot map now puts
+// it: at once after a SUNSUBSCRIBE, and by a check of every channel each followEvery.
 type shardedSubscriber struct {
 	client *redis.ClusterClient
 	out    chan message
@@ -81,10 +83,16 @@ type shardedSubscriber struct {
 	addrOf   map[*redis.PubSub]string
 }
 
+// followEvery is how often every channel is checked against the slot map (which is
+// reloaded from the cluster each time).
+const followEvery = time.Second
+
 func newShardedSubscriber(client *redis.ClusterClient) *shardedSubscriber {
-	return &shardedSubscriber{client: client, out: make(chan message, 1024), done: make(chan struct{}),
+	s := &shardedSubscriber{client: client, out: make(chan message, 1024), done: make(chan struct{}),
 		byAddr: make(map[string]*redis.PubSub), owner: make(map[string]*redis.PubSub),
 		addrOf: make(map[*redis.PubSub]string)}
+	go s.follow()
+	return s
 }
 
 func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
@@ -157,14 +165,10 @@ func (s *shardedSubscriber) owns(ps *redis.PubSub, ch string) bool {
 	return s.owner[ch] == ps
 }
 
-// resubscribe subscribes ch again once the cluster's slot map no longer puts it on old's
-// master, retrying with backoff until then (the map reaches every node by gossip), and
-// tells old to forget ch so that its reconnects do not subscribe it there again.
+// resubscribe moves ch off old after Redis dropped it there, retrying with backoff until
+// the slot map no longer puts it on old's master (the map reaches every node by gossip).
 func (s *shardedSubscriber) resubscribe(old *redis.PubSub, ch string) {
-	s.mu.Lock()
-	oldAddr := s.addrOf[old]
-	s.mu.Unlock()
-	for wait := 20 * time.Millisecond; !s.moved(old, oldAddr, ch); wait = min(2*wait, 2*time.Second) {
+	for wait := 20 * time.Millisecond; !s.moved(old, ch); wait = min(2*wait, 2*time.Second) {
 		select {
 		case <-s.done:
 			return
@@ -174,19 +178,83 @@ func (s *shardedSubscriber) resubscribe(old *redis.PubSub, ch string) {
 }
 
 // moved makes one attempt at moving ch off old; true when there is nothing left to do.
-func (s *shardedSubscriber) moved(old *redis.PubSub, oldAddr, ch string) bool {
+func (s *shardedSubscriber) moved(old *redis.PubSub, ch string) bool {
 	s.changing.Lock()
 	defer s.changing.Unlock()
 	if !s.owns(old, ch) {
-		return true // unsubscribed meanwhile
+		return true // unsubscribed or moved meanwhile
 	}
 	ctx := context.Background()
 	s.client.ReloadState(ctx)
+	return s.moveLocked(ctx, ch, old)
+}
+
+// follow checks every channel against the slot map each followEvery, until close.
+func (s *shardedSubscriber) follow() {
+	tick := time.NewTicker(followEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+			s.realign()
+		}
+	}
+}
+
+// realign moves the channels whose connection is not on the master the slot map names, then
+// closes the connections left without channels (a failed master's would redial forever).
+// The map is reloaded in the background: what it learns now, the next round acts on.
+func (s *shardedSubscriber) realign() {
+	s.changing.Lock()
+	defer s.changing.Unlock()
+	ctx := context.Background()
+	s.client.ReloadState(ctx)
+	s.mu.Lock()
+	owners := make(map[string]*redis.PubSub, len(s.owner))
+	for ch, ps := range s.owner {
+		owners[ch] = ps
+	}
+	s.mu.Unlock()
+	for ch, ps := range owners {
+		s.moveLocked(ctx, ch, ps)
+	}
+
+	s.mu.Lock()
+	used := make(map[*redis.PubSub]bool, len(s.byAddr))
+	for _, ps := range s.owner {
+		used[ps] = true
+	}
+	var unused []*redis.PubSub
+	for addr, ps := range s.byAddr {
+		if !used[ps] {
+			delete(s.byAddr, addr)
+			delete(s.addrOf, ps)
+			unused = append(unused, ps)
+		}
+	}
+	s.mu.Unlock()
+	for _, ps := range unused {
+		_ = ps.Close()
+	}
+}
+
+// moveLocked subscribes ch on the master the slot map names for it, unless that is old's
+// (then it reports false), and has old forget ch so that its reconnects do not subscribe
+// it there again. Callers hold s.changing.
+func (s *shardedSubscriber) moveLocked(ctx context.Context, ch string, old *redis.PubSub) bool {
+	s.mu.Lock()
+	oldAddr := s.addrOf[old]
+	s.mu.Unlock()
 	master, err := s.client.MasterForKey(ctx, ch)
 	if err != nil || master.Options().Addr == oldAddr || s.subscribeLocked(ctx, ch) != nil {
 		return false
 	}
+	// old's master may be gone: do not wait long on it (old forgets ch either way)
+	ctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
 	_ = old.SUnsubscribe(ctx, ch)
+	cancel()
 	return true
 }
 

@@ -1,5 +1,5 @@
 // Package redistest runs throw-away redis-server processes (and three-master Redis
-// Clusters) on loopback ports for tests, and stops them when the test ends. Without
+// Clusters, with replicas if asked) on loopback ports for tests, and stops them when the test ends. Without
 // redis-server installed a test skips, unless the CI environment variable is set.
 package redistest
 
@@ -165,18 +165,27 @@ func (s *Server) Signal(sig os.Signal) {
 // until every node reports cluster_state:ok.
 func StartCluster(t testing.TB) ([]*Server, []string) {
 	t.Helper()
+	return StartClusterWithReplicas(t, 0)
+}
+
+// StartClusterWithReplicas is StartCluster with that many replicas of each master (the
+// first three servers are the masters); a replica takes over when its master fails.
+func StartClusterWithReplicas(t testing.TB, replicas int) ([]*Server, []string) {
+	t.Helper()
 	cli := Binary(t, "redis-cli")
 	var nodes []*Server
 	var addrs []string
-	for range 3 {
+	for range 3 * (1 + replicas) {
 		// the cluster config file is relative to --dir: one per node, in its own directory
+		// validity factor 0: a replica takes over however long ago it last heard from its
+		// master (with an idle master that is often long enough to be refused otherwise)
 		s := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
+			"--cluster-node-timeout", "2000", "--cluster-replica-validity-factor", "0")
 		nodes = append(nodes, s)
 		addrs = append(addrs, s.Addr())
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
