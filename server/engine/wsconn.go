@@ -27,12 +27,15 @@ type wsConn struct {
 	flushing  bool // a flush goroutine owns the writes
 	warm      bool // a flush has run: later writes may go out inline
 	lastWrite bool // close the socket once the flush goroutine has written everything
-	closed    atomic.Bool
-	closeSent atomic.Bool
-	fd        int
-	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
-	buffered  atomic.Int64
-	pending   [][]byte
+	// firstDelay holds the first flush back (v3 sessions opened on WebSocket, see
+	// upgradeNew); only the first flush goroutine reads it.
+	firstDelay time.Duration
+	closed     atomic.Bool
+	closeSent  atomic.Bool
+	fd         int
+	raw        *poll.Socket // nil when nc is not a socket: no poller, no direct writes
+	buffered   atomic.Int64
+	pending    [][]byte
 
 	srv *Server
 	nc  net.Conn
@@ -345,6 +348,10 @@ func (wc *wsConn) writeNow(b []byte) int {
 
 // flush writes what is pending, a writev at a time, until nothing is.
 func (wc *wsConn) flush() {
+	if d := wc.firstDelay; d > 0 {
+		wc.firstDelay = 0
+		time.Sleep(d)
+	}
 	for {
 		wc.wmu.Lock()
 		frames := wc.pending
