@@ -86,6 +86,7 @@ type config struct {
 	historyCap             int64
 
 	dataDir                 string
+	storeKind               string
 	commitInterval          time.Duration
 	jwtSecret, jwtPublicKey string
 	jwtIssuer, jwtAudience  string
@@ -114,6 +115,7 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
+	fs.StringVar(&c.storeKind, "store", "bolt", "message store without Redis: bolt (a file under --data-dir, fsynced) or memory (lost on exit)")
 	fs.DurationVar(&c.commitInterval, "commit-interval", 0, "embedded store: least time between two commits; writes arriving meanwhile share one fsync (0: none)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "standalone Redis (redis://host:port/db): clustering on, store in Redis")
 	fs.StringVar(&c.redisCluster, "redis-cluster", "", "Redis Cluster seed nodes (host:port,...): clustering on, sharded pub/sub")
@@ -160,6 +162,12 @@ func parseServe(args []string) (*config, error) {
 		c.hub.RoomPolicy = auth.RoomPolicy(c.roomPolicy)
 	default:
 		return nil, fmt.Errorf("--room-policy must be open or closed, not %q", c.roomPolicy)
+	}
+	switch {
+	case c.storeKind != "bolt" && c.storeKind != "memory":
+		return nil, fmt.Errorf("--store must be bolt or memory, not %q", c.storeKind)
+	case c.storeKind == "memory" && (c.redisURL != "" || c.redisCluster != ""):
+		return nil, errors.New("--store memory is one process's: with --redis-url or --redis-cluster the nodes share their messages in Redis")
 	}
 	switch c.sanitize {
 	case "html", "none":
@@ -295,9 +303,12 @@ func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool
 	}
 	rc := redisClient(c)
 	var st store.Store
-	if rc != nil {
+	switch {
+	case rc != nil:
 		st, err = openRedisStore(c, rc)
-	} else {
+	case c.storeKind == "memory":
+		st = store.NewMemory()
+	default:
 		st, err = store.OpenBolt(filepath.Join(c.dataDir, "edgeio.db"), store.BoltOptions{CommitInterval: c.commitInterval})
 	}
 	if err != nil {

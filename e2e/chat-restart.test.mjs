@@ -1,9 +1,13 @@
 // Durability: every acknowledged send-message, edit, delete and read mark survives a SIGKILL of
 // the server. A new server on the same --data-dir serves them from get-history in order with
 // the same ids, a clientMsgId retry still finds its message, and new ids sort after old ones.
+// With --store memory nothing outlives the process.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { rmSync, existsSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { serverBinary } from "./lib/server.mjs";
 import { withScope, closeOrphans } from "./lib/scope.mjs";
 import {
   startChat, makeDataDir, chatConnect, uniq, ack, ackOk, join, send, history, allIds, sleep, record,
@@ -118,3 +122,38 @@ test("acknowledged messages survive SIGKILL: same ids, same order, same content"
   await sleep(QUIET_MS);
   assert.deepStrictEqual(heard.map(([m]) => m.id), [fresh.id], "only the new message was broadcast");
 }));
+
+test("--store memory: messages live as long as the process, nothing is written to --data-dir", { timeout: 30000 }, () => withScope(async () => {
+  const memDir = makeDataDir();
+  try {
+    const first = await startChat(["--store", "memory"], { dataDir: memDir });
+    servers.push(first);
+    const room = uniq("ephemeral");
+    const alice = uniq("alice");
+    const a = await chatConnect(first, alice);
+    await join(a, room);
+    const sent = [await send(a, room, "one"), await send(a, room, "two")];
+    assert.deepStrictEqual((await history(a, { roomId: room })).messages.map((m) => m.id), sent.map((m) => m.id), "history while it runs");
+    await killHard(first);
+    assert.ok(!existsSync(path.join(memDir, "edgeio.db")), "no store file in --data-dir");
+
+    const second = await startChat(["--store", "memory"], { dataDir: memDir });
+    servers.push(second);
+    const a2 = await chatConnect(second, alice);
+    await join(a2, room);
+    assert.deepStrictEqual((await history(a2, { roomId: room })).messages, [], "a new process starts empty");
+  } finally {
+    rmSync(memDir, { recursive: true, force: true });
+  }
+}));
+
+test("--store refuses what it cannot do, with a clear error", () => {
+  for (const [args, want] of [
+    [["--store", "sqlite"], /--store must be bolt or memory, not "sqlite"/],
+    [["--store", "memory", "--redis-url", "redis://127.0.0.1:1"], /--store memory is one process's/],
+  ]) {
+    const out = spawnSync(serverBinary(), ["--addr", "127.0.0.1:0", "--admin-addr", "", ...args], { encoding: "utf8", timeout: 10000 });
+    assert.notEqual(out.status, 0, `edgeio ${args.join(" ")} should not start`);
+    assert.match(out.stderr, want, `edgeio ${args.join(" ")}`);
+  }
+});
