@@ -16,6 +16,10 @@
 // With --idle the run connects and joins, then holds --duration without sending, to
 // measure the server's memory per idle connection.
 //
+// While it runs, a progress line on stderr (unless --quiet) names the phase, draws a bar
+// of how far it has come (connections made or joined, or the phase's time spent) and gives
+// the counts so far; on a terminal it is rewritten every second, elsewhere printed every 5.
+//
 // # Latency
 //
 // Every message carries its send time in its content, as "t:" and 19 digits: nanoseconds

@@ -43,6 +43,7 @@ type run struct {
 	tmpl  []*sendTemplate // per room
 
 	phase     atomic.Pointer[string]
+	phaseAt   atomic.Int64 // when the phase began, ns since base
 	sendStart atomic.Int64 // ns since base; MaxInt64 until the send phase is scheduled
 
 	connectLat, joinLat, deliveryLat, ackLat latency
@@ -140,7 +141,10 @@ func (r *run) now() int64 { return int64(time.Since(r.base)) }
 
 func (r *run) at(t time.Time) int64 { return int64(t.Sub(r.base)) }
 
-func (r *run) setPhase(p string) { r.phase.Store(&p) }
+func (r *run) setPhase(p string) {
+	r.phaseAt.Store(int64(time.Since(r.base)))
+	r.phase.Store(&p)
+}
 
 func (r *run) dialer(src int) *net.Dialer {
 	if src < 0 {

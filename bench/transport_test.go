@@ -68,14 +68,26 @@ func TestHTTPReasons(t *testing.T) {
 
 func TestProgress(t *testing.T) {
 	r := testRun(t, false)
+	r.cfg.Duration = time.Minute
 	r.setPhase("send")
 	r.connected.Store(2)
 	r.errors.add("x", 3)
 	line := r.progressLine()
-	for _, want := range []string{"bench send", "conns 2/2", "errors 3"} {
+	for _, want := range []string{"bench send", "conns 2/2", "errors 3", "[....................]   0%"} {
 		if !strings.Contains(line, want) {
 			t.Fatalf("progress line %q lacks %q", line, want)
 		}
+	}
+	r.setPhase("connect")
+	r.connected.Store(1) // of 2
+	if line := r.progressLine(); !strings.Contains(line, "[##########..........]  50%") {
+		t.Fatalf("half connected: %q", line)
+	}
+	r.cfg.Warmup = 100 * time.Millisecond
+	r.setPhase("warmup")
+	time.Sleep(150 * time.Millisecond)
+	if line := r.progressLine(); !strings.Contains(line, "[####################] 100%") {
+		t.Fatalf("warmup over: %q", line)
 	}
 	var buf bytes.Buffer
 	stop := r.startProgress(&buf)
