@@ -27,15 +27,12 @@ type wsConn struct {
 	flushing  bool // a flush goroutine owns the writes
 	warm      bool // a flush has run: later writes may go out inline
 	lastWrite bool // close the socket once the flush goroutine has written everything
-	// firstDelay holds the first flush back (v3 sessions opened on WebSocket, see
-	// upgradeNew); only the first flush goroutine reads it.
-	firstDelay time.Duration
-	closed     atomic.Bool
-	closeSent  atomic.Bool
-	fd         int
-	raw        *poll.Socket // nil when nc is not a socket: no poller, no direct writes
-	buffered   atomic.Int64
-	pending    [][]byte
+	closed    atomic.Bool
+	closeSent atomic.Bool
+	fd        int
+	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
+	buffered  atomic.Int64
+	pending   [][]byte
 
 	srv *Server
 	nc  net.Conn
@@ -43,6 +40,9 @@ type wsConn struct {
 	// polled is set once the loop watches the connection (start runs after the session
 	// is attached, and a write failing before that may already close the socket).
 	polled atomic.Bool
+	// firstDelay holds the first flush back (v3 sessions opened on WebSocket, see
+	// upgradeNew); only the first flush goroutine reads it.
+	firstDelay time.Duration
 
 	dec codec.WSDecoder // the poller's alone
 
