@@ -50,10 +50,11 @@
 // # Server figures
 //
 // With --server-pid (or --metrics-url, from process_cpu_seconds_total and
-// process_resident_memory_bytes; --metrics-token for a server with --admin-token): CPU per delivery is the server's user plus system time
-// over the send phase divided by the deliveries received; RSS per connection is the RSS
-// after the join phase minus the RSS before connecting, divided by the connections (with
-// --idle, the RSS at the end of the hold instead).
+// process_resident_memory_bytes; --metrics-token for a server with --admin-token): CPU per
+// delivery is the server's user plus system time over the send phase divided by the
+// deliveries received; RSS per connection is the RSS after the join phase minus the RSS
+// before connecting, divided by the connections (with --idle, the RSS at the end of the
+// hold instead).
 //
 // Connections are spread round robin over local source addresses (--source-ips, by default
 // 127.0.0.2 to 127.0.0.250: on Linux all of 127/8 is local), so that one target never runs

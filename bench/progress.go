@@ -62,7 +62,7 @@ func (r *run) phaseDone(phase string) float64 {
 		}
 		return min(n/total, 1)
 	}
-	spent := float64(time.Since(r.base) - time.Duration(r.phaseAt.Load()))
+	spent := float64(r.now() - r.phaseAt.Load())
 	switch phase {
 	case "connect":
 		return of(float64(r.connected.Load()), float64(len(r.conns)))

@@ -142,7 +142,7 @@ func (r *run) now() int64 { return int64(time.Since(r.base)) }
 func (r *run) at(t time.Time) int64 { return int64(t.Sub(r.base)) }
 
 func (r *run) setPhase(p string) {
-	r.phaseAt.Store(int64(time.Since(r.base)))
+	r.phaseAt.Store(r.now())
 	r.phase.Store(&p)
 }
 
