@@ -220,17 +220,18 @@ func newID() string {
 }
 
 // Prepared is a message encoded once and sent to many sessions: WebSocket sessions share
-// its frames (built, and compressed, at most once each way), polling sessions its packets.
+// its frames (built, and compressed, at most once per protocol and compression setting),
+// polling sessions its packets.
 type Prepared struct {
 	packets []codec.EPacket
 	size    int
-	built   [2]struct {
+	built   [2][2]struct { // [v3][deflated]
 		once   sync.Once
 		frames []byte
 	}
 }
 
-// NewPrepared prepares pkts (Engine.IO v4 message packets).
+// NewPrepared prepares pkts (Engine.IO message packets).
 func NewPrepared(pkts []codec.EPacket) *Prepared {
 	p := &Prepared{packets: pkts}
 	for _, pkt := range pkts {
@@ -239,15 +240,20 @@ func NewPrepared(pkts []codec.EPacket) *Prepared {
 	return p
 }
 
-// frames is the message as WebSocket frames, back to back, deflated or not.
-func (p *Prepared) frames(deflates bool, threshold int) []byte {
-	b := &p.built[0]
-	if deflates {
-		b = &p.built[1]
+// frames is the message as WebSocket frames of an Engine.IO protocol, back to back,
+// deflated or not. The protocols frame binary packets differently (v3 prefixes a 4).
+func (p *Prepared) frames(protocol int, deflates bool, threshold int) []byte {
+	v3, deflated := 0, 0
+	if protocol == 3 {
+		v3 = 1
 	}
+	if deflates {
+		deflated = 1
+	}
+	b := &p.built[v3][deflated]
 	b.once.Do(func() {
 		for _, pkt := range p.packets {
-			b.frames = appendPacketFrame(b.frames, 4, pkt, deflates, threshold)
+			b.frames = appendPacketFrame(b.frames, protocol, pkt, deflates, threshold)
 		}
 	})
 	return b.frames

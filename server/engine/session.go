@@ -168,7 +168,7 @@ func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 		return false
 	}
 	backlog := s.backlog()
-	if s.ws != nil && s.Protocol == 4 {
+	if s.ws != nil {
 		s.queueFrames(s.framesOf(ps))
 		return s.unlockCheckingBacklog(backlog)
 	}
@@ -185,11 +185,11 @@ func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 func (s *Session) framesOf(ps []*Prepared) []byte {
 	threshold := s.srv.opts.CompressThreshold
 	if len(ps) == 1 {
-		return ps[0].frames(s.deflates, threshold)
+		return ps[0].frames(s.Protocol, s.deflates, threshold)
 	}
 	var joined []byte
 	for _, p := range ps {
-		joined = append(joined, p.frames(s.deflates, threshold)...)
+		joined = append(joined, p.frames(s.Protocol, s.deflates, threshold)...)
 	}
 	return joined
 }
