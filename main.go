@@ -91,6 +91,7 @@ type config struct {
 	jwtSecret, jwtPublicKey string
 	jwtIssuer, jwtAudience  string
 	roomPolicy, sanitize    string
+	eio3Parser              string
 	hub                     hub.Options
 }
 
@@ -107,6 +108,7 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&e.UpgradeTimeout, "upgrade-timeout", 10*time.Second, "time a transport upgrade may take")
 	fs.IntVar(&e.MaxPayload, "max-payload", 1_000_000, "largest message or polling body, bytes")
 	fs.BoolVar(&e.AllowEIO3, "allow-eio3", false, "accept Engine.IO v3 clients (socket.io-client v2)")
+	fs.StringVar(&c.eio3Parser, "eio3-parser", "json", "parser of Engine.IO v3 clients: json, or msgpack (socket.io-msgpack-parser 2.x)")
 	fs.IntVar(&e.CompressThreshold, "compression-threshold", 1024, "smallest message or response compressed, bytes")
 	fs.BoolVar(&e.NoCompression, "no-compression", false, "turn permessage-deflate and polling gzip off")
 	fs.DurationVar(&c.opts.ConnectTimeout, "connect-timeout", 45*time.Second, "time a client has to join a namespace")
@@ -168,6 +170,12 @@ func parseServe(args []string) (*config, error) {
 		return nil, fmt.Errorf("--store must be bolt or memory, not %q", c.storeKind)
 	case c.storeKind == "memory" && (c.redisURL != "" || c.redisCluster != ""):
 		return nil, errors.New("--store memory is one process's: with --redis-url or --redis-cluster the nodes share their messages in Redis")
+	}
+	switch c.eio3Parser {
+	case "json", "msgpack":
+		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
+	default:
+		return nil, fmt.Errorf("--eio3-parser must be json or msgpack, not %q", c.eio3Parser)
 	}
 	switch c.sanitize {
 	case "html", "none":

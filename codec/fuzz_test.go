@@ -213,9 +213,14 @@ func FuzzDecodeMsgpack(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := DecodeMsgpack(b)
-		if err != nil {
+		p2, err2 := DecodeMsgpackV2(b)
+		if err == nil && (err2 != nil || !spktEqual(p, p2)) {
+			t.Fatalf("DecodeMsgpack = %+v; DecodeMsgpackV2 = %+v, %v", p, p2, err2)
+		}
+		if err2 != nil {
 			return
 		}
+		p = p2 // a 2.x BINARY_EVENT or BINARY_ACK is an EVENT or ACK: it round trips as one
 		enc, err := EncodeMsgpack(nil, p)
 		if err != nil {
 			t.Fatalf("EncodeMsgpack(%+v): %v", p, err)
@@ -240,6 +245,33 @@ func FuzzDecodeMsgpack(f *testing.F) {
 			})
 		if jsonable {
 			checkJSONRoundTrip(t, p)
+		}
+	})
+}
+
+func FuzzDecodeMsgpackText(f *testing.F) {
+	for _, s := range []string{`{"type":0,"nsp":"/"}`, `{"type":1,"nsp":"/admin"}`, `{"type":4,"nsp":"/","data":"unauthorized"}`,
+		`{"type":0,"nsp":"/x","query":"a=b"}`, `{"type":2,"nsp":"/","data":["e"],"id":3}`, `[]`, `{"type":"0"}`, ``, `{"type":0,"nsp":1}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := DecodeMsgpackText(b)
+		if err != nil {
+			return
+		}
+		if p.Type != SConnect && p.Type != SDisconnect && p.Type != SConnectError {
+			return // packets of other types go as msgpack, not as text
+		}
+		enc, err := EncodeMsgpackText(nil, p)
+		if err != nil {
+			t.Fatalf("EncodeMsgpackText(%+v): %v", p, err)
+		}
+		if p.ID != NoID {
+			return // a control packet's id is not written
+		}
+		again, err := DecodeMsgpackText(enc)
+		if err != nil || !spktEqual(p, again) {
+			t.Fatalf("round trip %+v -> %s -> %+v, %v", p, enc, again, err)
 		}
 	})
 }

@@ -61,7 +61,14 @@ func EncodeMsgpack(dst []byte, p *SPacket) ([]byte, error) {
 // Numbers become float64 and a notepack Date (fixext 8, type 0) its ISO string, so the tree
 // matches the JSON parser's. The packet never aliases b. Validation follows the JSON
 // parser: type 0-4, nsp a string, id a non-negative integer, data shaped per type.
-func DecodeMsgpack(b []byte) (*SPacket, error) {
+func DecodeMsgpack(b []byte) (*SPacket, error) { return decodeMsgpack(b, false) }
+
+// DecodeMsgpackV2 decodes one msgpack packet of socket.io-msgpack-parser 2.x (the parser of
+// socket.io-client 2.x), which types an event or ack that holds binary BINARY_EVENT (5) or
+// BINARY_ACK (6): they come out as SEvent and SAck, as from DecodeMsgpack.
+func DecodeMsgpackV2(b []byte) (*SPacket, error) { return decodeMsgpack(b, true) }
+
+func decodeMsgpack(b []byte, binaryTypes bool) (*SPacket, error) {
 	r := mpReader{b: b}
 	_, kind, n, err := r.head()
 	if err != nil {
@@ -70,7 +77,6 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 	if kind != 'm' {
 		return nil, errf("msgpack packet is not a map")
 	}
-	p := &SPacket{ID: NoID}
 	// Keys start undefined: absent and set to undefined are the same to notepack users.
 	var typ, nsp, id, data any = undefinedT{}, undefinedT{}, undefinedT{}, undefinedT{}
 	for range n {
@@ -108,11 +114,71 @@ func DecodeMsgpack(b []byte) (*SPacket, error) {
 	if r.i != len(b) {
 		return nil, errf("%d trailing bytes", len(b)-r.i)
 	}
+	return packetOf(typ, nsp, id, data, binaryTypes)
+}
+
+// DecodeMsgpackText decodes a text message of socket.io-msgpack-parser 2.x, the parser of
+// socket.io-client 2.x: it sends CONNECT, DISCONNECT and ERROR as JSON.stringify(packet),
+// an object {type, nsp, data?, id?}, and everything else as msgpack. Validation is
+// DecodeMsgpack's; other keys (a v2 CONNECT's query) are ignored.
+func DecodeMsgpackText(b []byte) (*SPacket, error) {
+	v, err := parseJSON(string(b), 0)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errf("msgpack text packet is not an object")
+	}
+	field := func(k string) any {
+		if v, ok := obj[k]; ok {
+			return v
+		}
+		return undefinedT{}
+	}
+	return packetOf(field("type"), field("nsp"), field("id"), field("data"), false)
+}
+
+// EncodeMsgpackText encodes a CONNECT, DISCONNECT or CONNECT_ERROR packet as
+// socket.io-msgpack-parser 2.x does: JSON.stringify(packet) in a text message.
+func EncodeMsgpackText(dst []byte, p *SPacket) ([]byte, error) {
+	if p.Type != SConnect && p.Type != SDisconnect && p.Type != SConnectError {
+		return dst, errf("packet type %d goes as msgpack", p.Type)
+	}
+	orig := len(dst)
+	dst = append(dst, `{"type":`...)
+	dst = append(dst, '0'+byte(p.Type))
+	dst = append(dst, `,"nsp":`...)
+	dst = appendJSONString(dst, p.Nsp)
+	if p.Data != nil {
+		e := jsonEncoder{buf: append(dst, `,"data":`...)}
+		if err := e.value(p.Data); err != nil {
+			return dst[:orig], err
+		}
+		dst = e.buf
+	}
+	return append(dst, '}'), nil
+}
+
+// packetOf validates the fields of a decoded packet (undefinedT where absent); with
+// binaryTypes, BINARY_EVENT and BINARY_ACK are taken as EVENT and ACK.
+func packetOf(typ, nsp, id, data any, binaryTypes bool) (*SPacket, error) {
+	p := &SPacket{ID: NoID}
 	t, ok := typ.(float64)
-	if !ok || t < 0 || t > float64(SConnectError) || t != float64(int(t)) {
+	last := float64(SConnectError)
+	if binaryTypes {
+		last = float64(SBinaryAck)
+	}
+	if !ok || t < 0 || t > last || t != float64(int(t)) {
 		return nil, errf("invalid packet type")
 	}
 	p.Type = SType(t)
+	switch p.Type {
+	case SBinaryEvent:
+		p.Type = SEvent
+	case SBinaryAck:
+		p.Type = SAck
+	}
 	if p.Nsp, ok = nsp.(string); !ok {
 		return nil, errf("invalid namespace")
 	}

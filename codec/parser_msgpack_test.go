@@ -330,3 +330,55 @@ func TestMsgpackEncodeErrors(t *testing.T) {
 		}
 	}
 }
+
+// Text packets of socket.io-msgpack-parser 2.2.1 (socket.io-client 2.x), as it writes them.
+func TestMsgpackTextPackets(t *testing.T) {
+	cases := []struct {
+		wire string
+		pkt  SPacket
+		same bool // EncodeMsgpackText gives the same text back
+	}{
+		{`{"type":0,"nsp":"/"}`, SPacket{Type: SConnect, Nsp: "/", ID: NoID}, true},
+		{`{"type":0,"nsp":"/admin","query":"token=1"}`, SPacket{Type: SConnect, Nsp: "/admin", ID: NoID}, false},
+		{`{"type":1,"nsp":"/"}`, SPacket{Type: SDisconnect, Nsp: "/", ID: NoID}, true},
+		{`{"type":4,"nsp":"/","data":"unauthorized"}`, SPacket{Type: SConnectError, Nsp: "/", ID: NoID, Data: "unauthorized"}, true},
+	}
+	for _, c := range cases {
+		p, err := DecodeMsgpackText([]byte(c.wire))
+		if err != nil || !spktEqual(p, &c.pkt) {
+			t.Errorf("DecodeMsgpackText(%s) = %+v, %v; want %+v", c.wire, p, err, c.pkt)
+		}
+		enc, err := EncodeMsgpackText(nil, &c.pkt)
+		if err != nil || c.same && string(enc) != c.wire {
+			t.Errorf("EncodeMsgpackText(%+v) = %s, %v; want %s", c.pkt, enc, err, c.wire)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `"x"`, `{"type":"0","nsp":"/"}`, `{"type":0}`, `{"type":9,"nsp":"/"}`, `{"type":2,"nsp":"/","data":"x"}`} {
+		if p, err := DecodeMsgpackText([]byte(bad)); err == nil {
+			t.Errorf("DecodeMsgpackText(%s) = %+v, want an error", bad, p)
+		}
+	}
+	if _, err := EncodeMsgpackText(nil, &SPacket{Type: SEvent, Nsp: "/", ID: NoID, Data: []any{"e"}}); err == nil {
+		t.Error("EncodeMsgpackText of an EVENT: want an error (events go as msgpack)")
+	}
+}
+
+// socket.io-msgpack-parser 2.2.1 types an event or ack that holds binary 5 or 6; 3.x does not.
+func TestMsgpackV2BinaryTypes(t *testing.T) {
+	cases := []struct {
+		hex string
+		pkt SPacket
+	}{
+		{"84a47479706505a36e7370a12fa46461746192a165c4020102a2696407", SPacket{Type: SEvent, Nsp: "/", ID: 7, Data: arr{"e", []byte{1, 2}}}},
+		{"84a47479706506a36e7370a12fa46461746191c40103a2696408", SPacket{Type: SAck, Nsp: "/", ID: 8, Data: arr{[]byte{3}}}},
+	}
+	for _, c := range cases {
+		b, _ := hex.DecodeString(c.hex)
+		if p, err := DecodeMsgpackV2(b); err != nil || !spktEqual(p, &c.pkt) {
+			t.Errorf("DecodeMsgpackV2(%s) = %+v, %v; want %+v", c.hex, p, err, c.pkt)
+		}
+		if p, err := DecodeMsgpack(b); err == nil {
+			t.Errorf("DecodeMsgpack(%s) = %+v: the 3.x parser has no type %d", c.hex, p, b[6])
+		}
+	}
+}

@@ -38,6 +38,9 @@ func (s *Server) newClient(sess *engine.Session) engine.Handler {
 	if sess.Protocol == 3 {
 		// Socket.IO v4 clients (Engine.IO v3) join the main namespace without asking.
 		c.parserKnown = true
+		if s.opts.EIO3Msgpack {
+			c.parser = parserMsgpack
+		}
 		c.connect("/", nil)
 		return c
 	}
@@ -69,8 +72,12 @@ func (c *client) OnMessage(data []byte, binary bool) {
 	var p *codec.SPacket
 	var err error
 	switch {
+	case c.parser == parserMsgpack && binary && c.sess.Protocol == 3:
+		p, err = codec.DecodeMsgpackV2(data)
 	case c.parser == parserMsgpack && binary:
 		p, err = codec.DecodeMsgpack(data)
+	case c.parser == parserMsgpack && c.sess.Protocol == 3:
+		p, err = codec.DecodeMsgpackText(data) // msgpack parser 2.x: CONNECT, DISCONNECT
 	case c.parser == parserMsgpack:
 		err = errTextOnMsgpack
 	case binary:
@@ -162,9 +169,20 @@ func (c *client) connectError(name string, ce *ConnectError) {
 		}
 		p.Data = d
 	}
-	if pkts, err := encodePacket(c.parser, p); err == nil {
+	if pkts, err := c.encode(p); err == nil {
 		c.sess.SendMany(pkts)
 	}
+}
+
+// encode encodes a packet for this connection's parser. The msgpack parser of v2 clients
+// (Engine.IO v3) takes CONNECT, DISCONNECT and CONNECT_ERROR as JSON text.
+func (c *client) encode(p *codec.SPacket) ([]codec.EPacket, error) {
+	if c.parser == parserMsgpack && c.sess.Protocol == 3 && (p.Type == codec.SConnect || p.Type == codec.SDisconnect || p.Type == codec.SConnectError) {
+		encodeCount.Add(1)
+		b, err := codec.EncodeMsgpackText(nil, p)
+		return []codec.EPacket{{Type: codec.EMessage, Data: b}}, err
+	}
+	return encodePacket(c.parser, p)
 }
 
 func (c *client) removeSocket(s *Socket) {

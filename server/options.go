@@ -17,6 +17,11 @@ type Options struct {
 	Shards          int            // room-membership event loops (GOMAXPROCS)
 	ShutdownTimeout time.Duration  // how long Shutdown waits for queued writes (10 s)
 	RequestTimeout  time.Duration  // time to read one HTTP request (10 s)
+	// EIO3Msgpack makes Engine.IO v3 clients (socket.io-client 2.x) speak the msgpack
+	// parser (socket.io-msgpack-parser 2.x) instead of the default one. A v2 client is
+	// connected to "/" before it sends anything, so its parser cannot be told from its
+	// first packet as a v4 client's is: like a Socket.IO 2 server, the server is told.
+	EIO3Msgpack bool
 }
 
 func (o *Options) fill() {

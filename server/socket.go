@@ -181,7 +181,7 @@ func (s *Socket) takeAck(id int64) *pendingAck {
 }
 
 func (s *Socket) send(p *codec.SPacket) error {
-	pkts, err := encodePacket(s.client.parser, p)
+	pkts, err := s.client.encode(p)
 	if err != nil {
 		return err
 	}

@@ -81,11 +81,13 @@ export function emitAck(socket, event, ...args) {
   return emitAckWithin(3000, socket, event, ...args);
 }
 
+/** emitAck with its own deadline. A plain ack callback: socket.io-client 2.x has no timeout(). */
 export function emitAckWithin(ms, socket, event, ...args) {
   return new Promise((resolve, reject) => {
-    socket.timeout(ms).emit(event, ...args, (err, ...resp) => {
-      if (err) reject(new Error(`no ack for '${event}' within ${ms} ms`));
-      else resolve(resp);
+    const timer = setTimeout(() => reject(new Error(`no ack for '${event}' within ${ms} ms`)), ms);
+    socket.emit(event, ...args, (...resp) => {
+      clearTimeout(timer);
+      resolve(resp);
     });
   });
 }
