@@ -36,7 +36,6 @@ import (
 	"edgeio/server"
 	"edgeio/server/auth"
 	"edgeio/server/echo"
-	"edgeio/server/engine"
 	"edgeio/server/security"
 )
 
@@ -245,7 +244,7 @@ func serve(args []string) error {
 		echo.Install(io)
 	case "chat":
 		guard.attach(c, io)
-		if closeApp, appReady, err = startChat(c, io); err != nil {
+		if closeApp, appReady, err = startChat(c, io, guard); err != nil {
 			return err
 		}
 	default:
@@ -283,7 +282,7 @@ wait:
 			return err
 		case s := <-sig:
 			if s == syscall.SIGHUP {
-				guard.reload(io)
+				guard.reload()
 				continue
 			}
 			log.Printf("edgeio: %s, shutting down", s)
@@ -304,7 +303,7 @@ wait:
 
 // startChat opens the store and installs the chat app, joined to the other nodes when Redis
 // is configured; the returned func closes it all.
-func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool, err error) {
+func startChat(c *config, io *server.Server, guard *protection) (closeAll func(), ready func() bool, err error) {
 	v, err := verifier(c)
 	if err != nil {
 		return nil, nil, err
@@ -325,6 +324,7 @@ func startChat(c *config, io *server.Server) (closeAll func(), ready func() bool
 	st = store.Instrumented(st, io.Registry())
 	h := hub.New(st, v, c.hub)
 	h.Install(io)
+	guard.hub = h
 	if rc == nil {
 		return func() { h.Close(); _ = st.Close() }, func() bool { return true }, nil
 	}
@@ -480,6 +480,8 @@ type protection struct {
 	bans     *security.Bans
 	denylist *security.Denylist
 	path     string
+	banFor   time.Duration // an operator's ban without a duration (--auth-ban)
+	hub      *hub.Hub      // expels the connections of addresses banned or denied
 }
 
 func newProtection(c *config) (*protection, error) {
@@ -487,6 +489,7 @@ func newProtection(c *config) (*protection, error) {
 		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan),
 		denylist: &security.Denylist{},
 		path:     c.denylistFile,
+		banFor:   c.authBan,
 	}
 	if p.path != "" {
 		n, err := p.denylist.Load(p.path)
@@ -504,24 +507,26 @@ func newProtection(c *config) (*protection, error) {
 	return p, nil
 }
 
-// attach wires the hub's hooks: failed authentications count toward a ban, and a ban closes
-// the address's open sessions.
+// attach wires the hub's hooks: failed authentications count toward a ban (the hub expels
+// the banned address's connections once the refusal is on its way).
 func (p *protection) attach(c *config, io *server.Server) {
 	c.hub.OnRefused = io.Refused
-	c.hub.OnAuthFailure = func(s *server.Socket) {
+	c.hub.OnAuthFailure = func(s *server.Socket) time.Duration {
 		a, err := netip.ParseAddr(s.Handshake.Address)
-		if err != nil || !p.bans.Fail(a) {
-			return
+		if err != nil {
+			return 0
 		}
-		io.Refused("banned_now")
-		n := io.Engine().CloseWhere(func(sess *engine.Session) bool { return sess.Request.ClientIP == a }, "banned")
-		log.Printf("edgeio: %s banned for failed authentications; %d sessions closed", a, n)
+		d := p.bans.Fail(a)
+		if d > 0 {
+			io.Refused("banned_now")
+		}
+		return d
 	}
 }
 
-// reload re-reads the denylist (SIGHUP) and closes sessions of newly denied addresses; a
-// bad file keeps the list in force.
-func (p *protection) reload(io *server.Server) {
+// reload re-reads the denylist (SIGHUP) and expels the connections of newly denied
+// addresses; a bad file keeps the list in force.
+func (p *protection) reload() {
 	if p == nil || p.path == "" {
 		return
 	}
@@ -530,12 +535,13 @@ func (p *protection) reload(io *server.Server) {
 		log.Printf("edgeio: keeping the previous denylist: %v", err)
 		return
 	}
-	closed := io.Engine().CloseWhere(func(s *engine.Session) bool { return p.denylist.Denied(s.Request.ClientIP) }, "denied")
+	closed := p.hub.Expel(p.denylist.Denied, "denied", "this address is denied by the operator", 0)
 	log.Printf("edgeio: denylist reloaded: %d entries, %d sessions closed", n, closed)
 }
 
-// bansHandler lists bans (GET) and lifts one (DELETE ?address=). Without an admin token
-// (tokenSet false) nobody may; with one, the caller has checked it.
+// bansHandler lists bans (GET), bans an address (POST ?address=&for=, for defaulting to
+// --auth-ban; its connections are expelled) and lifts a ban (DELETE ?address=). Without an
+// admin token (tokenSet false) nobody may; with one, the caller has checked it.
 func (p *protection) bansHandler(tokenSet bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !tokenSet {
@@ -546,6 +552,24 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 		case http.MethodGet:
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(p.bans.List())
+		case http.MethodPost:
+			a, err := netip.ParseAddr(r.URL.Query().Get("address"))
+			if err != nil {
+				http.Error(w, "address: "+err.Error(), http.StatusBadRequest)
+				return
+			}
+			d := p.banFor
+			if v := r.URL.Query().Get("for"); v != "" {
+				if d, err = time.ParseDuration(v); err != nil || d <= 0 {
+					http.Error(w, "for: a positive duration such as 30m", http.StatusBadRequest)
+					return
+				}
+			}
+			p.bans.Ban(a, d)
+			closed := p.hub.Expel(func(b netip.Addr) bool { return b == a }, "banned", "this address is banned by the operator", d)
+			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", a, d, closed)
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]any{"address": a.String(), "until": time.Now().Add(d).UTC(), "closed": closed})
 		case http.MethodDelete:
 			a, err := netip.ParseAddr(r.URL.Query().Get("address"))
 			if err != nil {
@@ -558,7 +582,7 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 			}
 			w.WriteHeader(http.StatusNoContent)
 		default:
-			http.Error(w, "GET or DELETE", http.StatusMethodNotAllowed)
+			http.Error(w, "GET, POST or DELETE", http.StatusMethodNotAllowed)
 		}
 	})
 }

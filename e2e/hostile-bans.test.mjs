@@ -12,16 +12,74 @@ import {
 
 const ADMIN_TOKEN = "hostile-admin-" + Math.random().toString(36).slice(2);
 
-/** Waits for a socket.io-client socket to be disconnected by the server. */
-async function assertClosedByServer(socket, ms, what) {
-  if (socket.connected) {
-    const reason = await Promise.race([
-      new Promise((r) => socket.once("disconnect", r)),
-      after(ms, `still connected after ${ms} ms`),
-    ]);
-    assert.ok(["transport close", "io server disconnect", "transport error"].includes(reason), `${what}: ${reason}`);
-  }
-  assert.equal(socket.connected, false, what);
+/**
+ * Records what an open socket.io-client socket hears when the server expels it: the `error`
+ * events, then the disconnect. Call it before the expulsion.
+ */
+function watchExpulsion(socket) {
+  const seen = { errors: [], disconnect: null };
+  socket.on("error", (e) => { if (!seen.disconnect) seen.errors.push(e); });
+  seen.done = new Promise((resolve) => socket.once("disconnect", (reason) => { seen.disconnect = reason; resolve(); }));
+  return seen;
+}
+
+/**
+ * Asserts the socket learnt why it was expelled: an `error` event { code: "BANNED", message }
+ * (with retryAfterMs for a ban that ends) and then "io server disconnect", so that the stock
+ * client does not reconnect by itself.
+ */
+async function assertExpelled(seen, ms, what, { message, retryAfterMs } = {}) {
+  await Promise.race([seen.done, after(ms)]);
+  assert.equal(seen.disconnect, "io server disconnect", `${what}: the disconnect reason (errors before it: ${JSON.stringify(seen.errors)})`);
+  assert.equal(seen.errors.length, 1, `${what}: one error event before the disconnect: ${JSON.stringify(seen.errors)}`);
+  const e = seen.errors[0];
+  assert.equal(e.code, "BANNED", `${what}: error code`);
+  if (message) assert.match(e.message, message, `${what}: error message`);
+  if (retryAfterMs === undefined) assert.equal(e.retryAfterMs, undefined, `${what}: no retryAfterMs for a ban without an end`);
+  else assert.ok(Math.abs(e.retryAfterMs - retryAfterMs) < 1000, `${what}: retryAfterMs ${e.retryAfterMs}, want about ${retryAfterMs}`);
+}
+
+/** A connect_error within a second; resolves with it. */
+async function refusedFast(ctx, server, ip, token, transports, what) {
+  const s = makeSocket(ctx, server, { ip, token, transports });
+  const started = Date.now();
+  const o = await Promise.race([outcome(s), after(1000, { timeout: true })]);
+  const ms = Date.now() - started;
+  s.close();
+  assert.ok(!o.timeout, `${what}: no connect_error within 1 s (the client would hang)`);
+  assert.equal(o.ok, false, `${what}: refused`);
+  return { err: o.err, ms };
+}
+
+for (const transports of [["websocket"], ["polling"]]) {
+  hostileTest(`exactly --auth-fail-limit failures over ${transports[0]}: every one, the last included, gets its connect_error within a second`, async (ctx) => {
+    const limit = 10;
+    const server = await ctx.start(["--auth-fail-limit", String(limit), "--auth-fail-window", "1m", "--auth-ban", "10m"]);
+    const ip = transports[0] === "websocket" ? "127.0.3.30" : "127.0.3.31";
+    const open = await connectUser(ctx, server, uniq("neighbour"), ip, { transports });
+    const expelled = watchExpulsion(open);
+    for (let i = 1; i <= limit; i++) {
+      // one expired token among them: every failure counts, whatever its code
+      const expired = i === 4;
+      const token = expired ? tokenFor(uniq("late"), { ttl: -3600 }) : badToken(uniq("mallory"));
+      const { err, ms } = await refusedFast(ctx, server, ip, token, transports, `failure ${i} of ${limit}`);
+      assert.equal(err.message, "unauthorized", `failure ${i}: connect_error message`);
+      const want = i === limit ? "BANNED" : expired ? "TOKEN_EXPIRED" : "UNAUTHORIZED";
+      assert.equal(err.data && err.data.code, want, `failure ${i}: connect_error data.code (${ms} ms)`);
+      if (i === limit) {
+        assert.ok(Math.abs(err.data.retryAfterMs - 600000) < 1000, `the ban's connect_error says how long it lasts: ${JSON.stringify(err.data)}`);
+      } else {
+        assert.ok(open.connected, `${i} failures do not ban yet`);
+      }
+    }
+    await assertExpelled(expelled, 2000, "the open session of the banned address", { message: /failed authentications/, retryAfterMs: 600000 });
+    const logged = new RegExp(`${ip.replace(/\./g, "\\.")} banned for failed authentications; 2 sessions closed`);
+    await until(() => logged.test(server.logs()), 2000, "the ban in the log");
+    const after403 = makeSocket(ctx, server, { ip, token: badToken(uniq("m")), transports });
+    const o = await outcome(after403);
+    assert.equal(o.ok, false, "a handshake after the ban is refused");
+    assertRefusal(await pollOpen(server, ip), 403, "banned", "and gets HTTP 403");
+  });
 }
 
 hostileTest("10 bad tokens then a good one: the address is banned (403), its open session closed; admin lists and lifts the ban", async (ctx) => {
@@ -34,6 +92,7 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   // a session of that address that was open before the attack
   const open = await connectUser(ctx, server, victimUser, ip);
   await join(open, room.roomId);
+  const expelled = watchExpulsion(open);
   const before = await room.snapshot();
 
   for (let i = 1; i <= 9; i++) {
@@ -43,13 +102,11 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   }
   assert.ok(open.connected, "9 failures do not ban yet: the open session is still there");
   await ackOk(open, "get-room-presence", room.roomId);
-  // the 10th failure bans: its own session may be closed before or after the connect_error
-  const tenth = makeSocket(ctx, server, { ip, token: badToken(uniq("mallory")) });
-  const o = await Promise.race([outcome(tenth), new Promise((r) => tenth.io.on("close", () => r({ ok: false, closed: true })))]);
-  assert.equal(o.ok, false, "10th bad token refused");
-  tenth.close();
+  // the 10th failure bans, and is answered like the others before its session closes
+  const tenth = await refusedUser(ctx, server, ip, { token: badToken(uniq("mallory")) });
+  assert.equal(tenth.data && tenth.data.code, "BANNED", "10th bad token: connect_error BANNED");
 
-  await assertClosedByServer(open, 2000, "the open session of the banned address is closed");
+  await assertExpelled(expelled, 2000, "the open session of the banned address", { message: /failed authentications/, retryAfterMs: 600000 });
   assert.ok(await server.metric("edgeio_session_closes_total", { reason: "banned" }) >= 1, "session close 'banned' counted");
 
   // the good token from the banned address: 403 on the handshake, polling and WebSocket
@@ -91,6 +148,26 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   await join(back, room.roomId);
   await ackOk(back, "get-room-presence", room.roomId);
 
+  // an operator's ban: POST /admin/bans expels the address's sessions, who learn why
+  const backExpelled = watchExpulsion(back);
+  assert.equal((await server.admin(`/admin/bans?address=${ip}`, { method: "POST" })).status, 401, "POST without the token");
+  assert.ok(back.connected, "a refused POST bans nobody");
+  for (const bad of ["address=nonsense", `address=${ip}&for=soon`, `address=${ip}&for=-1m`]) {
+    const r = await server.admin(`/admin/bans?${bad}`, { method: "POST", headers: bearer });
+    assert.equal(r.status, 400, `POST /admin/bans?${bad}: ${r.status} ${r.text}`);
+  }
+  const banned = await server.admin(`/admin/bans?address=${ip}&for=2m`, { method: "POST", headers: bearer });
+  assert.equal(banned.status, 200, `POST /admin/bans: ${banned.status} ${banned.text}`);
+  assert.equal(banned.json.address, ip);
+  assert.equal(banned.json.closed, 1, `one session closed: ${banned.text}`);
+  await assertExpelled(backExpelled, 2000, "the session of an address the operator bans", { message: /by the operator/, retryAfterMs: 120000 });
+  assertRefusal(await pollOpen(server, ip), 403, "banned", "handshake after the operator's ban");
+  const opBan = (await server.admin("/admin/bans", { headers: bearer })).json.find((b) => b.address === ip);
+  assert.ok(opBan && Math.abs(Date.parse(opBan.until) - Date.now() - 120000) < 5000, `the operator's ban is listed for 2m: ${JSON.stringify(opBan)}`);
+  assert.equal((await server.admin(`/admin/bans?address=${ip}`, { method: "DELETE", headers: bearer })).status, 204, "lift the operator's ban");
+  const again = await connectUser(ctx, server, victimUser, ip);
+  await join(again, room.roomId);
+
   assert.deepStrictEqual(await room.snapshot(), before, "nothing stored changed");
   await room.check("a ban", { n: 2 });
 });
@@ -118,15 +195,16 @@ hostileTest("denylist: 403 for listed addresses; SIGHUP adds one and closes its 
   await join(ws10, room.roomId);
   const poll10 = await connectUser(ctx, server, user10, "127.0.0.10", { transports: ["polling"] });
   await join(poll10, room.roomId);
+  const expelled = { ws: watchExpulsion(ws10), poll: watchExpulsion(poll10) };
   const before = await room.snapshot();
 
   writeFileSync(file, "# refused\n127.0.0.9\n127.0.0.10\n127.0.3.64/28\n");
   server.proc.kill("SIGHUP");
-  await assertClosedByServer(ws10, 2000, "the WebSocket session of the newly denied address is closed");
-  await assertClosedByServer(poll10, 3000, "the polling session of the newly denied address is closed");
+  await assertExpelled(expelled.ws, 2000, "the WebSocket session of the newly denied address", { message: /denied/ });
+  await assertExpelled(expelled.poll, 3000, "the polling session of the newly denied address", { message: /denied/ });
   assertRefusal(await pollOpen(server, "127.0.0.10"), 403, "denylist", "127.0.0.10 after the reload");
   assertRefusal(await pollOpen(server, "127.0.0.9"), 403, "denylist", "127.0.0.9 after the reload");
-  assert.match(server.logs(), /denylist reloaded/, "the reload is logged");
+  await until(() => /denylist reloaded/.test(server.logs()), 2000, "the reload in the log");
   assert.ok(await server.metric("edgeio_session_closes_total", { reason: "denied" }) >= 2, "session closes 'denied' counted");
   const ok11 = await pollOpen(server, "127.0.0.11");
   assert.equal(ok11.status, 200, `an address not listed: HTTP ${ok11.status}`);
@@ -159,6 +237,8 @@ hostileTest("10 bad CONNECTs on one WebSocket session (no new handshakes) ban th
     assert.match(r, /^44\{.*"unauthorized"/, `bad CONNECT ${i} answered CONNECT_ERROR`);
   }
   w.send("40" + JSON.stringify({ token: badToken(uniq("m")) }));
+  const r = await w.next((f) => typeof f === "string" && f.startsWith("4"), 1000, "CONNECT_ERROR 10");
+  assert.match(r, /^44\{.*"code":"BANNED"/, "the 10th failure is answered (BANNED) before its session closes");
   const closed = await w.closedWithin(2000);
   assert.ok(closed, "the 10th failure closes the session that made it");
   assertRefusal(await pollOpen(server, ip), 403, "banned", "handshake after the ban");

@@ -67,6 +67,7 @@ hostileTest("event flood: RATE_LIMITED with retryAfterMs, connection stays open;
   assert.ok(["io server disconnect", "transport close"].includes(reason), `flooder disconnected by the server, got ${reason}`);
   if (reason === "io server disconnect") {
     assert.ok(errors.length >= 90, `refusals arrived as error events before the cut-off (${errors.length})`);
+    assert.match(errors.at(-1).message, /disconnected/, `the refusal that cut the socket off says so: ${JSON.stringify(errors.at(-1))}`);
   }
   for (const e of errors) {
     assert.equal(e.code, "RATE_LIMITED", `error event code: ${JSON.stringify(e)}`);

@@ -39,6 +39,29 @@ hostileTest("WebSocket frame over --max-payload: that connection is closed (1009
   await room.check("an oversized frame");
 });
 
+hostileTest("a stock client's emit over --max-payload: its connection ends with a reason the client can read (1009 'message too big' on WebSocket, HTTP 413 on polling)", async (ctx) => {
+  const server = await ctx.start(["--max-payload", String(MAX)]);
+  const room = await honestRoom(ctx, server, ["127.0.5.6", "127.0.5.7"]);
+  const before = await room.snapshot();
+  for (const [transports, ip] of [[["websocket"], "127.0.5.13"], [["polling"], "127.0.5.14"]]) {
+    const s = await connectUser(ctx, server, uniq("big"), ip, { transports });
+    await join(s, room.roomId);
+    const gone = new Promise((resolve) => s.once("disconnect", (reason, details) => resolve({ reason, details })));
+    s.emit("send-message", { roomId: room.roomId, content: "x".repeat(2 * MAX) });
+    const { reason, details } = await Promise.race([gone, after(3000, { reason: "still connected after 3 s" })]);
+    if (transports[0] === "websocket") {
+      assert.equal(reason, "transport close", "WebSocket: the disconnect reason");
+      assert.equal(details.context.code, 1009, `WebSocket: the close code the client sees: ${details.context.code}`);
+      assert.equal(String(details.context.reason), "message too big", "WebSocket: the close reason the client sees");
+    } else {
+      assert.equal(reason, "transport error", "polling: the disconnect reason");
+      assert.equal(details.description, 413, `polling: the HTTP status the client sees: ${details.description}`);
+    }
+  }
+  assert.deepStrictEqual(await room.snapshot(), before, "nothing stored changed");
+  await room.check("oversized emits from stock clients");
+});
+
 hostileTest("polling body over --max-payload: HTTP 413 (Content-Length and chunked); the server and other sessions are fine", async (ctx) => {
   const server = await ctx.start(["--max-payload", String(MAX)]);
   const room = await honestRoom(ctx, server, ["127.0.5.4", "127.0.5.5"]);

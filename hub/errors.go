@@ -19,6 +19,7 @@ const (
 	CodeInvalidPayload  = "INVALID_PAYLOAD"
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 	CodeRateLimited     = "RATE_LIMITED"
+	CodeBanned          = "BANNED" // the client's address is banned (docs/security.md)
 	CodeUnavailable     = "UNAVAILABLE"
 	CodeInternal        = "INTERNAL"
 )

@@ -108,10 +108,14 @@ func (h *Hub) authenticate(s *server.Socket) error {
 			code = CodeTokenExpired
 		}
 		h.opts.OnRefused("auth_" + code)
+		refusal := &server.ConnectError{Message: "unauthorized", Data: map[string]any{"code": code}}
 		if h.opts.OnAuthFailure != nil {
-			h.opts.OnAuthFailure(s)
+			if d := h.opts.OnAuthFailure(s); d > 0 {
+				refusal.Data = map[string]any{"code": CodeBanned, "retryAfterMs": d.Milliseconds()}
+				refusal.Then = func() { h.expelBanned(s.Handshake.Address, d) }
+			}
 		}
-		return &server.ConnectError{Message: "unauthorized", Data: map[string]any{"code": code}}
+		return refusal
 	}
 	name, _ := security.CleanText(u.Name, h.opts.Sanitize)
 	if name == "" {
@@ -147,12 +151,15 @@ func (h *Hub) onConnection(s *server.Socket) {
 	s.OnAny(func(args []any, ack server.AckFunc) {
 		if ok, wait, refusedInARow := m.events.Allow(); !ok {
 			h.opts.OnRefused("event_rate")
-			if refusedInARow >= h.opts.FloodLimit {
-				h.opts.OnRefused("flood_disconnect")
-				s.Disconnect(false) // the client is told; packets it sends on are strays and close it
+			if refusedInARow < h.opts.FloodLimit {
+				reply(s, ack, nil, rateLimited(wait))
 				return
 			}
-			reply(s, ack, nil, rateLimited(wait))
+			h.opts.OnRefused("flood_disconnect")
+			e := rateLimited(wait)
+			e.message = "too many events: disconnected"
+			reply(s, ack, nil, e)
+			s.Disconnect(false) // after the reply, so the client learns why; packets it sends on are strays and close it
 			return
 		}
 		name, _ := args[0].(string)

@@ -27,8 +27,10 @@ type Options struct {
 	AuthCookie string // a cookie that may carry the token (needs the double-submit CSRF token)
 	CSRFCookie string // the cookie whose value the CSRF token must equal ("csrf_token")
 
-	// OnAuthFailure hears of each refused handshake, with the client's address (bans).
-	OnAuthFailure func(s *server.Socket)
+	// OnAuthFailure hears of each refused handshake, with the client's address. When the
+	// failure bans the address it returns how long for: the refusal then says BANNED, and
+	// once it is on its way the address's connections are expelled (Expel).
+	OnAuthFailure func(s *server.Socket) (bannedFor time.Duration)
 	// OnRefused counts refusals by reason (metrics).
 	OnRefused func(reason string)
 }

@@ -131,6 +131,9 @@ func (c *client) connect(name string, auth map[string]any) {
 				ce = &ConnectError{Message: err.Error()}
 			}
 			c.connectError(name, ce)
+			if ce.Then != nil {
+				ce.Then()
+			}
 			return
 		}
 	}
@@ -191,6 +194,13 @@ func (c *client) removeSocket(s *Socket) {
 		delete(c.sockets, s.Namespace.Name)
 	}
 	c.mu.Unlock()
+}
+
+// connectedSockets returns the connection's sockets, one per namespace.
+func (c *client) connectedSockets() []*Socket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Collect(maps.Values(c.sockets))
 }
 
 // OnClose disconnects every socket of the connection with the session's reason.

@@ -16,6 +16,9 @@ type Middleware func(s *Socket) error
 type ConnectError struct {
 	Message string
 	Data    any
+	// Then, when set, runs once the CONNECT_ERROR is queued on the connection: whatever
+	// the refusal leads to (closing this connection, say) comes after the client has it.
+	Then func()
 }
 
 func (e *ConnectError) Error() string { return e.Message }

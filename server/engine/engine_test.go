@@ -419,3 +419,23 @@ func TestCloseAnswersWaitingPollWithClose(t *testing.T) {
 	}
 	_ = codec.EOpen
 }
+
+// A polling session the server closes with packets still queued gets them in one poll and
+// the close packet in the next (socket.io-client handles a response's messages only after
+// its close packet); the poll after that finds no session.
+func TestPollingServerCloseSendsQueueThenClose(t *testing.T) {
+	ts := startServer(t, Options{})
+	sid := ts.handshake(t)
+	sess := ts.srv.lookup(sid)
+	sess.SendMessage([]byte("goodbye"), false)
+	sess.Close("kicked")
+	u := ts.url + "&sid=" + sid
+	for i, want := range []string{"4goodbye", "1"} {
+		if code, body := get(t, u); code != 200 || body != want {
+			t.Fatalf("poll %d: %d %q, want %q", i, code, body, want)
+		}
+	}
+	if code, body := get(t, u); code != 400 || !strings.Contains(body, "Session ID unknown") {
+		t.Fatalf("poll after the close packet: %d %q", code, body)
+	}
+}

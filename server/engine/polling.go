@@ -21,11 +21,6 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 		s.Close(reasonTransportError)
 		return
 	}
-	if s.closed && len(s.queue) == 0 {
-		s.mu.Unlock()
-		writeError(ctx, errUnknownSid)
-		return
-	}
 	s.getActive = true
 	// A poll that comes after the probe waits a little for the upgrade packet, which may be
 	// on its way over the WebSocket: once it lands this poll is refused, as a stray.
@@ -67,15 +62,15 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 		n += int64(len(p.Data) + 1)
 	}
 	s.buffered.Add(-n)
-	if s.closed {
-		defer s.srv.remove(s) // a lingering session has delivered its close packet
-	}
 	if len(pkts) == 0 {
 		if s.closed {
 			pkts = []codec.EPacket{{Type: codec.EClose}}
 		} else {
 			pkts = []codec.EPacket{{Type: codec.ENoop}}
 		}
+	}
+	if last := pkts[len(pkts)-1].Type; s.closed && (last == codec.EClose || last == codec.ENoop) {
+		defer s.srv.remove(s) // a lingering session has delivered its last packet
 	}
 	s.mu.Unlock()
 	s.writePayload(ctx, pkts)

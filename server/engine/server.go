@@ -60,21 +60,27 @@ func (s *Server) Len() int {
 // ServeHTTP handles one request under the server's path.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	ip := security.ClientIP(ctx.RemoteAddr().String(), string(ctx.Request.Header.Peek("X-Forwarded-For")), s.opts.TrustedProxies)
-	if g := s.opts.Gate; g != nil {
+	q := ctx.QueryArgs()
+	sid := q.Peek("sid")
+	var sess *Session
+	if len(sid) > 0 {
+		sess = s.lookup(string(sid))
+	}
+	// A closed session's last poll is answered whoever asks: it carries why the session
+	// closed (the ban that closed it, say).
+	lastPoll := sess != nil && ctx.IsGet() && sess.isClosed()
+	if g := s.opts.Gate; g != nil && !lastPoll {
 		if status, reason := g.Blocked(ip); status != 0 {
 			writeRefusal(ctx, status, reason)
 			return
 		}
 	}
-	q := ctx.QueryArgs()
 	transport := string(q.Peek("transport"))
 	if transport != TransportPolling && transport != TransportWebSocket {
 		writeError(ctx, errUnknownTransport)
 		return
 	}
-	sid := q.Peek("sid")
 	if len(sid) > 0 {
-		sess := s.lookup(string(sid))
 		if sess == nil {
 			writeError(ctx, errUnknownSid)
 			return
@@ -129,7 +135,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		s.upgradeNew(ctx, protocol, req)
 		return
 	}
-	sess := newSession(s, protocol, req, TransportPolling)
+	sess = newSession(s, protocol, req, TransportPolling)
 	sess.admitted = s.opts.Gate != nil
 	sess.b64 = len(q.Peek("b64")) > 0
 	s.open(sess, []string{TransportWebSocket})
@@ -143,7 +149,10 @@ func (s *Server) open(sess *Session, upgrades []string) {
 	s.mu.Unlock()
 	s.opts.Stats.Opened.Add(1)
 	sess.Send(codec.EPacket{Type: codec.EOpen, Data: s.openPayload(sess, upgrades)})
-	sess.handler = s.OnOpen(sess)
+	h := s.OnOpen(sess)
+	sess.mu.Lock() // SessionsWhere may have found the session already
+	sess.handler = h
+	sess.mu.Unlock()
 	sess.startHeartbeat()
 }
 
@@ -199,18 +208,24 @@ func (s *Server) Close(reason string) {
 
 // CloseWhere closes the sessions that match, with reason; it returns how many.
 func (s *Server) CloseWhere(match func(*Session) bool, reason string) int {
+	hit := s.SessionsWhere(match)
+	for _, sess := range hit {
+		sess.Close(reason)
+	}
+	return len(hit)
+}
+
+// SessionsWhere returns the sessions for which match is true.
+func (s *Server) SessionsWhere(match func(*Session) bool) []*Session {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	var hit []*Session
 	for _, sess := range s.sessions {
 		if match(sess) {
 			hit = append(hit, sess)
 		}
 	}
-	s.mu.Unlock()
-	for _, sess := range hit {
-		sess.Close(reason)
-	}
-	return len(hit)
+	return hit
 }
 
 func newID() string {

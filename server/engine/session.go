@@ -93,6 +93,19 @@ func newSession(srv *Server, protocol int, req *Request, transport string) *Sess
 	}
 }
 
+func (s *Session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Handler is what the session hands its messages to; nil while it is being opened.
+func (s *Session) Handler() Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handler
+}
+
 // Transport is the transport the session runs on now.
 func (s *Session) Transport() string {
 	s.mu.Lock()
@@ -242,7 +255,7 @@ func (s *Session) Close(reason string) {
 		s.srv.opts.Gate.Release(s.Request.ClientIP)
 	}
 	s.srv.opts.Stats.closed(reason)
-	ws := s.ws
+	ws, handler := s.ws, s.handler
 	linger := false
 	if reason == ReasonSlowClient && ws == nil {
 		s.queue = nil // what it did not read is dropped, not kept for a last poll
@@ -254,10 +267,15 @@ func (s *Session) Close(reason string) {
 			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
 			s.signal()
 		case s.getActive || !clientCaused(reason):
-			// the server closed: the waiting poll, or the next one, carries the close packet
-			s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+			// The server closed: a poll carries the close packet, in a response of its own
+			// when packets are queued (socket.io-client handles the Socket.IO packets of a
+			// response only after its close packet: a DISCONNECT there would come too late).
+			closeNow := len(s.queue) == 0
+			if closeNow {
+				s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+			}
 			s.signal()
-			linger = !s.getActive
+			linger = !s.getActive || !closeNow
 		}
 	}
 	s.mu.Unlock()
@@ -271,8 +289,8 @@ func (s *Session) Close(reason string) {
 	if ws != nil {
 		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError || reason == ReasonSlowClient)
 	}
-	if s.handler != nil {
-		s.handler.OnClose(reason)
+	if handler != nil {
+		handler.OnClose(reason)
 	}
 }
 

@@ -167,11 +167,19 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 }
 
 // closeWith sends a close frame with code, as the last thing written, unless one was.
+// The codes the server closes a broken connection with carry their reason, which a
+// browser shows as CloseEvent.reason.
 func (wc *wsConn) closeWith(code uint16) {
 	if wc.closeSent.Swap(true) {
 		return
 	}
-	wc.write(appendFrame(nil, codec.WSClose, []byte{byte(code >> 8), byte(code)}, false))
+	wc.write(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
+}
+
+var closeReasons = map[uint16]string{
+	1002: "protocol error",
+	1007: "invalid frame payload data",
+	1009: "message too big",
 }
 
 // queue hands a message to the connection's handler goroutine, starting one if none runs.

@@ -131,6 +131,7 @@ func TestWebSocketMessagesBeforeACloseAreHandledFirst(t *testing.T) {
 	}
 }
 
+// A broken frame is answered with its close code and the reason, which browsers show.
 func TestWebSocketBadFramesGetTheirCloseCode(t *testing.T) {
 	ts := startServer(t, Options{})
 	unmasked := clientFrame(0x81, []byte("4x"))
@@ -140,9 +141,9 @@ func TestWebSocketBadFramesGetTheirCloseCode(t *testing.T) {
 		frame []byte
 		code  string
 	}{
-		{"unmasked", unmasked, "\x03\xea"},                                       // 1002
-		{"invalid UTF-8 text", clientFrame(0x81, []byte{'4', 0xff}), "\x03\xef"}, // 1007
-		{"reserved opcode", clientFrame(0x83, nil), "\x03\xea"},
+		{"unmasked", unmasked, "\x03\xeaprotocol error"},                                                   // 1002
+		{"invalid UTF-8 text", clientFrame(0x81, []byte{'4', 0xff}), "\x03\xefinvalid frame payload data"}, // 1007
+		{"reserved opcode", clientFrame(0x83, nil), "\x03\xeaprotocol error"},
 		{"a close with a code never sent", clientFrame(0x88, []byte{0x03, 0xee}), "\x03\xe8"}, // 1006 → 1000
 	} {
 		ws := dialRaw(t, ts.ws)

@@ -25,10 +25,11 @@ func NewBans(threshold int, window, duration time.Duration) *Bans {
 		failures: make(map[netip.Addr][]time.Time), banned: make(map[netip.Addr]time.Time)}
 }
 
-// Fail records a failed authentication; it reports true when this failure bans a.
-func (b *Bans) Fail(a netip.Addr) bool {
+// Fail records a failed authentication; when this failure bans a, it returns how long the
+// ban lasts, else 0.
+func (b *Bans) Fail(a netip.Addr) time.Duration {
 	if b.threshold <= 0 || !a.IsValid() {
-		return false
+		return 0
 	}
 	now := time.Now()
 	b.mu.Lock()
@@ -42,11 +43,18 @@ func (b *Bans) Fail(a netip.Addr) bool {
 	recent = append(recent, now)
 	if len(recent) < b.threshold {
 		b.failures[a] = recent
-		return false
+		return 0
 	}
 	delete(b.failures, a)
 	b.banned[a] = now.Add(b.duration)
-	return true
+	return b.duration
+}
+
+// Ban bans a for d from now (an operator's ban), replacing any ban a had.
+func (b *Bans) Ban(a netip.Addr, d time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.banned[a] = time.Now().Add(d)
 }
 
 // Banned reports whether a is banned now.

@@ -126,11 +126,11 @@ func TestDenylistLoadAndReload(t *testing.T) {
 func TestBans(t *testing.T) {
 	b := NewBans(3, time.Minute, 50*time.Millisecond)
 	a := netip.MustParseAddr("192.0.2.1")
-	if b.Fail(a) || b.Fail(a) {
+	if b.Fail(a) != 0 || b.Fail(a) != 0 {
 		t.Fatal("banned before the threshold")
 	}
-	if !b.Fail(a) || !b.Banned(a) {
-		t.Fatal("not banned at the threshold")
+	if b.Fail(a) != 50*time.Millisecond || !b.Banned(a) {
+		t.Fatal("not banned for the ban's duration at the threshold")
 	}
 	if list := b.List(); len(list) != 1 || list[0].Address != "192.0.2.1" {
 		t.Fatalf("List = %v", list)
@@ -148,11 +148,19 @@ func TestBans(t *testing.T) {
 	old := NewBans(2, 20*time.Millisecond, time.Minute)
 	old.Fail(a)
 	time.Sleep(30 * time.Millisecond)
-	if old.Fail(a) {
+	if old.Fail(a) != 0 {
 		t.Fatal("a failure outside the window counted")
 	}
-	if NewBans(0, time.Minute, time.Minute).Fail(a) {
+	if NewBans(0, time.Minute, time.Minute).Fail(a) != 0 {
 		t.Fatal("bans that are off banned")
+	}
+	b.Ban(a, 40*time.Millisecond) // an operator's ban
+	if !b.Banned(a) {
+		t.Fatal("Ban did not ban")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if b.Banned(a) {
+		t.Fatal("an operator's ban outlived its duration")
 	}
 }
 
