@@ -42,8 +42,9 @@ e2e:
 	$(GO) build -cover -covermode=atomic -coverpkg=edgeio/... -o $(COVER_BIN) .
 	cd e2e && EDGEIO_BIN=$(CURDIR)/$(COVER_BIN) GOCOVERDIR=$(COVER_DIR)/e2e npm test
 
-# The bundled harness, full scenario (10,000 connections, rooms of 100, 1,000 messages/s);
-# CONNS=, DURATION=, MSG_RATE=... make it smaller (scripts/bench.sh).
+# The bundled harness, full scenario (10,000 connections, rooms of 100, 1,000 messages/s),
+# against edgeio, the bare relay (the floor) and the Node peer in one run, compared;
+# TARGETS=, RATES=, CONNS=, DURATION=... (scripts/bench.sh).
 bench: build
 	bash scripts/bench.sh
 

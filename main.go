@@ -30,6 +30,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"edgeio/bench"
+	"edgeio/bench/relay"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/store"
@@ -100,7 +101,7 @@ func parseServe(args []string) (*config, error) {
 	e := &c.opts.Engine
 	fs.StringVar(&c.addr, "addr", ":3000", "client listener address")
 	fs.StringVar(&c.adminAddr, "admin-addr", "127.0.0.1:6060", "admin listener (pprof, health); empty turns it off")
-	fs.StringVar(&c.app, "app", "chat", "application: chat, or echo (the protocol conformance app)")
+	fs.StringVar(&c.app, "app", "chat", "application: chat, echo (the protocol conformance app) or relay (the bench floor: WebSocket frames relayed to a room, no Socket.IO)")
 	fs.StringVar(&e.Path, "path", "/socket.io/", "Socket.IO path")
 	fs.DurationVar(&e.PingInterval, "ping-interval", 25*time.Second, "Engine.IO ping interval")
 	fs.DurationVar(&e.PingTimeout, "ping-timeout", 20*time.Second, "Engine.IO ping timeout")
@@ -247,6 +248,7 @@ func serve(args []string) error {
 		if closeApp, appReady, err = startChat(c, io, guard); err != nil {
 			return err
 		}
+	case "relay": // the bench floor: no Socket.IO at all (bench/relay)
 	default:
 		return fmt.Errorf("unknown app %q", c.app)
 	}
@@ -272,7 +274,11 @@ func serve(args []string) error {
 	}
 
 	errc := make(chan error, 1)
-	go func() { errc <- io.Serve(ln) }()
+	if c.app == "relay" {
+		go func() { errc <- relay.New().Serve(ln) }()
+	} else {
+		go func() { errc <- io.Serve(ln) }()
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 wait:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"edgeio/bench"
+	"edgeio/bench/relay"
 	"edgeio/hub"
 	"edgeio/hub/store"
 	"edgeio/server"
@@ -237,6 +238,60 @@ func TestRefusedAndMaxTime(t *testing.T) {
 	}
 }
 
+// TestRelayRun loads the bare relay (--protocol relay): every delivery measured, no acks,
+// joins or probes, and the comparison of that run with a chat run names both.
+func TestRelayRun(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = relay.New().Serve(ln) }()
+	t.Cleanup(func() { _ = ln.Close() })
+	common := []string{"--conns", "40", "--room-size", "10", "--rate", "400", "--msg-rate", "100",
+		"--duration", "1s", "--warmup", "200ms", "--source-ips", "127.0.0.2-127.0.0.5",
+		"--server-pid", fmt.Sprint(os.Getpid()), "--quiet", "--max-time", "30s"}
+	cfg, err := bench.ParseFlags(append([]string{"--url", "http://" + ln.Addr().String(), "--protocol", "relay"}, common...), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, m, l := rep.Connections, rep.Messages, rep.Latency
+	if c.Connected != 40 || c.Joined != 40 || len(rep.Errors) != 0 || len(rep.Disconnects) != 0 {
+		t.Fatalf("connections %+v, errors %v, disconnects %v", c, rep.Errors, rep.Disconnects)
+	}
+	if m.Sent < 80 || m.Expected != m.Sent*10 || m.Received != m.Expected || m.Acked != 0 {
+		t.Fatalf("messages %+v", m)
+	}
+	if l.Delivery.Count != m.Received || l.Connect.Count != 40 || l.Join.Count != 0 || rep.Typing.Sent != 0 || rep.Presence.Sent != 0 {
+		t.Fatalf("latencies %+v, typing %+v, presence %+v", l, rep.Typing, rep.Presence)
+	}
+	if rep.Label != "relay" || rep.Server == nil || rep.Server.CPUPerDeliveryUS <= 0 {
+		t.Fatalf("label %q, server %+v", rep.Label, rep.Server)
+	}
+
+	cfg, err = bench.ParseFlags(append([]string{"--url", startChat(t), "--jwt-secret", secret, "--label", "edgeio"}, common...), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chat, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := bench.Compare(&out, []*bench.Report{chat, rep}); err != nil {
+		t.Fatal(err)
+	}
+	t.Log("\n" + out.String())
+	for _, want := range []string{"edgeio ÷ relay: cpu per delivery", "highest rate held (p95 < 100 ms, 99.9% delivered): relay 1000/s", "highest rate held, edgeio ÷ relay: 1.00"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("comparison lacks %q", want)
+		}
+	}
+}
+
 func TestMainFlags(t *testing.T) {
 	if err := bench.Main([]string{"-h"}); err != nil {
 		t.Fatalf("-h: %v", err)
@@ -250,6 +305,8 @@ func TestMainFlags(t *testing.T) {
 		{"--jwt-secret", "s", "--url", "ftp://x"},
 		{"--jwt-secret", "s", "--source-ips", "127.0.0.9-127.0.0.2"},
 		{"--jwt-secret", "s", "extra"},
+		{"--jwt-secret", "s", "--protocol", "smoke-signals"},
+		{"--protocol", "relay", "--transport", "polling"},
 	} {
 		if err := bench.Main(args); err == nil {
 			t.Errorf("Main(%q) accepted", args)

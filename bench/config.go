@@ -13,6 +13,8 @@ import (
 // has the flag's name in its comment.
 type Config struct {
 	URL            string        // --url: the server, http or https
+	Protocol       string        // --protocol: socketio (the chat contract) or relay (bench/relay)
+	Label          string        // --label: the target's name in the report (bench compare)
 	Path           string        // --path: Socket.IO path
 	Conns          int           // --conns: connections to open
 	Rate           float64       // --rate: new connections (and joins) per second
@@ -40,8 +42,10 @@ type Config struct {
 	Quiet          bool          // --quiet: no progress line
 }
 
-// Transports and parsers.
+// Protocols, transports and parsers.
 const (
+	ProtocolSocketIO   = "socketio"
+	ProtocolRelay      = "relay"
 	TransportWebSocket = "websocket"
 	TransportPolling   = "polling"
 	ParserJSON         = "json"
@@ -62,6 +66,8 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "server to load (http or https)")
+	fs.StringVar(&c.Protocol, "protocol", ProtocolSocketIO, "socketio (the chat contract), or relay: the bare WebSocket relay of edgeio --app relay, the floor (same connections, rooms, rate and payload size; no acks, typing or presence)")
+	fs.StringVar(&c.Label, "label", "", "the target's name in the report, for `edgeio bench compare` (default: the protocol)")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "Socket.IO path")
 	fs.IntVar(&c.Conns, "conns", 10000, "connections to open")
 	fs.Float64Var(&c.Rate, "rate", 2000, "new connections per second (joins go at the same rate)")
@@ -98,6 +104,9 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 
 // Validate checks the fields a run depends on.
 func (c *Config) Validate() error {
+	if c.Protocol == "" {
+		c.Protocol = ProtocolSocketIO
+	}
 	u, err := url.Parse(c.URL)
 	switch {
 	case err != nil:
@@ -106,7 +115,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: --url must be http:// or https://, not %q", c.URL)
 	case u.Host == "":
 		return fmt.Errorf("bench: --url %q has no host", c.URL)
-	case c.JWTSecret == "":
+	case c.JWTSecret == "" && c.Protocol != ProtocolRelay:
 		return errors.New("bench: --jwt-secret is required")
 	case c.Conns <= 0:
 		return errors.New("bench: --conns must be positive")
@@ -130,6 +139,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: --transport must be websocket or polling, not %q", c.Transport)
 	case c.Parser != ParserJSON && c.Parser != ParserMsgpack:
 		return fmt.Errorf("bench: --parser must be json or msgpack, not %q", c.Parser)
+	case c.Protocol != ProtocolSocketIO && c.Protocol != ProtocolRelay:
+		return fmt.Errorf("bench: --protocol must be socketio or relay, not %q", c.Protocol)
+	case c.Protocol == ProtocolRelay && c.Transport != TransportWebSocket:
+		return errors.New("bench: --protocol relay is WebSocket only")
+	}
+	if c.Protocol == ProtocolRelay {
+		c.TypingRate, c.PresenceRate = 0, 0 // the relay knows no events
+	}
+	if c.Label == "" {
+		c.Label = c.Protocol
 	}
 	if c.Path == "" {
 		c.Path = "/socket.io/"

@@ -13,8 +13,11 @@ import (
 
 // Main is `edgeio bench`: it parses args, runs, and prints the report (a table, or JSON
 // with --json) on stdout, with progress on stderr. SIGINT or SIGTERM cut the run short and
-// still print what was measured.
+// still print what was measured. `edgeio bench compare REPORT.json...` compares reports.
 func Main(args []string) error {
+	if len(args) > 0 && args[0] == "compare" {
+		return CompareMain(args[1:], os.Stdout)
+	}
 	cfg, err := ParseFlags(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil

@@ -17,6 +17,8 @@ import (
 // unless a field's name says otherwise.
 type Report struct {
 	Target       string    `json:"target"`
+	Label        string    `json:"label"`
+	Protocol     string    `json:"protocol"`
 	Transport    string    `json:"transport"`
 	Parser       string    `json:"parser"`
 	Conns        int       `json:"conns"`
@@ -121,7 +123,7 @@ type HostStats struct {
 
 func newReport(cfg Config) *Report {
 	return &Report{
-		Target: cfg.URL, Transport: cfg.Transport, Parser: cfg.Parser,
+		Target: cfg.URL, Label: cfg.Label, Protocol: cfg.Protocol, Transport: cfg.Transport, Parser: cfg.Parser,
 		Conns: cfg.Conns, RoomSize: cfg.RoomSize, Rooms: (cfg.Conns + cfg.RoomSize - 1) / cfg.RoomSize,
 		MsgRate: cfg.MsgRate, TypingRate: cfg.TypingRate, PresenceRate: cfg.PresenceRate,
 		Duration: cfg.Duration.Seconds(), Warmup: cfg.Warmup.Seconds(), Idle: cfg.Idle,

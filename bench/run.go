@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"edgeio/bench/relay"
 	"edgeio/server/auth"
 )
 
@@ -27,6 +28,7 @@ type run struct {
 	cfg     Config
 	base    time.Time // the monotonic clock's zero for timestamps
 	msgpack bool
+	relay   bool // --protocol relay: bare WebSocket frames, no Socket.IO
 	secret  []byte
 	wsURL   string
 	pollURL string
@@ -89,7 +91,11 @@ func newRun(cfg Config) (*run, error) {
 		msgpack: cfg.Parser == ParserMsgpack,
 		secret:  []byte(cfg.JWTSecret),
 		wsURL:   ws + "://" + u.Host + path + "?EIO=4&transport=websocket",
+		relay:   cfg.Protocol == ProtocolRelay,
 		pollURL: u.Scheme + "://" + u.Host + path + "?EIO=4&transport=polling",
+	}
+	if r.relay {
+		r.wsURL = ws + "://" + u.Host + relay.Path + "?room="
 	}
 	r.sendStart.Store(math.MaxInt64)
 	r.setPhase("start")
@@ -122,7 +128,11 @@ func newRun(cfg Config) (*run, error) {
 	nRooms := (cfg.Conns + cfg.RoomSize - 1) / cfg.RoomSize
 	for i := range nRooms {
 		rm := &room{name: "bench-" + strconv.Itoa(i)}
-		t, err := newSendTemplate(rm.name, r.msgpack)
+		newTemplate := newSendTemplate
+		if r.relay {
+			newTemplate = newRelayTemplate
+		}
+		t, err := newTemplate(rm.name, r.msgpack)
 		if err != nil {
 			return nil, err
 		}
@@ -316,14 +326,30 @@ func (r *run) dial(ctx context.Context, c *conn, ttl time.Duration) error {
 	}
 	src := r.rr.pick()
 	c.start = r.now()
-	if r.cfg.Transport == TransportPolling {
+	switch {
+	case r.cfg.Transport == TransportPolling:
 		return r.dialPolling(ctx, c, src)
+	case r.relay: // in the room as soon as the upgrade is answered
+		if err := r.dialWebSocket(c, src, r.wsURL+url.QueryEscape(r.rooms[c.room].name)); err != nil {
+			return err
+		}
+		c.connectOK()
+		return nil
 	}
-	return r.dialWebSocket(c, src)
+	return r.dialWebSocket(c, src, r.wsURL)
 }
 
 // joinAll joins every open connection to its room, at --rate, and waits for the acks.
+// A relay connection is in its room from the start.
 func (r *run) joinAll(ctx context.Context) {
+	if r.relay {
+		for _, c := range r.conns {
+			if c.alive() && c.joined.CompareAndSwap(false, true) {
+				r.joinedN.Add(1)
+			}
+		}
+		return
+	}
 	pc := newPacer(time.Now(), r.cfg.Rate)
 	var k int64
 	for _, c := range r.conns {

@@ -24,7 +24,8 @@ type sendTemplate struct {
 	msgpack bool
 	pre     []byte // before the ack id
 	post    []byte // after the ack id (JSON only)
-	tsAt    int    // offset of the digits: in post for JSON, in pre for msgpack
+	tsAt    int    // offset of the digits: in post for JSON, in pre for msgpack and relay
+	relay   bool   // the whole packet is pre: no ack id
 }
 
 // newSendTemplate encodes send-message {roomId, content} for one room.
@@ -63,11 +64,37 @@ func newSendTemplate(room string, msgpack bool) (*sendTemplate, error) {
 	return t, nil
 }
 
+// newRelayTemplate encodes what a chat server would deliver for one room, new-message with
+// a MessagePayload of the usual size, for the relay to pass on as it is: the relay run
+// moves the same bytes as a chat run, with no ack id.
+func newRelayTemplate(room string, msgpack bool) (*sendTemplate, error) {
+	p := &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: codec.NoID, Data: []any{
+		"new-message", map[string]any{
+			"id": "0000000000000000000000", "roomId": room, "userId": "bench-00000", "username": "bench-00000",
+			"content": tsPlaceholder, "createdAt": "2026-01-01T00:00:00.000Z",
+		},
+	}}
+	b, err := encodePacket(msgpack, p)
+	if err != nil {
+		return nil, err
+	}
+	t := &sendTemplate{msgpack: msgpack, relay: true, pre: b, tsAt: bytes.Index(b, []byte(tsPlaceholder))}
+	if t.tsAt < 0 {
+		return nil, errors.New("bench: timestamp placeholder not found")
+	}
+	t.tsAt += len(tsPrefix)
+	return t, nil
+}
+
 // append writes the packet with ack id and timestamp ts to dst (reused by the caller, so
 // that a send allocates nothing once dst has grown).
 func (t *sendTemplate) append(dst []byte, id uint32, ts int64) []byte {
 	start := len(dst)
 	dst = append(dst, t.pre...)
+	if t.relay {
+		putDigits(dst[start+t.tsAt:start+t.tsAt+tsDigits], ts)
+		return dst
+	}
 	if t.msgpack {
 		dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
 		putDigits(dst[start+t.tsAt:start+t.tsAt+tsDigits], ts)

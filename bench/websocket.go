@@ -32,10 +32,10 @@ func (t *wsTransport) close() { _ = t.ws.WriteClose(1000, nil) }
 
 // dialWebSocket opens the WebSocket and starts its reader; the Engine.IO open packet then
 // makes the reader send CONNECT.
-func (r *run) dialWebSocket(c *conn, src int) error {
+func (r *run) dialWebSocket(c *conn, src int, addr string) error {
 	var tap *handshakeTap
 	opt := &gws.ClientOption{
-		Addr:             r.wsURL,
+		Addr:             addr,
 		HandshakeTimeout: r.cfg.ConnectTimeout,
 		ReadBufferSize:   4096,
 		PermessageDeflate: gws.PermessageDeflate{

@@ -1,83 +1,133 @@
 #!/usr/bin/env bash
-# Runs the bundled load harness against a fresh edgeio on loopback and prints its table.
+# Runs the bundled load harness against fresh servers on loopback, one after the other with
+# the same harness and scenario, and compares them (edgeio bench compare):
+#   edgeio  the chat app with production defaults (bolt store, abuse limits on)
+#   relay   edgeio --app relay: WebSocket frames relayed to a room and nothing else, the
+#           floor that shows what the machine can do (bench/relay)
+#   node    the same chat contract on stock Node Socket.IO (../shared/peers/node-socketio)
 #
-#   scripts/bench.sh                      # the full scenario: 10,000 connections, rooms of 100,
-#                                         # 1,000 messages/s for 30 s
-#   CONNS=2000 DURATION=10s scripts/bench.sh
-#   PROFILE=1 scripts/bench.sh            # also capture CPU, heap, allocs and goroutine
-#                                         # profiles into profiles/ through the pprof endpoints
-#   TARGET=node scripts/bench.sh          # the same run against the Node Socket.IO peer of
-#                                         # ../shared/peers/node-socketio (PEER_DIR=...)
+#   scripts/bench.sh                          # 10,000 connections, rooms of 100, 1,000
+#                                             # messages/s (100,000 deliveries/s) for 30 s
+#   TARGETS=edgeio scripts/bench.sh           # one target (any of edgeio relay node)
+#   RATES="300 600 1000 1200" scripts/bench.sh  # a sweep of message rates: the comparison
+#                                             # names the highest rate each target held
+#   CONNS=2000 DURATION=10s scripts/bench.sh  # smaller
+#   PROFILE=1 scripts/bench.sh                # edgeio's CPU, heap, allocs and goroutine
+#                                             # profiles into profiles/ (pprof endpoints)
+#   OUT=dir scripts/bench.sh                  # keep the JSON reports in dir
 #
-# Environment: CONNS, ROOM_SIZE, MSG_RATE, DURATION, RATE (connections/s), TRANSPORT,
-# PARSER, SERVER_ARGS (extra server flags), BENCH_ARGS (extra harness flags), PORT.
+# Environment: TARGETS, RATES (or MSG_RATE), CONNS, ROOM_SIZE, DURATION, RATE (connections
+# per second), TRANSPORT, PARSER, SERVER_ARGS (extra edgeio flags), BENCH_ARGS (extra
+# harness flags), PEER_DIR, OUT.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="$root/bin/edgeio"
 [[ -x "$bin" ]] || { echo "bench: build first (make build)" >&2; exit 2; }
 
-conns=${CONNS:-10000} room=${ROOM_SIZE:-100} msgs=${MSG_RATE:-1000} duration=${DURATION:-30s}
-rate=${RATE:-2000} port=${PORT:-$((20000 + RANDOM % 20000))}
-admin=$((port + 1))
+targets=${TARGETS:-edgeio relay node}
+rates=${RATES:-${MSG_RATE:-1000}}
+conns=${CONNS:-10000} room=${ROOM_SIZE:-100} duration=${DURATION:-30s} rate=${RATE:-2000}
 secret="bench-$RANDOM$RANDOM"
 work="$(mktemp -d /tmp/edgeio-bench.XXXXXX)"
+out=${OUT:-$work/reports}
+mkdir -p "$out"
+pid=""
 
 # The harness and the server each hold one file per connection; the hard limit here is 20,000.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-if [[ "${TARGET:-edgeio}" == node ]]; then
-  # the same chat contract on stock Node Socket.IO, for side-by-side figures
-  peer="${PEER_DIR:-$root/../shared/peers/node-socketio}"
-  cp -r "$peer" "$work/peer"
-  (cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null)
-  (cd "$work/peer" && PORT=$port JWT_SECRET=$secret exec node server.mjs) >"$work/server.log" 2>&1 &
-else
-  # shellcheck disable=SC2086
-  "$bin" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
-    --data-dir "$work/data" --max-conns-per-ip 0 --rate-handshakes 0 --rate-events 0 \
-    --rate-messages 0 --auth-fail-limit 0 ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
-fi
-pid=$!
+# edgeio runs with its limits on, 5 sessions per address among them: the harness spreads
+# its connections over 127.1.0.1 onwards, four to an address.
+addrs=$(( conns / 4 + 1 ))
+sources="127.1.0.1-127.1.$(( addrs / 256 )).$(( addrs % 256 ))"
+
+stop_server() {
+  if [[ -n "$pid" ]]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=""
+  fi
+}
 cleanup() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  stop_server
+  [[ -n "${profiler:-}" ]] && kill "$profiler" 2>/dev/null || true
   rm -rf "$work"
+  return 0
 }
 trap cleanup EXIT
 
-for _ in $(seq 100); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-  sleep 0.1
-done
-if ! kill -0 "$pid" 2>/dev/null; then
-  echo "bench: the server did not start:" >&2
+start_server() { # target port admin
+  local target=$1 port=$2 admin=$3
+  case "$target" in
+    edgeio)
+      rm -rf "$work/data"
+      # shellcheck disable=SC2086
+      "$bin" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
+        --data-dir "$work/data" ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
+      ;;
+    relay)
+      "$bin" --app relay --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" >"$work/server.log" 2>&1 &
+      ;;
+    node)
+      if [[ ! -d "$work/peer" ]]; then
+        cp -r "${PEER_DIR:-$root/../shared/peers/node-socketio}" "$work/peer"
+        (cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null)
+      fi
+      (cd "$work/peer" && PORT=$port JWT_SECRET=$secret exec node server.mjs) >"$work/server.log" 2>&1 &
+      ;;
+    *) echo "bench: unknown target $target (edgeio, relay, node)" >&2; exit 2 ;;
+  esac
+  pid=$!
+  for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "bench: $target did not start:" >&2
   cat "$work/server.log" >&2
   exit 1
-fi
+}
 
-if [[ -n "${PROFILE:-}" ]]; then
-  out="$root/profiles/$(date -u +%Y%m%d-%H%M%S)"
-  mkdir -p "$out"
-  # the send phase starts after the ramp and a 2 s warmup; profile most of it
-  ramp=$(( conns / ${rate%.*} + 4 ))
-  secs=$(( ${duration%s} > 10 ? ${duration%s} - 5 : ${duration%s} ))
-  (
-    sleep "$ramp"
-    curl -s -o "$out/cpu.pprof" "http://127.0.0.1:$admin/debug/pprof/profile?seconds=$secs"
-    curl -s -o "$out/heap.pprof" "http://127.0.0.1:$admin/debug/pprof/heap"
-    curl -s -o "$out/allocs.pprof" "http://127.0.0.1:$admin/debug/pprof/allocs"
-    curl -s -o "$out/goroutine.txt" "http://127.0.0.1:$admin/debug/pprof/goroutine?debug=1"
-  ) &
-  profiler=$!
-fi
+reports=()
+for msgs in $rates; do
+  for target in $targets; do
+    port=$((20000 + RANDOM % 20000))
+    admin=$((port + 1))
+    start_server "$target" "$port" "$admin"
+    protocol=socketio
+    [[ "$target" == relay ]] && protocol=relay
+    if [[ -n "${PROFILE:-}" && "$target" == edgeio ]]; then
+      prof="$root/profiles/$(date -u +%Y%m%d-%H%M%S)"
+      mkdir -p "$prof"
+      # the send phase starts after the ramp and a 2 s warmup; profile most of it
+      ramp=$(( conns / ${rate%.*} + 4 ))
+      secs=$(( ${duration%s} > 10 ? ${duration%s} - 5 : ${duration%s} ))
+      (
+        sleep "$ramp"
+        curl -s -o "$prof/cpu.pprof" "http://127.0.0.1:$admin/debug/pprof/profile?seconds=$secs"
+        curl -s -o "$prof/heap.pprof" "http://127.0.0.1:$admin/debug/pprof/heap"
+        curl -s -o "$prof/allocs.pprof" "http://127.0.0.1:$admin/debug/pprof/allocs"
+        curl -s -o "$prof/goroutine.txt" "http://127.0.0.1:$admin/debug/pprof/goroutine?debug=1"
+      ) &
+      profiler=$!
+    fi
+    report="$out/$target-$msgs.json"
+    echo "bench: $target, $msgs messages/s x rooms of $room, $conns connections" >&2
+    # shellcheck disable=SC2086
+    "$bin" bench --url "http://127.0.0.1:$port" --protocol "$protocol" --label "$target" \
+      --jwt-secret "$secret" --server-pid "$pid" --source-ips "$sources" \
+      --conns "$conns" --room-size "$room" --msg-rate "$msgs" --duration "$duration" --rate "$rate" \
+      --transport "${TRANSPORT:-websocket}" --parser "${PARSER:-json}" \
+      --procs "$(( $(nproc) > 1 ? $(nproc) / 2 : 1 ))" --json ${BENCH_ARGS:-} >"$report" || true
+    if [[ -n "${profiler:-}" ]]; then
+      wait "$profiler" || true
+      profiler=""
+      echo "bench: profiles in $prof (go tool pprof -top $bin $prof/cpu.pprof)" >&2
+    fi
+    stop_server
+    [[ -s "$report" ]] && reports+=("$report")
+  done
+done
 
-# shellcheck disable=SC2086
-"$bin" bench --url "http://127.0.0.1:$port" --jwt-secret "$secret" --server-pid "$pid" \
-  --conns "$conns" --room-size "$room" --msg-rate "$msgs" --duration "$duration" --rate "$rate" \
-  --transport "${TRANSPORT:-websocket}" --parser "${PARSER:-json}" \
-  --procs "$(( $(nproc) > 1 ? $(nproc) / 2 : 1 ))" ${BENCH_ARGS:-}
-
-if [[ -n "${PROFILE:-}" ]]; then
-  wait "$profiler" || true
-  echo "profiles in $out (go tool pprof -top $bin $out/cpu.pprof)"
-fi
+"$bin" bench compare "${reports[@]}"
+[[ -n "${OUT:-}" ]] && echo "reports in $out" >&2
+exit 0

@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func fakeReport(label string, msgRate, p95, cpu float64, expected, received int64) *Report {
+	return &Report{
+		Label: label, MsgRate: msgRate, RoomSize: 100,
+		Latency:  Latencies{Delivery: Summary{Count: received, P50: p95 / 2, P95: p95, P99: p95 * 2}},
+		Messages: Messages{Expected: expected, Received: received, Missing: expected - received, DeliveriesPerSec: float64(received) / 30},
+		Server:   &ServerStats{CPUPerDeliveryUS: cpu, RSSPerConnKB: 9},
+	}
+}
+
+// The comparison divides the first target's figures by each other's at the same rate, and
+// a rate counts as held only with p95 under 100 ms and 99.9% of the deliveries made.
+func TestCompare(t *testing.T) {
+	reps := []*Report{
+		fakeReport("edgeio", 300, 5, 12, 900000, 900000),
+		fakeReport("edgeio", 1000, 40, 11, 3000000, 3000000),
+		fakeReport("node", 300, 20, 24, 900000, 900000),
+		fakeReport("node", 1000, 900, 20, 3000000, 1500000), // fell behind
+		fakeReport("relay", 1000, 3, 10, 3000000, 3000000),
+		fakeReport("relay", 300, 2, 10, 900000, 900000),
+		fakeReport("relay", 1200, 150, 9, 3600000, 3600000), // over 100 ms
+	}
+	var b strings.Builder
+	if err := Compare(&b, reps); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"at 30000 deliveries/s, edgeio ÷ node: cpu per delivery 0.50, delivery p95 0.25",
+		"at 100000 deliveries/s, edgeio ÷ relay: cpu per delivery 1.10, delivery p95 13.33",
+		"at 100000 deliveries/s, edgeio ÷ node: cpu per delivery 0.55",
+		"highest rate held (p95 < 100 ms, 99.9% delivered): edgeio 100000/s",
+		"highest rate held (p95 < 100 ms, 99.9% delivered): node 30000/s",
+		"highest rate held (p95 < 100 ms, 99.9% delivered): relay 100000/s",
+		"highest rate held, edgeio ÷ node: 3.33",
+		"highest rate held, edgeio ÷ relay: 1.00",
+		"50.00%", // node's missing share at 100,000/s
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "120000 deliveries/s, edgeio") {
+		t.Errorf("a rate edgeio did not run is compared:\n%s", out)
+	}
+	if err := Compare(&b, nil); err == nil {
+		t.Error("no reports: want an error")
+	}
+
+	// the same from the JSON files `edgeio bench --json` writes
+	var files []string
+	for i, r := range reps {
+		name := filepath.Join(t.TempDir(), fmt.Sprintf("%d.json", i))
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.WriteJSON(f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		files = append(files, name)
+	}
+	var fromFiles strings.Builder
+	if err := CompareMain(files, &fromFiles); err != nil || fromFiles.String() != out {
+		t.Errorf("CompareMain: %v\n%s\nwant\n%s", err, fromFiles.String(), out)
+	}
+	if err := CompareMain([]string{filepath.Join(t.TempDir(), "missing.json")}, &fromFiles); err == nil {
+		t.Error("a missing report: want an error")
+	}
+}
