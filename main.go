@@ -118,7 +118,8 @@ func parseServe(args []string) (*config, error) {
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
 	fs.StringVar(&c.storeKind, "store", "bolt", "message store without Redis: bolt (a file under --data-dir, fsynced) or memory (lost on exit)")
-	fs.DurationVar(&c.commitInterval, "commit-interval", 0, "embedded store: least time between two commits; writes arriving meanwhile share one fsync (0: none)")
+	fs.DurationVar(&c.commitInterval, "commit-interval", 5*time.Millisecond, "embedded store: least time between two commits; writes arriving meanwhile share one fsync, and only their acks wait (0: none)")
+	fs.BoolVar(&c.hub.BroadcastAfterSync, "broadcast-after-sync", false, "embedded store: new-message goes out once the message is fsynced, not while (the ack always waits for it)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "standalone Redis (redis://host:port/db): clustering on, store in Redis")
 	fs.StringVar(&c.redisCluster, "redis-cluster", "", "Redis Cluster seed nodes (host:port,...): clustering on, sharded pub/sub")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")

@@ -25,12 +25,16 @@ type fixture struct {
 
 func newFixture(t *testing.T, opts Options) *fixture {
 	t.Helper()
+	return newFixtureWith(t, opts, store.NewMemory())
+}
+
+func newFixtureWith(t *testing.T, opts Options, st store.Store) *fixture {
+	t.Helper()
 	io := server.New(server.Options{})
 	v, err := auth.NewVerifier(auth.Config{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := store.NewMemory()
 	h := New(st, v, opts)
 	h.Install(io)
 	t.Cleanup(func() {

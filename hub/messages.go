@@ -41,17 +41,28 @@ func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]a
 		return nil, rateLimited(wait)
 	}
 	ctx, cancel := h.ctx()
-	msg, created, serr := h.store.Append(ctx, &store.Message{
+	defer cancel()
+	msg, created, durable, serr := store.AppendStaged(ctx, h.store, &store.Message{
 		RoomID: room, UserID: m.user.ID, Username: m.name, Content: content, Attachments: atts, ClientMsgID: clientID,
 	})
-	cancel()
+	if serr == nil && h.opts.BroadcastAfterSync {
+		serr = durable()
+	}
 	if serr != nil {
 		return nil, storeError(serr)
 	}
+	// The room hears of the message while its commit's fsync runs; the ack waits for it
+	// (docs/events.md). A commit that fails withdraws what the room was shown.
 	payload := messagePayload(msg)
 	if created {
 		h.stopTyping(m, room)
 		_ = h.nsp.To(room).Emit("new-message", payload)
+	}
+	if err := durable(); err != nil {
+		if created {
+			_ = h.nsp.To(room).Emit("message-deleted", msg.ID)
+		}
+		return nil, storeError(err)
 	}
 	return map[string]any{"message": payload}, nil
 }

@@ -18,6 +18,9 @@ type Options struct {
 	PresenceGrace     time.Duration         // offline goes out this long after the last disconnect (5 s)
 	MaxRoomsPerSocket int                   // rooms one socket may be in, its personal room aside (100)
 	StoreTimeout      time.Duration         // one store call (5 s)
+	// BroadcastAfterSync holds new-message back until the message is durable; by default
+	// the room gets it while the store's commit runs, and only the ack waits (bolt store).
+	BroadcastAfterSync bool
 
 	MessagesPerMinute int // send-message per user per minute on this node (30; <0 turns it off)
 	EventsPerSecond   int // events per socket per second (20; <0 turns it off)

@@ -18,10 +18,10 @@
 #
 # Environment: TARGETS, RATES (or MSG_RATE), CONNS, ROOM_SIZE, DURATION, RATE (connections
 # per second), TRANSPORT, PARSER, SERVER_ARGS (extra edgeio flags), BENCH_ARGS (extra
-# harness flags), PEER_DIR, OUT.
+# harness flags), PEER_DIR, OUT, BIN (the edgeio binary).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin="$root/bin/edgeio"
+bin="${BIN:-$root/bin/edgeio}" # BIN=another build, for an A/B comparison
 [[ -x "$bin" ]] || { echo "bench: build first (make build)" >&2; exit 2; }
 
 targets=${TARGETS:-edgeio relay node}

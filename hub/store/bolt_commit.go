@@ -2,7 +2,7 @@ package store
 
 import (
 	"context"
-	"slices"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -12,21 +12,25 @@ import (
 // Group commit.
 //
 // Every write (Append, Edit, Delete, a MarkRead that moves the mark) becomes an op on the
-// queue of one committer goroutine. The committer takes the first op, then whatever else is
-// already queued (up to MaxBatch), applies them in order in one Update transaction, commits
-// it with one fsync and then answers them all. MaxBatchBytes bounds a transaction's size
-// when messages carry inline attachments. A lone writer pays one fsync with no wait; under
-// load the ops that queue up during one commit form the next transaction, so the batch
-// grows with the load.
+// queue of one committer goroutine. The committer takes the first op and whatever else is
+// already queued (up to MaxBatch), applies them in order in one write transaction and, until
+// CommitInterval has passed since the last commit began, applies the ops that arrive
+// meanwhile too; then it commits with one fsync and answers them all. MaxBatchBytes bounds a
+// transaction's size when messages carry inline attachments. A lone writer after a quiet
+// spell pays one fsync with no wait; under load the batch grows with the load.
 //
-// BoltOptions.CommitInterval (--commit-interval, default none) trades latency for CPU:
-// commits start at most once per interval, and an op arriving sooner after the last commit
-// waits for the interval's end. A commit costs a few hundred µs of CPU whatever its size
-// (bbolt's two fdatasyncs and a dozen page writes, plus the Go runtime's monitor waking
-// while they block). Measured at 1,000 messages a second (one at a time, as chat traffic
-// comes), 100,000 deliveries: about 500 commits a second of one or two messages without
-// it, 50-125 with 5ms, and 3% less server CPU in one A/B run (none in another); but at 300
-// messages a second 5ms put 4ms on the median delivery, so it is off unless asked for.
+// A staged append (AppendStaged, the Staged interface) is told its outcome as soon as it
+// has been applied: then only the commit can fail it, and the hub broadcasts the message
+// while the interval runs out and the fsync is done; the ack waits for the commit. Readers
+// (view) wait for a commit that holds staged appends, so whoever saw a staged message
+// finds it in what it reads next.
+//
+// BoltOptions.CommitInterval (--commit-interval, 5ms in the binary) trades ack latency for
+// CPU. A commit costs a few hundred µs of CPU here whatever its size (bbolt's two
+// fdatasyncs and a few page writes, plus the Go runtime's monitor waking while they block):
+// at 400 messages a second, 40,000 deliveries, fsync took CPU per delivery from 14.2-14.8
+// µs (without fsync) to 19.0-20.4 µs, and 5ms brought it back to 16.6-17.7 µs for 3 ms more
+// on the median ack (docs/performance.md).
 //
 // Ids are assigned inside the transaction by the single committer, so a committed message
 // never has a smaller id than one committed before it: a reader paging forward with After
@@ -48,8 +52,9 @@ import (
 //
 // An op fails alone: ops check everything before their first write, so an expected error
 // leaves nothing behind. An op that fails after writing (which bbolt only does on internal
-// errors) reports dirty; the transaction is then rolled back, that op fails and the others
-// run again in a new transaction. A context that ends while its op is still queued gets
+// errors) reports dirty; the transaction is then rolled back and that op fails; the staged
+// appends applied before it fail too (their rooms have been told of them: the hub withdraws
+// them), and the other ops before it run again in a new transaction. A context that ends while its op is still queued gets
 // ctx.Err() and the op is skipped; once the op is in a transaction the caller waits for the
 // commit, which decides the outcome.
 
@@ -60,12 +65,13 @@ const (
 )
 
 type op struct {
-	ctx   context.Context
-	size  int // about how many bytes the op writes
-	apply func(*bolt.Tx) (dirty bool, err error)
-	state atomic.Int32
-	err   error
-	done  chan struct{} // closed when err is final
+	ctx    context.Context
+	size   int // about how many bytes the op writes
+	apply  func(*bolt.Tx) (dirty bool, err error)
+	state  atomic.Int32
+	err    error
+	staged chan struct{} // writeStaged: closed once applied, with only the commit left
+	done   chan struct{} // closed when err is final
 }
 
 // write runs apply in a committed transaction (see above) and returns its error.
@@ -77,17 +83,8 @@ func (s *boltStore) write(ctx context.Context, size int, apply func(*bolt.Tx) (b
 		return s.writeDBBatch(ctx, apply)
 	}
 	o := &op{ctx: ctx, size: size, apply: apply, done: make(chan struct{})}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case s.queue <- o:
-		s.mu.RUnlock()
-	case <-ctx.Done():
-		s.mu.RUnlock()
-		return ctx.Err()
+	if err := s.enqueue(o); err != nil {
+		return err
 	}
 	select {
 	case <-o.done:
@@ -101,97 +98,244 @@ func (s *boltStore) write(ctx context.Context, size int, apply func(*bolt.Tx) (b
 	}
 }
 
+// writeStaged is write that returns as soon as apply has run in a transaction that
+// nothing but its commit can fail; durable then waits for the commit (Staged).
+func (s *boltStore) writeStaged(ctx context.Context, size int, apply func(*bolt.Tx) (bool, error)) (durable func() error, err error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.dbBatch {
+		return noWait, s.writeDBBatch(ctx, apply)
+	}
+	o := &op{ctx: ctx, size: size, apply: apply, staged: make(chan struct{}), done: make(chan struct{})}
+	if err := s.enqueue(o); err != nil {
+		return nil, err
+	}
+	durable = func() error {
+		<-o.done
+		return o.err
+	}
+	select {
+	case <-o.staged:
+		return durable, nil
+	case <-o.done: // failed, or committed before this caller looked
+		return durable, o.err
+	case <-ctx.Done():
+		if o.state.CompareAndSwap(opPending, opCancelled) {
+			return nil, ctx.Err()
+		}
+	}
+	select { // taken into a transaction: its commit decides
+	case <-o.staged:
+		return durable, nil
+	case <-o.done:
+		return durable, o.err
+	}
+}
+
+// enqueue hands o to the committer.
+func (s *boltStore) enqueue(o *op) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	select {
+	case s.queue <- o:
+		return nil
+	case <-o.ctx.Done():
+		return o.ctx.Err()
+	}
+}
+
 // run is the committer goroutine. It ends when Close has closed the queue and the queue is
 // empty.
 func (s *boltStore) run() {
 	defer close(s.stopped)
-	var batch []*op
-	var carry *op // taken from the queue but over the byte budget of the last batch
+	var carry []*op // taken from the queue, for the next transaction first
 	var last time.Time
 	for {
-		first := carry
-		if first == nil {
-			var ok bool
-			if first, ok = <-s.queue; !ok {
+		if len(carry) == 0 {
+			o, ok := <-s.queue
+			if !ok {
 				return
 			}
+			carry = []*op{o}
 		}
-		if wait := time.Until(last.Add(s.interval)); wait > 0 {
-			time.Sleep(wait)
-		}
-		last = time.Now()
-		batch, carry = s.fill(append(batch[:0], first))
-		s.commit(batch)
-		clear(batch)
+		carry, last = s.transaction(carry, last.Add(s.interval))
 	}
 }
 
-// fill adds to batch what is queued right now, without waiting, up to MaxBatch ops and
-// MaxBatchBytes. An op that would pass the byte budget is returned as carry.
-func (s *boltStore) fill(batch []*op) (_ []*op, carry *op) {
-	size := batch[0].size
-	for len(batch) < s.maxBatch && size < s.maxBytes {
-		select {
-		case o, ok := <-s.queue:
-			if !ok {
-				return batch, nil
-			}
-			if size += o.size; size > s.maxBytes {
-				return batch, o
-			}
-			batch = append(batch, o)
-		default:
-			return batch, nil
-		}
-	}
-	return batch, nil
-}
+// errRolledBack fails the staged appends of a transaction that an internal error in a
+// later op rolled back: their rooms were shown them, so they are not run again.
+var errRolledBack = errors.New("store: the transaction was rolled back")
 
-// commit applies batch in one transaction and answers its ops.
-func (s *boltStore) commit(batch []*op) {
+// transaction commits ops, what is queued already and, until `until`, what the queue
+// brings meanwhile (up to MaxBatch ops and MaxBatchBytes) in one transaction with one
+// fsync. Each op is applied as soon as it is in: a staged append is told at once and
+// never waits for the interval; only its commit does. It returns the ops taken but left
+// for the next transaction (over the byte budget, or to run again after a rollback) and
+// when the commit began.
+func (s *boltStore) transaction(ops []*op, until time.Time) (carry []*op, began time.Time) {
+	ops, carry = s.fill(ops)
 	if s.batchHook != nil {
 		s.batchHook()
 	}
-	live := batch[:0]
-	for _, o := range batch {
-		if err := o.ctx.Err(); err != nil {
-			if o.state.CompareAndSwap(opPending, opCancelled) {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		for _, o := range ops {
+			if s.take(o) {
 				o.err = err
 				close(o.done)
 			}
-			continue
 		}
-		if o.state.CompareAndSwap(opPending, opTaken) {
-			live = append(live, o)
+		return carry, time.Now()
+	}
+	var applied []*op
+	var committed chan struct{} // closed after the commit, when it holds staged ops
+	apply := func(o *op) (dirty bool) {
+		if dirty, o.err = o.apply(tx); dirty {
+			return true
+		}
+		applied = append(applied, o)
+		if o.staged != nil && o.err == nil {
+			if committed == nil {
+				committed = make(chan struct{})
+				s.committing.Store(&committed) // before anyone hears of the message
+			}
+			close(o.staged)
+		}
+		return false
+	}
+	size := 0
+	for i, o := range ops {
+		size += o.size
+		if s.take(o) && apply(o) {
+			return append(append(s.rollBack(tx, applied, o, committed), ops[i+1:]...), carry...), time.Now()
 		}
 	}
-	for len(live) > 0 {
-		var bad *op
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, o := range live {
-				var dirty bool
-				if dirty, o.err = o.apply(tx); dirty {
-					bad = o
-					return o.err
-				}
-			}
-			return nil
-		})
-		if bad != nil { // rolled back: fail bad alone, run the others again
-			close(bad.done)
-			live = slices.DeleteFunc(live, func(o *op) bool { return o == bad })
+	for len(carry) == 0 && len(applied) < s.maxBatch && size < s.maxBytes {
+		o := s.arriving(until)
+		if o == nil {
+			break
+		}
+		if !s.take(o) {
 			continue
 		}
-		s.commits.Add(1)
-		s.writes.Add(uint64(len(live)))
-		for _, o := range live {
-			if err != nil && o.err == nil {
-				o.err = err
+		if size += o.size; size > s.maxBytes && len(applied) > 0 {
+			carry = []*op{o}
+			break
+		}
+		if apply(o) {
+			return s.rollBack(tx, applied, o, committed), time.Now()
+		}
+	}
+	return carry, s.finish(tx, applied, committed)
+}
+
+// fill adds to ops what is queued right now, without waiting, up to MaxBatch ops and
+// MaxBatchBytes; an op that would pass the byte budget is returned as carry.
+func (s *boltStore) fill(ops []*op) (_ []*op, carry []*op) {
+	size := 0
+	for _, o := range ops {
+		size += o.size
+	}
+	for len(ops) < s.maxBatch && size < s.maxBytes {
+		select {
+		case o, ok := <-s.queue:
+			if !ok {
+				return ops, nil
 			}
+			if size += o.size; size > s.maxBytes {
+				return ops, []*op{o}
+			}
+			ops = append(ops, o)
+		default:
+			return ops, nil
+		}
+	}
+	return ops, nil
+}
+
+// arriving waits until `until` for the next queued op; nil when none came in time, or
+// the queue is closed.
+func (s *boltStore) arriving(until time.Time) *op {
+	wait := time.Until(until)
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case o := <-s.queue:
+		return o
+	case <-t.C:
+		return nil
+	}
+}
+
+// take claims o for a transaction; a caller that gave up first gets its context's error
+// and the op is skipped. An op taken before (run again after a rollback) stays taken.
+func (s *boltStore) take(o *op) bool {
+	if o.state.Load() == opTaken {
+		return true
+	}
+	if err := o.ctx.Err(); err != nil {
+		if o.state.CompareAndSwap(opPending, opCancelled) {
+			o.err = err
 			close(o.done)
 		}
-		return
+		return false
 	}
+	return o.state.CompareAndSwap(opPending, opTaken)
+}
+
+// finish commits tx (or drops it when nothing was applied) and answers the applied ops.
+func (s *boltStore) finish(tx *bolt.Tx, applied []*op, committed chan struct{}) (began time.Time) {
+	if s.batchHook != nil {
+		s.batchHook()
+	}
+	began = time.Now()
+	if len(applied) == 0 {
+		_ = tx.Rollback()
+		return began
+	}
+	err := tx.Commit()
+	if committed != nil {
+		s.committing.Store(nil)
+		close(committed)
+	}
+	s.commits.Add(1)
+	s.writes.Add(uint64(len(applied)))
+	for _, o := range applied {
+		if err != nil && o.err == nil {
+			o.err = err
+		}
+		close(o.done)
+	}
+	return began
+}
+
+// rollBack drops a transaction that bad left half-written: bad fails alone with its
+// error, the staged appends before it fail (their rooms were shown them), and the other
+// ops before it are returned to run again.
+func (s *boltStore) rollBack(tx *bolt.Tx, applied []*op, bad *op, committed chan struct{}) (again []*op) {
+	_ = tx.Rollback()
+	close(bad.done)
+	for _, o := range applied {
+		if o.staged != nil && o.err == nil {
+			o.err = errRolledBack
+			close(o.done)
+			continue
+		}
+		o.err = nil
+		again = append(again, o)
+	}
+	if committed != nil {
+		s.committing.Store(nil)
+		close(committed)
+	}
+	return again
 }
 
 // writeDBBatch is write through bbolt's db.Batch, for comparison only.

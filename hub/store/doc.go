@@ -20,7 +20,8 @@
 // lets readers share it. The bolt engine runs reads as concurrent read transactions and
 // funnels every write through a single committer goroutine that commits whatever is queued
 // in one fsynced transaction (group commit); a write returns only after its transaction is
-// durable. Close waits for queued writes to commit; calls after Close fail with ErrClosed.
+// durable, but for AppendStaged, which returns once the message is in the transaction and
+// leaves the wait for durability to its caller (Staged). Close waits for queued writes to commit; calls after Close fail with ErrClosed.
 // The Redis engine runs each change as one Lua script, atomic in Redis; Close waits for
 // the calls in progress.
 package store

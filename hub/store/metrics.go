@@ -71,6 +71,21 @@ func (i *instrumented) Append(ctx context.Context, m *Message) (*Message, bool, 
 	return stored, created, err
 }
 
+// AppendStaged times an append until it is durable, as Append.
+func (i *instrumented) AppendStaged(ctx context.Context, m *Message) (*Message, bool, func() error, error) {
+	started := time.Now()
+	stored, created, durable, err := AppendStaged(ctx, i.Store, m)
+	if err != nil {
+		i.observe(opAppend, started, err)
+		return nil, false, nil, err
+	}
+	return stored, created, func() error {
+		err := durable()
+		i.observe(opAppend, started, err)
+		return err
+	}, nil
+}
+
 func (i *instrumented) Get(ctx context.Context, id string) (*Message, error) {
 	started := time.Now()
 	m, err := i.Store.Get(ctx, id)

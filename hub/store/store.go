@@ -104,6 +104,26 @@ type Store interface {
 	Close() error
 }
 
+// Staged is implemented by a store whose Append can give its outcome before the message is
+// durable: the bolt engine, once the message is in the transaction being committed and only
+// the commit's fsync is left. AppendStaged returns then; durable waits for the commit and
+// returns its error (the message is lost if it fails). A read made after AppendStaged
+// returned sees the message: it waits for the commit when it has to.
+type Staged interface {
+	AppendStaged(ctx context.Context, m *Message) (stored *Message, created bool, durable func() error, err error)
+}
+
+// AppendStaged is s's AppendStaged, or Append with nothing left to wait for when s has none.
+func AppendStaged(ctx context.Context, s Store, m *Message) (stored *Message, created bool, durable func() error, err error) {
+	if st, ok := s.(Staged); ok {
+		return st.AppendStaged(ctx, m)
+	}
+	stored, created, err = s.Append(ctx, m)
+	return stored, created, noWait, err
+}
+
+func noWait() error { return nil }
+
 // checkAppend validates what Append needs from m.
 func checkAppend(m *Message) error {
 	if m == nil || m.RoomID == "" || len(m.RoomID) > MaxKeyLen ||

@@ -71,10 +71,14 @@ type boltStore struct {
 	queue   chan *op
 	stopped chan struct{} // closed when the committer has drained the queue
 
-	batchHook func() // tests: runs before each committer transaction
+	batchHook func() // tests: runs before each committer transaction commits
 
 	commits atomic.Uint64 // committer transactions, for benchmarks
 	writes  atomic.Uint64 // writes in them
+
+	// committing is closed when the transaction being committed, which holds staged
+	// appends, is durable (or failed); nil when no such commit is under way.
+	committing atomic.Pointer[chan struct{}]
 }
 
 // OpenBolt opens (creating it and its parent directories if needed) the bolt file at path.
@@ -95,6 +99,9 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 		Timeout:      opts.LockTimeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
+		// The free list is rebuilt at open instead of written at every commit: one page
+		// less per commit, about 5% of the CPU per delivery at 400 messages a second.
+		NoFreelistSync: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -140,10 +147,18 @@ func initBolt(tx *bolt.Tx) error {
 	return nil
 }
 
-// view runs a read transaction.
+// view runs a read transaction, after the commit of staged appends under way, if any:
+// whoever has seen a staged message (its broadcast) finds it in what it reads next.
 func (s *boltStore) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if c := s.committing.Load(); c != nil {
+		select {
+		case <-*c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	err := s.db.View(fn)
 	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
@@ -167,8 +182,20 @@ func loadMessage(tx *bolt.Tx, key []byte) (*Message, *bolt.Bucket, error) {
 }
 
 func (s *boltStore) Append(ctx context.Context, m *Message) (*Message, bool, error) {
-	if err := checkAppend(m); err != nil {
+	out, created, durable, err := s.AppendStaged(ctx, m)
+	if err == nil {
+		err = durable()
+	}
+	if err != nil {
 		return nil, false, err
+	}
+	return out, created, nil
+}
+
+// AppendStaged returns once the message is in the transaction being committed (Staged).
+func (s *boltStore) AppendStaged(ctx context.Context, m *Message) (*Message, bool, func() error, error) {
+	if err := checkAppend(m); err != nil {
+		return nil, false, nil, err
 	}
 	in := m.clone()
 	room := []byte(in.RoomID)
@@ -178,7 +205,7 @@ func (s *boltStore) Append(ctx context.Context, m *Message) (*Message, bool, err
 	}
 	var out *Message
 	var created bool
-	err := s.write(ctx, msgSize(in), func(tx *bolt.Tx) (bool, error) {
+	durable, err := s.writeStaged(ctx, msgSize(in), func(tx *bolt.Tx) (bool, error) {
 		out, created = nil, false
 		if dk != nil {
 			if key := tx.Bucket(bktDedup).Get(dk); key != nil {
@@ -210,9 +237,9 @@ func (s *boltStore) Append(ctx context.Context, m *Message) (*Message, bool, err
 		return false, nil
 	})
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
-	return out, created, nil
+	return out, created, durable, nil
 }
 
 func (s *boltStore) Get(ctx context.Context, id string) (*Message, error) {

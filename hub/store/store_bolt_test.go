@@ -439,3 +439,76 @@ func TestBoltCommitInterval(t *testing.T) {
 		t.Fatalf("they were committed %v after the first, before the interval ended", took)
 	}
 }
+
+// A staged append is told its id before its commit; the commit waits for the interval,
+// readers wait for the commit, and durable returns once it is done.
+func TestBoltStagedAppend(t *testing.T) {
+	const interval = 300 * time.Millisecond
+	s, _ := openTestBolt(t, BoltOptions{NoSync: true, CommitInterval: interval})
+	if _, _, err := s.Append(bg, &Message{RoomID: "r", UserID: "u", Content: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	m, created, durable, err := s.AppendStaged(bg, &Message{RoomID: "r", UserID: "u", Content: "staged", ClientMsgID: "c1"})
+	if err != nil || !created || m.ID == "" {
+		t.Fatalf("AppendStaged: %+v %v %v", m, created, err)
+	}
+	if took := time.Since(start); took > interval/2 {
+		t.Fatalf("AppendStaged waited %v for a commit it should not wait for", took)
+	}
+	// a retry of the same client message id while the first is being committed
+	again, created, durable2, err := s.AppendStaged(bg, &Message{RoomID: "r", UserID: "u", Content: "retry", ClientMsgID: "c1"})
+	if err != nil || created || again.ID != m.ID {
+		t.Fatalf("retry: %+v %v %v", again, created, err)
+	}
+	// a reader that has seen the staged message finds it: it waits for the commit
+	if err := s.MarkRead(bg, "r", "v", m.ID); err != nil {
+		t.Fatalf("MarkRead of the staged message: %v", err)
+	}
+	msgs, _, err := s.History(bg, "r", HistoryQuery{})
+	if err != nil || len(msgs) != 2 || msgs[1].ID != m.ID {
+		t.Fatalf("history after the staged append: %+v %v", msgs, err)
+	}
+	if took := time.Since(start); took < interval/2 {
+		t.Fatalf("the reads came back after %v, before the commit", took)
+	}
+	if err := durable(); err != nil {
+		t.Fatal(err)
+	}
+	if err := durable2(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// An op that leaves a transaction half-written fails alone, the staged appends before it
+// in the transaction fail too (their rooms have been told), and what came after it runs.
+func TestBoltRollbackFailsStagedAppends(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	s, _ := openTestBolt(t, BoltOptions{NoSync: true, CommitInterval: interval})
+	if _, _, err := s.Append(bg, &Message{RoomID: "r", UserID: "u", Content: "first"}); err != nil {
+		t.Fatal(err)
+	}
+	m, _, durable, err := s.AppendStaged(bg, &Message{RoomID: "r", UserID: "u", Content: "doomed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = s.write(bg, 0, func(tx *bolt.Tx) (bool, error) {
+		_ = tx.Bucket(bktMeta).Put([]byte("junk"), []byte("1"))
+		return true, boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("dirty op: %v", err)
+	}
+	if err := durable(); !errors.Is(err, errRolledBack) {
+		t.Fatalf("the staged append before it: %v, want rolled back", err)
+	}
+	after, _, err := s.Append(bg, &Message{RoomID: "r", UserID: "u", Content: "after"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, _, _ := s.History(bg, "r", HistoryQuery{})
+	if len(msgs) != 2 || msgs[0].Content != "first" || msgs[1].ID != after.ID || msgs[1].ID == m.ID {
+		t.Fatalf("history: %+v", msgs)
+	}
+}
