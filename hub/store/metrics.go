@@ -11,7 +11,8 @@ import (
 // Instrumented returns s with every call timed into reg's edgeio_store_seconds{op}, and
 // every failure that is not the caller's (anything but ErrNotFound, ErrForbidden and
 // ErrInvalid) counted in edgeio_store_failures_total{op}. The ops: append, get, edit,
-// delete, history, mark_read, read_state.
+// delete, history, mark_read, read_state, and stage: how long a staged append took to be
+// in its transaction (AppendStaged), which is what holds its broadcast back.
 func Instrumented(s Store, reg prometheus.Registerer) Store {
 	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "edgeio_store_seconds",
@@ -41,10 +42,11 @@ const (
 	opHistory
 	opMarkRead
 	opReadState
+	opStage
 	numOps
 )
 
-var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state"}
+var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state", "stage"}
 
 type opMetrics struct {
 	seconds  prometheus.Observer
@@ -71,10 +73,11 @@ func (i *instrumented) Append(ctx context.Context, m *Message) (*Message, bool, 
 	return stored, created, err
 }
 
-// AppendStaged times an append until it is durable, as Append.
+// AppendStaged times an append until it is durable, as Append, and until it was staged.
 func (i *instrumented) AppendStaged(ctx context.Context, m *Message) (*Message, bool, func() error, error) {
 	started := time.Now()
 	stored, created, durable, err := AppendStaged(ctx, i.Store, m)
+	i.observe(opStage, started, err)
 	if err != nil {
 		i.observe(opAppend, started, err)
 		return nil, false, nil, err

@@ -26,6 +26,13 @@ func TestInstrumented(t *testing.T) {
 	if _, _, err := s.History(ctx, "r", HistoryQuery{Limit: 10}); err != nil {
 		t.Fatal(err)
 	}
+	_, _, durable, err := AppendStaged(ctx, s, &Message{RoomID: "r", UserID: "alice", Username: "alice", Content: "staged"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := durable(); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +41,7 @@ func TestInstrumented(t *testing.T) {
 	}
 
 	counts, failures := gatherStore(t, reg)
-	want := map[string]uint64{"append": 2, "edit": 1, "history": 1, "get": 0, "delete": 0, "mark_read": 0, "read_state": 0}
+	want := map[string]uint64{"append": 3, "stage": 1, "edit": 1, "history": 1, "get": 0, "delete": 0, "mark_read": 0, "read_state": 0}
 	for op, n := range want {
 		if counts[op] != n {
 			t.Errorf("edgeio_store_seconds_count{op=%q} = %d, want %d", op, counts[op], n)
