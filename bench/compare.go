@@ -41,8 +41,9 @@ func CompareMain(args []string, w io.Writer) error {
 // Compare writes reports side by side: a row per target and offered rate, then, at each
 // rate, the first target's CPU per delivery and delivery p95 over each other target's,
 // and the highest offered rate each target held (delivery p95 under 100 ms, 99.9% of the
-// deliveries made). Targets are told apart by their labels; the first report's label is
-// the one compared.
+// deliveries made). Idle runs (--idle) send nothing: for them it compares RSS per
+// connection. Targets are told apart by their labels; the first report's label is the one
+// compared.
 func Compare(w io.Writer, reps []*Report) error {
 	if len(reps) == 0 {
 		return errors.New("bench compare: no reports")
@@ -61,8 +62,9 @@ func Compare(w io.Writer, reps []*Report) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\toffered/s\tdelivered/s\tmissing\tp50 ms\tp95 ms\tp99 ms\ttyping p95\tpresence p95\tcpu µs/delivery\trss KB/conn\terrors\thost busy\t")
 	for _, r := range sorted {
+		d := r.Latency.Delivery
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f%%\t\n", r.Label, offered(r), r.Messages.DeliveriesPerSec,
-			missingPct(r), ms(r.Latency.Delivery.P50), ms(r.Latency.Delivery.P95), ms(r.Latency.Delivery.P99),
+			missingPct(r), msOrDash(d, d.P50), msOrDash(d, d.P95), msOrDash(d, d.P99),
 			orDash(r.Latency.Typing), orDash(r.Latency.Presence), cpuPerDelivery(r), rssPerConn(r), errorCount(r), r.Host.BusyPct)
 	}
 	if err := tw.Flush(); err != nil {
@@ -71,7 +73,18 @@ func Compare(w io.Writer, reps []*Report) error {
 
 	ref := labels[0]
 	var b strings.Builder
+	if !slices.ContainsFunc(sorted, func(r *Report) bool { return !r.Idle }) {
+		for _, other := range labels[1:] {
+			fmt.Fprintf(&b, "idle, %s ÷ %s: rss per connection %s\n", ref, other,
+				ratio(rssKB(find(sorted, ref, 0)), rssKB(find(sorted, other, 0))))
+		}
+		_, err := io.WriteString(w, "\n"+b.String())
+		return err
+	}
 	for _, rate := range rates(sorted) {
+		if rate == 0 {
+			continue // idle runs
+		}
 		mine := find(sorted, ref, rate)
 		if mine == nil {
 			continue
@@ -97,8 +110,14 @@ func Compare(w io.Writer, reps []*Report) error {
 	return err
 }
 
-// offered is the deliveries per second a run asked for: messages times room size.
-func offered(r *Report) float64 { return r.MsgRate * float64(r.RoomSize) }
+// offered is the deliveries per second a run asked for: messages times room size (none
+// when idle).
+func offered(r *Report) float64 {
+	if r.Idle {
+		return 0
+	}
+	return r.MsgRate * float64(r.RoomSize)
+}
 
 func rates(reps []*Report) []float64 {
 	var out []float64
@@ -155,6 +174,13 @@ func rssPerConn(r *Report) string {
 	return fmt.Sprintf("%.1f", r.Server.RSSPerConnKB)
 }
 
+func rssKB(r *Report) float64 {
+	if r == nil || r.Server == nil {
+		return 0
+	}
+	return r.Server.RSSPerConnKB
+}
+
 func missingPct(r *Report) string {
 	if r.Messages.Expected == 0 {
 		return "-"
@@ -171,6 +197,14 @@ func errorCount(r *Report) int64 {
 }
 
 func ms(v float64) string { return fmt.Sprintf("%.1f", v) }
+
+// msOrDash is v in milliseconds, or a dash when s measured nothing.
+func msOrDash(s Summary, v float64) string {
+	if s.Count == 0 {
+		return "-"
+	}
+	return ms(v)
+}
 
 func orDash(s Summary) string {
 	if s.Count == 0 {

@@ -78,3 +78,23 @@ func TestCompare(t *testing.T) {
 		t.Error("a missing report: want an error")
 	}
 }
+
+// Idle runs send nothing: they are compared on memory per connection, with no rate held.
+func TestCompareIdle(t *testing.T) {
+	idle := func(label string, rss float64) *Report {
+		return &Report{Label: label, MsgRate: 1000, RoomSize: 100, Idle: true, Server: &ServerStats{RSSPerConnKB: rss}}
+	}
+	var b strings.Builder
+	if err := Compare(&b, []*Report{idle("edgeio", 9.4), idle("relay", 9.1)}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.Contains(out, "idle, edgeio ÷ relay: rss per connection 1.03") {
+		t.Errorf("no memory comparison:\n%s", out)
+	}
+	for _, wrong := range []string{"100000", "highest rate held", "0.0"} {
+		if strings.Contains(out, wrong) {
+			t.Errorf("an idle comparison shows %q:\n%s", wrong, out)
+		}
+	}
+}
