@@ -152,7 +152,8 @@ func parseServe(args []string) (*config, error) {
 	fs.StringVar(&c.hub.AuthCookie, "auth-cookie", "", "cookie that may carry the token (needs a CSRF token too)")
 	fs.StringVar(&c.hub.CSRFCookie, "csrf-cookie", "csrf_token", "cookie holding the double-submit CSRF token")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
-	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as too slow")
+	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
+	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
 
 	if err := applyEnv(fs); err != nil {
 		return nil, err

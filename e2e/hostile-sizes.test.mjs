@@ -190,8 +190,8 @@ hostileTest("a history page of maximal messages reaches a client that reads it (
   try {
     r = await ack(reader, "get-history", { roomId: room.roomId, limit: 100 });
   } catch (err) {
-    const closes = await server.metric("edgeio_session_closes_total", { reason: "slow client" });
-    assert.fail(`get-history (limit 100) of a reading client failed: ${err.message}; disconnects ${JSON.stringify(reader.disconnects.map((d) => d.reason))}; session closes 'slow client': ${closes}`);
+    const closes = await server.metric("edgeio_session_closes_total", { reason: "slow consumer" });
+    assert.fail(`get-history (limit 100) of a reading client failed: ${err.message}; disconnects ${JSON.stringify(reader.disconnects.map((d) => d.reason))}; session closes 'slow consumer': ${closes}`);
   }
   assert.equal(r.ok, true, "get-history ok");
   assert.equal(r.messages.length, 100, "a full page");

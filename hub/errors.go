@@ -19,7 +19,8 @@ const (
 	CodeInvalidPayload  = "INVALID_PAYLOAD"
 	CodePayloadTooLarge = "PAYLOAD_TOO_LARGE"
 	CodeRateLimited     = "RATE_LIMITED"
-	CodeBanned          = "BANNED" // the client's address is banned (docs/security.md)
+	CodeBanned          = "BANNED"        // the client's address is banned (docs/security.md)
+	CodeSlowConsumer    = "SLOW_CONSUMER" // cut off for not reading what it is sent (docs/reliability.md)
 	CodeUnavailable     = "UNAVAILABLE"
 	CodeInternal        = "INTERNAL"
 )

@@ -90,6 +90,10 @@ func (h *Hub) Install(io *server.Server) {
 	h.io = io
 	h.nsp = io.Of("/")
 	h.nsp.Use(h.authenticate).OnConnection(h.onConnection)
+	// what a client that falls behind can do without; the messages themselves it gets,
+	// or it is cut off and catches up from history
+	h.nsp.ShedWhenCongested("user-typing", "presence-update")
+	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
 }
 
 // Close stops the hub's tick loops, flushing pending receipts.

@@ -65,6 +65,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	f := &outFrame{
 		pkt:      codec.SPacket{Type: codec.SEvent, Nsp: b.nsp.Name, ID: codec.NoID, Data: eventData(event, args)},
 		volatile: b.volatile,
+		shed:     b.nsp.sheds(event),
 		metrics:  b.nsp.srv.metrics,
 		stats:    b.nsp.srv.opts.Engine.Stats,
 		started:  time.Now(),
@@ -105,6 +106,7 @@ func eventData(event string, args []any) []any {
 type outFrame struct {
 	pkt        codec.SPacket
 	volatile   bool
+	shed       bool // not sent to congested clients (Namespace.ShedWhenCongested)
 	metrics    *metrics
 	started    time.Time
 	stats      *engine.Stats

@@ -18,6 +18,7 @@ type metrics struct {
 	fanout     prometheus.Histogram
 	delivery   prometheus.Histogram
 	shardWait  prometheus.Histogram
+	shed       *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -41,6 +42,9 @@ func newMetrics(s *Server) *metrics {
 			Name: "edgeio_shard_queue_seconds", Help: "How long a broadcast waited in a shard's queue before the shard took it (one sample per shard).",
 			Buckets: prometheus.ExponentialBuckets(0.00001, 2, 18),
 		}),
+		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edgeio_shed_total", Help: "Events not sent to a congested client (half its --max-buffered or --max-queued waiting), by event.",
+		}, []string{"event"}),
 	}
 	s.shards.ObserveQueueWait(func(d time.Duration) { m.shardWait.Observe(d.Seconds()) })
 	st := s.opts.Engine.Stats
@@ -54,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 	m.registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.refusals, m.broadcasts, m.fanout, m.delivery, m.shardWait,
+		m.refusals, m.broadcasts, m.fanout, m.delivery, m.shardWait, m.shed,
 		gauge("edgeio_sessions_polling", "Open Engine.IO sessions on long-polling.", func() float64 { p, _ := e.Transports(); return float64(p) }),
 		gauge("edgeio_sessions_websocket", "Open Engine.IO sessions on WebSocket.", func() float64 { _, w := e.Transports(); return float64(w) }),
 		gauge("edgeio_sockets", "Connected Socket.IO sockets, all namespaces.", func() float64 { return float64(s.socketCount()) }),

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Middleware runs for each CONNECT to a namespace, before the socket exists for the
@@ -35,6 +36,9 @@ type Namespace struct {
 	mw      []Middleware
 	onConn  []func(*Socket)
 	sockets map[string]*Socket
+
+	shed   atomic.Pointer[map[string]bool] // events not sent to congested clients
+	notice atomic.Pointer[[]any]           // the slow consumer's last event: name, args...
 }
 
 func newNamespace(srv *Server, name string, pattern *regexp.Regexp) *Namespace {

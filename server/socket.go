@@ -251,7 +251,7 @@ func (s *Socket) CloseTransport() { s.client.sess.Close(ReasonForcedClose) }
 // Deliver sends a broadcast frame; shards call it.
 func (s *Socket) Deliver(msg any) {
 	f := msg.(*outFrame)
-	if f.volatile && !s.sess.Writable() {
+	if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 		return
 	}
 	if p := f.prepared(s.parser); p != nil && s.sess.SendPrepared(p) {
@@ -266,7 +266,7 @@ func (s *Socket) DeliverBatch(msgs []any) {
 	frames := make([]*outFrame, 0, len(msgs))
 	for _, msg := range msgs {
 		f := msg.(*outFrame)
-		if f.volatile && !s.sess.Writable() {
+		if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 			continue
 		}
 		if p := f.prepared(s.parser); p != nil {

@@ -21,6 +21,7 @@ func (s *Session) Drain() []codec.EPacket {
 	defer s.mu.Unlock()
 	pkts := s.queue
 	s.queue = nil
+	s.buffered.Store(0) // all of it was the queue's: an attached session has no WebSocket
 	return pkts
 }
 

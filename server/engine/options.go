@@ -19,6 +19,7 @@ type Options struct {
 	NoCompression     bool
 	ReadBufferSize    int // a WebSocket's read buffer where no epoll loop reads it (1024)
 	MaxBuffered       int // bytes queued for one client before it counts as too slow (4 MiB)
+	MaxQueued         int // writes (WebSocket) or packets (polling) queued for one client, the same (10,000)
 
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For names the client
 	Gate           *security.Gate // admits new sessions; nil admits all
@@ -49,6 +50,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxBuffered <= 0 {
 		o.MaxBuffered = 4 << 20
+	}
+	if o.MaxQueued <= 0 {
+		o.MaxQueued = 10_000
 	}
 	if o.Stats == nil {
 		o.Stats = &Stats{}

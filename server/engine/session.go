@@ -22,6 +22,12 @@ type Handler interface {
 	OnClose(reason string)
 }
 
+// Farewell is what a Handler may also do: give the packets that tell its client why the
+// server is cutting it off (ReasonSlowConsumer), sent in place of what was queued.
+type Farewell interface {
+	Farewell(reason string) []codec.EPacket
+}
+
 // Request is what the handshake request told about the client. Headers and query are kept
 // as received and parsed on demand: they are paid per connection and read about once.
 type Request struct {
@@ -134,33 +140,96 @@ func (s *Session) SendMany(pkts []codec.EPacket) bool {
 		s.mu.Unlock()
 		return false
 	}
-	backlog := s.backlog()
+	over := s.overLimit()
 	for _, p := range pkts {
 		s.sendLocked(p)
 	}
-	return s.unlockCheckingBacklog(backlog)
+	return s.unlockCheckingBacklog(over)
 }
 
-// backlog is what was sent to the client and not yet written or polled (callers hold s.mu).
-func (s *Session) backlog() int64 {
-	n := s.buffered.Load()
+// backlog is what was sent to the client and not yet written or polled: bytes, and
+// WebSocket writes or polling packets (callers hold s.mu).
+func (s *Session) backlog() (bytes, queued int64) {
+	bytes, queued = s.buffered.Load(), int64(len(s.queue))
 	if s.ws != nil {
-		n += s.ws.buffered.Load()
+		bytes += s.ws.buffered.Load()
+		queued += s.ws.writes.Load()
 	}
-	return n
+	return bytes, queued
 }
 
-// unlockCheckingBacklog releases s.mu and closes a session whose client let too much pile
+// overLimit reports whether the client let more than --max-buffered bytes or
+// --max-queued writes pile up (callers hold s.mu).
+func (s *Session) overLimit() bool {
+	bytes, queued := s.backlog()
+	return bytes > int64(s.srv.opts.MaxBuffered) || queued > int64(s.srv.opts.MaxQueued)
+}
+
+// Backlog is what waits for the client: bytes, and WebSocket writes or polling packets.
+func (s *Session) Backlog() (bytes, queued int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backlog()
+}
+
+// Congested reports whether half of either limit is queued for the client: what can be
+// lost (typing, presence) is then better not sent.
+func (s *Session) Congested() bool {
+	s.mu.Lock()
+	bytes, queued := s.backlog()
+	s.mu.Unlock()
+	return 2*bytes > int64(s.srv.opts.MaxBuffered) || 2*queued > int64(s.srv.opts.MaxQueued)
+}
+
+// unlockCheckingBacklog releases s.mu and cuts off a session whose client let too much pile
 // up before this send: a peer that stops reading costs bounded memory, while one large
 // reply to a client that reads goes out whatever its size.
-func (s *Session) unlockCheckingBacklog(backlog int64) bool {
-	over := backlog > int64(s.srv.opts.MaxBuffered)
+func (s *Session) unlockCheckingBacklog(over bool) bool {
 	s.mu.Unlock()
 	if over {
-		s.Close(ReasonSlowClient)
+		s.cutOffSlow()
 		return false
 	}
 	return true
+}
+
+// cutOffSlow closes a slow consumer's session. What was queued for it is dropped, and the
+// handler's farewell goes in its place, so that a client that still reads, however
+// slowly, learns why: on WebSocket before a close frame 1008 "slow consumer", on polling
+// before the close packet. It gets no Socket.IO DISCONNECT: a stock client reconnects.
+func (s *Session) cutOffSlow() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	h := s.handler
+	s.mu.Unlock()
+	var farewell []codec.EPacket
+	if f, ok := h.(Farewell); ok {
+		farewell = f.Farewell(ReasonSlowConsumer)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if ws := s.ws; ws != nil {
+		ws.dropPending()
+		for _, p := range farewell {
+			s.sendLocked(p)
+		}
+		ws.closeGracefully(1008)
+	} else {
+		s.buffered.Store(0)
+		clear(s.queue)
+		s.queue = s.queue[:0]
+		for _, p := range farewell {
+			s.queuePolling(p)
+		}
+	}
+	s.mu.Unlock()
+	s.Close(ReasonSlowConsumer)
 }
 
 // SendMessage queues a message packet.
@@ -180,17 +249,17 @@ func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 		s.mu.Unlock()
 		return false
 	}
-	backlog := s.backlog()
+	over := s.overLimit()
 	if s.ws != nil {
 		s.queueFrames(s.framesOf(ps))
-		return s.unlockCheckingBacklog(backlog)
+		return s.unlockCheckingBacklog(over)
 	}
 	for _, p := range ps {
 		for _, pkt := range p.packets {
 			s.queuePolling(pkt)
 		}
 	}
-	return s.unlockCheckingBacklog(backlog)
+	return s.unlockCheckingBacklog(over)
 }
 
 // framesOf is the WebSocket frames of ps for this session: a lone message's shared frames,
@@ -257,9 +326,6 @@ func (s *Session) Close(reason string) {
 	s.srv.opts.Stats.closed(reason)
 	ws, handler := s.ws, s.handler
 	linger := false
-	if reason == ReasonSlowClient && ws == nil {
-		s.queue = nil // what it did not read is dropped, not kept for a last poll
-	}
 	if ws == nil {
 		switch {
 		case s.getActive && reason == reasonTransportClose:
@@ -287,7 +353,7 @@ func (s *Session) Close(reason string) {
 		s.srv.remove(s)
 	}
 	if ws != nil {
-		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError || reason == ReasonSlowClient)
+		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError || reason == ReasonSlowConsumer)
 	}
 	if handler != nil {
 		handler.OnClose(reason)
@@ -322,8 +388,9 @@ const (
 	reasonParseError     = "parse error"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
-	// ReasonSlowClient closes a session whose client does not read what is sent to it.
-	ReasonSlowClient = "slow client"
+	// ReasonSlowConsumer closes a session whose client does not read what is sent to it
+	// (--max-buffered, --max-queued).
+	ReasonSlowConsumer = "slow consumer"
 )
 
 // startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the

@@ -31,7 +31,8 @@ type wsConn struct {
 	closeSent atomic.Bool
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
-	buffered  atomic.Int64
+	buffered  atomic.Int64 // bytes of pending and of the flush under way
+	writes    atomic.Int64 // entries of pending and of the flush under way
 	pending   [][]byte
 
 	srv *Server
@@ -179,6 +180,7 @@ func (wc *wsConn) closeWith(code uint16) {
 var closeReasons = map[uint16]string{
 	1002: "protocol error",
 	1007: "invalid frame payload data",
+	1008: "slow consumer",
 	1009: "message too big",
 }
 
@@ -343,6 +345,47 @@ func (wc *wsConn) write(frames []byte) {
 	}
 	wc.pending = append(wc.pending, frames)
 	wc.buffered.Add(int64(len(frames)))
+	wc.writes.Add(1)
+}
+
+// flushBatch bounds one writev of the flush goroutine: what waits behind it can still be
+// dropped for a slow consumer, whose farewell then goes out after at most this much.
+const flushBatch = 256 << 10
+
+// takePending takes the pending writes for one writev, flushBatch bytes or the first
+// entry (callers hold wmu).
+func (wc *wsConn) takePending() [][]byte {
+	n, size := 0, 0
+	for n < len(wc.pending) && (n == 0 || size+len(wc.pending[n]) <= flushBatch) {
+		size += len(wc.pending[n])
+		n++
+	}
+	frames := wc.pending[:n:n]
+	if n == len(wc.pending) {
+		wc.pending = nil
+	} else {
+		wc.pending = wc.pending[n:]
+	}
+	return frames
+}
+
+// dropPending forgets what waits for the flush goroutine, but for its first entry, which
+// may be the rest of a frame the socket took part of: what is written after it starts on
+// a frame's boundary.
+func (wc *wsConn) dropPending() {
+	wc.wmu.Lock()
+	defer wc.wmu.Unlock()
+	if len(wc.pending) < 2 {
+		return
+	}
+	var n int64
+	for _, f := range wc.pending[1:] {
+		n += int64(len(f))
+	}
+	wc.buffered.Add(-n)
+	wc.writes.Add(-int64(len(wc.pending) - 1))
+	clear(wc.pending[1:])
+	wc.pending = wc.pending[:1]
 }
 
 // writeNow makes one non-blocking write and returns how much the socket took. Callers
@@ -362,8 +405,7 @@ func (wc *wsConn) flush() {
 	}
 	for {
 		wc.wmu.Lock()
-		frames := wc.pending
-		wc.pending = nil
+		frames := wc.takePending()
 		if len(frames) == 0 {
 			wc.flushing, wc.warm = false, true
 			last := wc.lastWrite
@@ -381,6 +423,7 @@ func (wc *wsConn) flush() {
 		bufs := net.Buffers(frames)
 		_, err := bufs.WriteTo(wc.nc)
 		wc.buffered.Add(-n)
+		wc.writes.Add(-int64(len(frames)))
 		if err != nil {
 			wc.finish(reasonTransportClose) // flushing stays set: nothing more is written
 			return
