@@ -114,7 +114,8 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.opts.ConnectTimeout, "connect-timeout", 45*time.Second, "time a client has to join a namespace")
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed ('*' for any)")
 	fs.IntVar(&c.opts.Shards, "shards", 0, "room-membership event loops (0: one per CPU)")
-	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a graceful shutdown may take")
+	fs.DurationVar(&c.opts.ShutdownTimeout, "drain-timeout", 10*time.Second, "SIGTERM: how long the drain may take before the process exits (clients told to reconnect, queues flushed, the store closed)")
+	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "the same as --drain-timeout")
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
 	fs.StringVar(&c.storeKind, "store", "bolt", "message store without Redis: bolt (a file under --data-dir, fsynced) or memory (lost on exit)")
@@ -297,15 +298,17 @@ wait:
 			break wait
 		}
 	}
-	draining.Store(true)
+	draining.Store(true) // /readyz answers 503: a load balancer stops sending new clients
+	started := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), c.opts.ShutdownTimeout)
 	defer cancel()
 	if err := io.Shutdown(ctx); err != nil {
-		log.Printf("edgeio: shutdown: %v", err)
+		log.Printf("edgeio: drain: %v after %v; %d sessions left", err, c.opts.ShutdownTimeout, io.Engine().Len())
 	}
 	if closeApp != nil {
-		closeApp()
+		closeApp() // the store's last commit: every acknowledged message is on disk
 	}
+	log.Printf("edgeio: drained in %v", time.Since(started).Round(time.Millisecond))
 	return nil
 }
 

@@ -205,25 +205,26 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(ln)
 }
 
-// Shutdown stops accepting, tells every client the server is going away (an Engine.IO
-// close, so that clients reconnect, elsewhere if they can), lets queued writes go out and
-// stops the shards. It returns when done or when ctx ends.
+// Shutdown drains the server: new handshakes are refused (HTTP 503), every client is told
+// the server is going away without a Socket.IO DISCONNECT (WebSocket close 1012 "service
+// restart" after what is queued for it; polling: its queue, then the close packet), so that
+// it reconnects, elsewhere if it can. The listener stays open for the polls that collect
+// those last packets; it closes once every session is gone, then the shards stop. It
+// returns when done or when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.RLock()
 	srv := s.http
 	s.mu.RUnlock()
 	done := make(chan error, 1)
 	go func() {
-		stopped := make(chan struct{})
-		go func() {
-			if srv != nil {
-				// stops the listener and waits for open requests; hijacked WebSockets are ours
-				_ = srv.Shutdown()
-			}
-			close(stopped)
-		}()
-		s.engine.Close(engine.ReasonShutdown) // also answers waiting polls, so Shutdown can end
-		<-stopped
+		s.engine.Close(engine.ReasonShutdown) // also answers waiting polls
+		for s.engine.Len() > 0 && ctx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if srv != nil {
+			// stops the listener and waits for open requests; hijacked WebSockets are ours
+			_ = srv.Shutdown()
+		}
 		s.shards.Close()
 		done <- nil
 	}()

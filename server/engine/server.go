@@ -121,7 +121,11 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if s.isClosing() {
+		// draining: the client's retry should find another node
+		ctx.Response.Header.Set("Retry-After", "1")
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetContentType("application/json")
+		ctx.SetBodyString(`{"code":503,"message":"server shutting down"}`)
 		return
 	}
 	if g := s.opts.Gate; g != nil {

@@ -353,21 +353,26 @@ func (s *Session) Close(reason string) {
 		s.srv.remove(s)
 	}
 	if ws != nil {
-		closeWS(ws, reason == reasonTransportClose || reason == reasonTransportError || reason == ReasonSlowConsumer)
+		closeWS(ws, reason)
 	}
 	if handler != nil {
 		handler.OnClose(reason)
 	}
 }
 
-// closeWS closes after what is queued has been written; a peer that stopped reading gets
-// its connection cut after a second.
-func closeWS(wc *wsConn, gone bool) {
-	if gone {
+// closeWS closes after what is queued has been written, with a close frame that says why
+// (1012 "service restart" when the server shuts down); a peer that stopped reading gets its
+// connection cut after a second. A connection that is gone, or cut off as a slow consumer
+// (its close frame is on its way already), is closed at once.
+func closeWS(wc *wsConn, reason string) {
+	switch reason {
+	case reasonTransportClose, reasonTransportError, ReasonSlowConsumer:
 		wc.cut()
-		return
+	case ReasonShutdown:
+		wc.closeAfterWrites(1012)
+	default:
+		wc.closeAfterWrites(1000)
 	}
-	wc.closeAfterWrites()
 }
 
 // clientCaused reports whether a close comes from the client's side (it went away, broke

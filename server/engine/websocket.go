@@ -53,7 +53,7 @@ func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
 		// Engine.IO accepts the WebSocket and closes it: clients expect a close, not a 400.
 		s.hijack(ctx, deflates, func(wc *wsConn) {
 			if wc != nil {
-				wc.closeAfterWrites()
+				wc.closeAfterWrites(1000)
 			}
 		})
 		return

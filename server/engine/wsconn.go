@@ -182,6 +182,7 @@ var closeReasons = map[uint16]string{
 	1007: "invalid frame payload data",
 	1008: "slow consumer",
 	1009: "message too big",
+	1012: "service restart",
 }
 
 // queue hands a message to the connection's handler goroutine, starting one if none runs.
@@ -490,9 +491,9 @@ func (wc *wsConn) closeSocket() {
 	_ = wc.nc.Close()
 }
 
-// closeAfterWrites sends a normal close frame after what is queued, and cuts a peer that
-// does not answer it within a second.
-func (wc *wsConn) closeAfterWrites() {
-	wc.closeWith(1000)
+// closeAfterWrites sends a close frame with code after what is queued, and cuts a peer
+// that does not answer it within a second.
+func (wc *wsConn) closeAfterWrites(code uint16) {
+	wc.closeWith(code)
 	time.AfterFunc(time.Second, func() { wc.finish(reasonTransportClose) })
 }
