@@ -71,6 +71,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		started:  time.Now(),
 	}
 	bc := &shard.Broadcast{Msg: f, Done: f.release}
+	log := b.nsp.srv.recovery
 	if len(b.rooms) == 0 {
 		bc.Rooms = []string{b.nsp.Name}
 	} else {
@@ -85,7 +86,11 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if b.skip != nil {
 		bc.Skip = b.skip
 	}
-	b.nsp.srv.shards.Broadcast(bc)
+	if log != nil && !f.volatile && !f.shed {
+		log.broadcast(f, bc, func() { b.nsp.srv.shards.Broadcast(bc) })
+	} else {
+		b.nsp.srv.shards.Broadcast(bc)
+	}
 	if a := b.nsp.srv.adapter.Load(); a != nil && !b.local {
 		except := b.except
 		if b.skip != nil { // the sender's id room, as Socket.IO's adapters carry it
@@ -106,27 +111,50 @@ func eventData(event string, args []any) []any {
 type outFrame struct {
 	pkt        codec.SPacket
 	volatile   bool
-	shed       bool // not sent to congested clients (Namespace.ShedWhenCongested)
+	shed       bool   // not sent to congested clients (Namespace.ShedWhenCongested)
+	offset     string // its place in the recovery log; "" when not logged
 	metrics    *metrics
 	started    time.Time
 	stats      *engine.Stats
-	recipients [parserCount]atomic.Int64
-	enc        [parserCount]struct {
+	recipients [encodings]atomic.Int64
+	enc        [encodings]struct {
 		once     sync.Once
 		prepared *engine.Prepared
 	}
 }
 
-// prepared returns the frame encoded for parser, encoding it on first use.
-func (f *outFrame) prepared(parser parserKind) *engine.Prepared {
-	e := &f.enc[parser]
-	e.once.Do(func() {
-		pkts, err := encodePacket(parser, &f.pkt)
-		if err == nil {
-			e.prepared = engine.NewPrepared(pkts)
-		}
-	})
-	return e.prepared
+// encodings: each parser's, without and with the recovery offset as the last argument
+// (sockets with recovery get the offset; v2 clients and recovery off do not).
+const encodings = 2 * parserCount
+
+func encoding(parser parserKind, withOffset bool) int {
+	if withOffset {
+		return int(parser)*2 + 1
+	}
+	return int(parser) * 2
+}
+
+// prepared returns the frame encoded for parser, with f's offset when withOffset and f
+// has one, encoding it on first use.
+func (f *outFrame) prepared(parser parserKind, withOffset bool) (*engine.Prepared, int) {
+	withOffset = withOffset && f.offset != ""
+	i := encoding(parser, withOffset)
+	e := &f.enc[i]
+	e.once.Do(func() { e.prepared = f.encode(parser, withOffset) })
+	return e.prepared, i
+}
+
+func (f *outFrame) encode(parser parserKind, withOffset bool) *engine.Prepared {
+	p := f.pkt
+	if withOffset {
+		data := p.Data.([]any)
+		p.Data = append(data[:len(data):len(data)], f.offset)
+	}
+	pkts, err := encodePacket(parser, &p)
+	if err != nil {
+		return nil
+	}
+	return engine.NewPrepared(pkts)
 }
 
 // release records the broadcast's figures once every shard has queued its writes.

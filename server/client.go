@@ -149,13 +149,17 @@ func (c *client) connect(name string, auth map[string]any) {
 	s.connected = true
 	c.mu.Unlock()
 
-	nsp.add(s)
-	s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
-	reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
-	if c.sess.Protocol == 4 {
-		reply.Data = map[string]any{"sid": s.ID}
+	if log := c.srv.recovery; log != nil && c.sess.Protocol == 4 {
+		s.join(log)
+	} else {
+		nsp.add(s)
+		s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
+		reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
+		if c.sess.Protocol == 4 {
+			reply.Data = map[string]any{"sid": s.ID}
+		}
+		_ = s.send(reply)
 	}
-	_ = s.send(reply)
 	for _, fn := range onConn {
 		fn(s)
 	}

@@ -37,8 +37,9 @@ type Namespace struct {
 	onConn  []func(*Socket)
 	sockets map[string]*Socket
 
-	shed   atomic.Pointer[map[string]bool] // events not sent to congested clients
-	notice atomic.Pointer[[]any]           // the slow consumer's last event: name, args...
+	recoverIf atomic.Pointer[func(old any, s *Socket) bool]
+	shed      atomic.Pointer[map[string]bool] // events not sent to congested clients
+	notice    atomic.Pointer[[]any]           // the slow consumer's last event: name, args...
 }
 
 func newNamespace(srv *Server, name string, pattern *regexp.Regexp) *Namespace {

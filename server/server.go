@@ -18,12 +18,13 @@ import (
 
 // Server is a Socket.IO server. Create it with New, set up namespaces, then Serve.
 type Server struct {
-	opts    Options
-	engine  *engine.Server
-	shards  *shard.Group
-	cors    corsPolicy
-	metrics *metrics
-	adapter atomic.Pointer[Adapter]
+	opts     Options
+	engine   *engine.Server
+	shards   *shard.Group
+	cors     corsPolicy
+	metrics  *metrics
+	adapter  atomic.Pointer[Adapter]
+	recovery *recoveryLog // nil when recovery is off
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -37,12 +38,13 @@ type Server struct {
 func New(opts Options) *Server {
 	opts.fill()
 	s := &Server{
-		opts:   opts,
-		engine: engine.NewServer(opts.Engine),
-		shards: shard.New(opts.Shards, 4096),
-		cors:   newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
-		nsps:   make(map[string]*Namespace),
-		mounts: make(map[string]fasthttp.RequestHandler),
+		opts:     opts,
+		engine:   engine.NewServer(opts.Engine),
+		shards:   shard.New(opts.Shards, 4096),
+		cors:     newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
+		nsps:     make(map[string]*Namespace),
+		mounts:   make(map[string]fasthttp.RequestHandler),
+		recovery: newRecoveryLog(opts.Recovery),
 	}
 	s.engine.OnOpen = s.newClient
 	s.metrics = newMetrics(s)

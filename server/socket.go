@@ -56,6 +56,11 @@ type Socket struct {
 
 	client *client
 	shard  *shard.Shard
+	pid    string // the private session id of connection state recovery ("" without)
+
+	recovered bool     // the socket took over a disconnected socket's state
+	restored  []string // the rooms it got back (recovered)
+	seen      uint64   // the recovery log's position when it connected
 
 	mu           sync.Mutex
 	connected    bool
@@ -254,8 +259,8 @@ func (s *Socket) Deliver(msg any) {
 	if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 		return
 	}
-	if p := f.prepared(s.parser); p != nil && s.sess.SendPrepared(p) {
-		f.recipients[s.parser].Add(1)
+	if p, enc := f.prepared(s.parser, s.pid != ""); p != nil && s.sess.SendPrepared(p) {
+		f.recipients[enc].Add(1)
 	}
 }
 
@@ -264,19 +269,21 @@ func (s *Socket) Deliver(msg any) {
 func (s *Socket) DeliverBatch(msgs []any) {
 	ps := make([]*engine.Prepared, 0, len(msgs))
 	frames := make([]*outFrame, 0, len(msgs))
+	encs := make([]int, 0, len(msgs))
 	for _, msg := range msgs {
 		f := msg.(*outFrame)
 		if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 			continue
 		}
-		if p := f.prepared(s.parser); p != nil {
+		if p, enc := f.prepared(s.parser, s.pid != ""); p != nil {
 			ps = append(ps, p)
 			frames = append(frames, f)
+			encs = append(encs, enc)
 		}
 	}
 	if len(ps) > 0 && s.sess.SendPreparedMany(ps) {
-		for _, f := range frames {
-			f.recipients[s.parser].Add(1)
+		for i, f := range frames {
+			f.recipients[encs[i]].Add(1)
 		}
 	}
 }
@@ -340,6 +347,7 @@ func (s *Socket) onClose(reason string) {
 	handlers := s.onDisconnect
 	s.mu.Unlock()
 
+	s.saveForRecovery(reason)
 	s.shard.LeaveAll(s)
 	s.Namespace.remove(s)
 	s.client.removeSocket(s)

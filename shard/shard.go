@@ -259,6 +259,16 @@ func (s *Shard) Rooms(m Member) []string {
 	}
 }
 
+// RoomsLater is Rooms without waiting for them: they come on the channel, as they are
+// after everything sent before (safe to call from the shard's own goroutine).
+func (s *Shard) RoomsLater(m Member) <-chan []string {
+	reply := make(chan []string, 1)
+	if !s.send(op{kind: opRooms, member: m, reply: reply}) {
+		reply <- nil
+	}
+	return reply
+}
+
 // Do runs fn on the shard's goroutine, after everything sent before it.
 func (s *Shard) Do(fn func()) { s.send(op{kind: opFunc, fn: fn}) }
 

@@ -1,0 +1,300 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"edgeio/codec"
+	"edgeio/server/engine"
+	"edgeio/shard"
+)
+
+// Connection state recovery, as Socket.IO 4.6+ does it and stock socket.io-client 4.x
+// expects: a socket's CONNECT reply carries a private session id (pid) besides its sid,
+// and every broadcast it could miss carries an offset as its last argument. A client that
+// lost its connection sends {pid, offset} with its next CONNECT; within the recovery window
+// it gets the same sid, its rooms back and, in order, every broadcast after that offset that
+// reached those rooms, and socket.recovered is true.
+//
+// The log of broadcasts is this server's own (in memory): a client recovers on the node it
+// was on, while that node runs.
+
+// RecoveryOptions turn connection state recovery on (Window > 0).
+type RecoveryOptions struct {
+	Window     time.Duration // how long a disconnected socket's state is kept (2 min in Socket.IO)
+	MaxPackets int           // broadcasts kept for replay at most (10,000)
+}
+
+// recoveryLog is the server's recent broadcasts and the states of recently disconnected
+// sockets. Its lock orders broadcasts against recovering sockets: a broadcast takes its
+// offset and reaches the shards under it, and a recovering socket joins its rooms and gets
+// its replay under it, so that each broadcast reaches it exactly once, replayed or live.
+type recoveryLog struct {
+	opts  RecoveryOptions
+	epoch string // offsets of another process are unknown here
+
+	mu       sync.Mutex
+	first    uint64 // sequence number of entries[0]
+	entries  []logEntry
+	sessions map[string]*savedSession // by pid
+	swept    time.Time
+}
+
+type logEntry struct {
+	at    time.Time
+	frame *outFrame
+	bc    *shard.Broadcast
+}
+
+// savedSession is what a socket that lost its connection leaves for its recovery.
+type savedSession struct {
+	sid, nsp string
+	rooms    []string // room keys, its id room included
+	data     any
+	seen     uint64 // the log position from which it may have missed broadcasts
+	expires  time.Time
+}
+
+func newRecoveryLog(o RecoveryOptions) *recoveryLog {
+	if o.Window <= 0 {
+		return nil
+	}
+	if o.MaxPackets <= 0 {
+		o.MaxPackets = 10_000
+	}
+	return &recoveryLog{
+		opts:     o,
+		epoch:    strconv.FormatInt(time.Now().UnixMilli(), 36),
+		first:    1,
+		sessions: make(map[string]*savedSession),
+	}
+}
+
+// broadcast gives f its offset, logs it and hands bc to the shards.
+func (l *recoveryLog) broadcast(f *outFrame, bc *shard.Broadcast, send func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	l.evict(now)
+	f.offset = l.epoch + "-" + strconv.FormatUint(l.first+uint64(len(l.entries)), 36)
+	l.entries = append(l.entries, logEntry{at: now, frame: f, bc: bc})
+	send()
+}
+
+// evict drops what is older than the window or beyond MaxPackets (callers hold mu).
+func (l *recoveryLog) evict(now time.Time) {
+	drop := max(len(l.entries)+1-l.opts.MaxPackets, 0)
+	for drop < len(l.entries) && now.Sub(l.entries[drop].at) > l.opts.Window {
+		drop++
+	}
+	if drop == 0 {
+		return
+	}
+	clear(l.entries[:drop])
+	l.entries = l.entries[drop:]
+	l.first += uint64(drop)
+	if cap(l.entries) > 2*l.opts.MaxPackets { // let the dropped front go
+		l.entries = slices.Clone(l.entries)
+	}
+}
+
+// head is the position of the next broadcast (callers hold mu).
+func (l *recoveryLog) head() uint64 { return l.first + uint64(len(l.entries)) }
+
+// position parses an offset of this process into the log position after it.
+func (l *recoveryLog) position(offset string) (uint64, bool) {
+	epoch, seq, ok := strings.Cut(offset, "-")
+	if !ok || epoch != l.epoch {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(seq, 36, 64)
+	return n + 1, err == nil
+}
+
+// save keeps a disconnected socket's state for the window.
+func (l *recoveryLog) save(pid string, s *savedSession) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now()
+	if now.Sub(l.swept) > l.opts.Window {
+		for k, v := range l.sessions {
+			if now.After(v.expires) {
+				delete(l.sessions, k)
+			}
+		}
+		l.swept = now
+	}
+	s.expires = now.Add(l.opts.Window)
+	l.sessions[pid] = s
+}
+
+// take removes and returns pid's saved state if it is still recoverable from offset
+// ("" when the client got no broadcast since it connected): not expired, in nsp, and
+// with nothing it missed evicted from the log. Callers hold mu.
+func (l *recoveryLog) take(pid, offset, nsp string) (*savedSession, uint64) {
+	s := l.sessions[pid]
+	if s == nil {
+		return nil, 0
+	}
+	delete(l.sessions, pid)
+	from := s.seen
+	if offset != "" {
+		pos, ok := l.position(offset)
+		if !ok {
+			return nil, 0
+		}
+		from = pos
+	}
+	if s.nsp != nsp || time.Now().After(s.expires) || from < l.first || from > l.head() {
+		return nil, 0
+	}
+	return s, from
+}
+
+// missed lists the logged broadcasts from position from on that reached rooms and were not
+// meant to skip sid (callers hold mu).
+func (l *recoveryLog) missed(from uint64, sid string, rooms []string) []*outFrame {
+	var out []*outFrame
+	for _, e := range l.entries[from-l.first:] {
+		if reaches(e.bc, sid, rooms) {
+			out = append(out, e.frame)
+		}
+	}
+	return out
+}
+
+// reaches reports whether bc would have been delivered to a socket in rooms.
+func reaches(bc *shard.Broadcast, sid string, rooms []string) bool {
+	if s, ok := bc.Skip.(*Socket); ok && s.ID == sid {
+		return false
+	}
+	for _, r := range bc.Except {
+		if slices.Contains(rooms, r) {
+			return false
+		}
+	}
+	for _, r := range bc.Rooms {
+		if slices.Contains(rooms, r) {
+			return true
+		}
+	}
+	return false
+}
+
+func newPID() string {
+	var b [15]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// RecoverIf sets the check a recovering socket of the namespace must pass, after its
+// middlewares ran: old is the data of the socket it would take over, s the new socket (its
+// data set by the middlewares). Without it, any socket presenting the pid recovers.
+func (n *Namespace) RecoverIf(fn func(old any, s *Socket) bool) *Namespace {
+	n.recoverIf.Store(&fn)
+	return n
+}
+
+// Recovered reports whether the socket took over the state of a socket that had lost its
+// connection (socket.recovered on the client).
+func (s *Socket) Recovered() bool { return s.recovered }
+
+// RestoredRooms lists the rooms a recovered socket got back, its own id room left out.
+func (s *Socket) RestoredRooms() []string {
+	prefix := s.Namespace.roomKey("")
+	var out []string
+	for _, k := range s.restored {
+		if r, ok := strings.CutPrefix(k, prefix); ok && r != s.ID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// recoverable reports whether a socket closed for reason may be recovered: the connection
+// failed, not the client or the server ending it on purpose.
+func recoverable(reason string) bool {
+	switch reason {
+	case "transport close", "transport error", "ping timeout", engine.ReasonShutdown, engine.ReasonSlowConsumer, ReasonForcedClose:
+		return true
+	}
+	return false
+}
+
+// join connects s with recovery on: it takes over the saved state its CONNECT names
+// ({pid, offset} in the auth payload) when that is still recoverable, else starts afresh
+// with a pid of its own. Under the log's lock, it joins its rooms and gets its CONNECT
+// reply and, recovered, every broadcast it missed, in order: the broadcasts after these
+// come through the shards after its joins.
+func (s *Socket) join(log *recoveryLog) {
+	nsp := s.Namespace
+	pid, _ := s.Handshake.Auth["pid"].(string)
+	offset, _ := s.Handshake.Auth["offset"].(string)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	var missed []*outFrame
+	if saved, from := log.take(pid, offset, nsp.Name); saved != nil && nsp.allowsRecovery(saved.data, s) {
+		s.ID, s.shard, s.pid = saved.sid, nsp.srv.shards.For(saved.sid), pid
+		s.recovered, s.restored = true, saved.rooms
+		missed = log.missed(from, s.ID, saved.rooms)
+	} else {
+		s.pid = newPID()
+	}
+	nsp.add(s)
+	rooms := []string{nsp.Name, nsp.roomKey(s.ID)}
+	for _, r := range s.restored {
+		if !slices.Contains(rooms, r) {
+			rooms = append(rooms, r)
+		}
+	}
+	s.shard.Join(s, rooms...)
+	s.seen = log.head()
+	_ = s.send(&codec.SPacket{Type: codec.SConnect, Nsp: nsp.Name, ID: codec.NoID, Data: map[string]any{"sid": s.ID, "pid": s.pid}})
+	if len(missed) > 0 {
+		s.replay(missed)
+	}
+}
+
+func (n *Namespace) allowsRecovery(old any, s *Socket) bool {
+	fn := n.recoverIf.Load()
+	return fn == nil || (*fn)(old, s)
+}
+
+// replay sends missed broadcasts, with their offsets, in one write.
+func (s *Socket) replay(frames []*outFrame) {
+	st := s.Namespace.srv.opts.Engine.Stats
+	ps := make([]*engine.Prepared, 0, len(frames))
+	for _, f := range frames {
+		p, _ := f.prepared(s.parser, true)
+		if p == nil { // the broadcast is done and had no socket of this encoding: not kept
+			p = f.encode(s.parser, true)
+		}
+		if p != nil {
+			ps = append(ps, p)
+			st.PacketsOut.Add(uint64(p.Packets()))
+			st.BytesOut.Add(uint64(p.Size()))
+		}
+	}
+	s.sess.SendPreparedMany(ps)
+}
+
+// saveForRecovery keeps the state of a socket whose connection failed, for the window.
+// Its rooms come from its shard, as they are before it leaves them, without waiting: this
+// may run on the shard's own goroutine.
+func (s *Socket) saveForRecovery(reason string) {
+	log := s.Namespace.srv.recovery
+	if log == nil || s.pid == "" || !recoverable(reason) {
+		return
+	}
+	rooms := s.shard.RoomsLater(s)
+	saved := &savedSession{sid: s.ID, nsp: s.Namespace.Name, data: s.Data(), seen: s.seen}
+	go func() {
+		saved.rooms = <-rooms
+		log.save(s.pid, saved)
+	}()
+}

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"edgeio/server/servertest"
+)
+
+// A socket whose connection failed comes back with its sid, its rooms and, in order, the
+// broadcasts it missed after its last offset; later ones come live, once.
+func TestRecoveryRestoresRoomsAndReplaysWhatWasMissed(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	connected := make(chan *Socket, 4)
+	io.Of("/").OnConnection(func(s *Socket) {
+		if !s.Recovered() {
+			s.Join("r")
+		}
+		connected <- s
+	})
+	c1 := servertest.Dial(t, io.Engine(), false)
+	reply := c1.Connect("/", map[string]any{"token": "t"}).Data.(map[string]any)
+	first := <-connected
+	sid, pid := reply["sid"].(string), reply["pid"].(string)
+	if sid != first.ID || pid == "" {
+		t.Fatalf("CONNECT reply %v: want the sid and a pid", reply)
+	}
+
+	_ = io.To("r").Emit("m", 1.0)
+	got := c1.Event("m")
+	offset, ok := got[1].(string)
+	if !ok || got[0] != 1.0 {
+		t.Fatalf("a logged broadcast's args %v: want its offset last", got)
+	}
+	_ = io.To("r").Emit("m", 2.0) // lost with the connection, say
+	c1.Event("m")
+	c1.Session().Close("transport close")
+	waitSaved(t, io, pid)
+	_ = io.To("r").Emit("m", 3.0)     // sent while it was away
+	_ = io.To("other").Emit("m", 9.0) // not for it
+	_ = io.Of("/").Emit("all", 4.0)   // to the whole namespace
+
+	c2 := servertest.Dial(t, io.Engine(), false)
+	back := c2.Connect("/", map[string]any{"token": "t", "pid": pid, "offset": offset}).Data.(map[string]any)
+	again := <-connected
+	if back["sid"] != sid || back["pid"] != pid || !again.Recovered() || again.ID != sid {
+		t.Fatalf("recovery CONNECT reply %v, recovered %v: want the same sid and pid", back, again.Recovered())
+	}
+	if rooms := again.RestoredRooms(); !reflect.DeepEqual(rooms, []string{"r"}) {
+		t.Fatalf("restored rooms %v", rooms)
+	}
+	for _, want := range []any{2.0, 3.0, 4.0} {
+		p := c2.Next()
+		args := p.Data.([]any)
+		if args[1] != want || len(args) != 3 {
+			t.Fatalf("replayed %v, want %v with its offset", args, want)
+		}
+	}
+	c2.Quiet()
+	_ = io.To("r").Emit("m", 5.0)
+	if args := c2.Event("m"); args[0] != 5.0 {
+		t.Fatalf("live after recovery: %v", args)
+	}
+	c2.Quiet()
+
+	// a pid recovers once; an offset of another process recovers nothing
+	c2.Session().Close("transport close")
+	waitSaved(t, io, pid)
+	c3 := servertest.Dial(t, io.Engine(), false)
+	fresh := c3.Connect("/", map[string]any{"pid": pid, "offset": "zzz-1"}).Data.(map[string]any)
+	if s := <-connected; s.Recovered() || fresh["sid"] == sid || fresh["pid"] == pid {
+		t.Fatalf("an unknown offset recovered: %v", fresh)
+	}
+	c4 := servertest.Dial(t, io.Engine(), false)
+	if s := c4.Connect("/", map[string]any{"pid": pid, "offset": offset}); (<-connected).Recovered() {
+		t.Fatalf("a pid recovered twice: %v", s.Data)
+	}
+}
+
+// A socket that leaves on purpose (its client disconnects) is not kept; the app's check
+// can refuse a recovery; without the window nothing carries offsets or a pid.
+func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	io.Of("/").RecoverIf(func(old any, s *Socket) bool { return old == s.Handshake.Auth["token"] }).
+		Use(func(s *Socket) error { s.SetData(s.Handshake.Auth["token"]); return nil }).
+		OnConnection(func(*Socket) {})
+	c := servertest.Dial(t, io.Engine(), false)
+	pid := c.Connect("/", map[string]any{"token": "alice"}).Data.(map[string]any)["pid"].(string)
+	c.Session().Close("ping timeout")
+	waitSaved(t, io, pid)
+	other := servertest.Dial(t, io.Engine(), false)
+	if r := other.Connect("/", map[string]any{"token": "mallory", "pid": pid}).Data.(map[string]any); r["pid"] == pid {
+		t.Fatalf("another user took over alice's session: %v", r)
+	}
+
+	c = servertest.Dial(t, io.Engine(), false)
+	pid = c.Connect("/", map[string]any{"token": "bob"}).Data.(map[string]any)["pid"].(string)
+	c.Session().Close(ReasonClientDisconnect)
+	time.Sleep(20 * time.Millisecond)
+	io.recovery.mu.Lock()
+	_, kept := io.recovery.sessions[pid]
+	io.recovery.mu.Unlock()
+	if kept {
+		t.Fatal("a socket that disconnected on purpose was kept for recovery")
+	}
+
+	off := newTestServer(t, Options{})
+	off.Of("/").OnConnection(func(s *Socket) { s.Join("r") })
+	plain := servertest.Dial(t, off.Engine(), false)
+	if r := plain.Connect("/", nil).Data.(map[string]any); r["pid"] != nil {
+		t.Fatalf("recovery off: CONNECT reply %v has a pid", r)
+	}
+	_ = off.To("r").Emit("m", 1.0)
+	if args := plain.Event("m"); len(args) != 1 {
+		t.Fatalf("recovery off: args %v carry an offset", args)
+	}
+}
+
+func waitSaved(t *testing.T, io *Server, pid string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		io.recovery.mu.Lock()
+		_, ok := io.recovery.sessions[pid]
+		io.recovery.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the disconnected socket's state was not saved")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
