@@ -72,6 +72,7 @@ type config struct {
 	addr, adminAddr, app string
 	corsOrigins          string
 	opts                 server.Options
+	recovery             server.RecoveryOptions
 
 	trustedProxies, denylistFile string
 	adminToken                   string
@@ -108,6 +109,8 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&e.UpgradeTimeout, "upgrade-timeout", 10*time.Second, "time a transport upgrade may take")
 	fs.IntVar(&e.MaxPayload, "max-payload", 1_000_000, "largest message or polling body, bytes")
 	fs.BoolVar(&e.AllowEIO3, "allow-eio3", false, "accept Engine.IO v3 clients (socket.io-client v2)")
+	fs.DurationVar(&c.recovery.Window, "recovery-window", 2*time.Minute, "chat: how long a client whose connection failed may come back with its rooms and what it missed (socket.recovered; 0: off)")
+	fs.IntVar(&c.recovery.MaxPackets, "recovery-max-packets", 10_000, "chat: broadcasts kept for recovering clients; a client that missed older ones reconnects afresh")
 	fs.StringVar(&c.eio3Parser, "eio3-parser", "json", "parser of Engine.IO v3 clients: json, or msgpack (socket.io-msgpack-parser 2.x)")
 	fs.IntVar(&e.CompressThreshold, "compression-threshold", 1024, "smallest message or response compressed, bytes")
 	fs.BoolVar(&e.NoCompression, "no-compression", false, "turn permessage-deflate and polling gzip off")
@@ -239,6 +242,7 @@ func serve(args []string) error {
 			return err
 		}
 		c.opts.Engine.Gate = guard.gate
+		c.opts.Recovery = c.recovery
 	}
 	io := server.New(c.opts)
 	var closeApp func()

@@ -93,6 +93,11 @@ func (h *Hub) Install(io *server.Server) {
 	// what a client that falls behind can do without; the messages themselves it gets,
 	// or it is cut off and catches up from history
 	h.nsp.ShedWhenCongested("user-typing", "presence-update")
+	// a recovering connection takes over only a socket of the same user
+	h.nsp.RecoverIf(func(old any, s *server.Socket) bool {
+		was, ok := old.(*member)
+		return ok && was.user.ID == s.Data().(*member).user.ID
+	})
 	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
 }
 
@@ -151,6 +156,9 @@ func (h *Hub) onConnection(s *server.Socket) {
 	m := s.Data().(*member)
 	s.Join(auth.PersonalRoom(m.user.ID))
 	h.connected(m)
+	if s.Recovered() {
+		h.rejoin(s, m)
+	}
 	// One dispatcher per socket, not one closure per event: sockets are many.
 	s.OnAny(func(args []any, ack server.AckFunc) {
 		if ok, wait, refusedInARow := m.events.Allow(); !ok {

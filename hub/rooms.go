@@ -45,6 +45,26 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 	return map[string]any{"roomId": room, "lastReadId": last, "unreadCount": float64(unread)}, nil
 }
 
+// rejoin counts a recovered socket back into the rooms it got back, as join-room would
+// (room-member-joined when its user is back), leaving those its new token no longer allows.
+func (h *Hub) rejoin(s *server.Socket, m *member) {
+	for _, room := range s.RestoredRooms() {
+		if room == exceptUser(m) {
+			continue
+		}
+		if !m.user.MayJoin(room, h.opts.RoomPolicy) {
+			s.Leave(room)
+			continue
+		}
+		m.mu.Lock()
+		m.rooms[room] = struct{}{}
+		m.mu.Unlock()
+		if first, info := h.enterRoom(m, room); first {
+			_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
+		}
+	}
+}
+
 func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
 	room, err := firstRoomArg(args)
 	if err != nil {
