@@ -159,6 +159,7 @@ func (h *Hub) onConnection(s *server.Socket) {
 	if s.Recovered() {
 		h.rejoin(s, m)
 	}
+	go h.sendUnread(s, m)
 	// One dispatcher per socket, not one closure per event: sockets are many.
 	s.OnAny(func(args []any, ack server.AckFunc) {
 		if ok, wait, refusedInARow := m.events.Allow(); !ok {

@@ -33,6 +33,7 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 		return nil, storeError(serr)
 	}
 	if !already {
+		h.follow(room, m.user.ID, true)
 		s.Join(room)
 		if first, info := h.enterRoom(m, room); first {
 			_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
@@ -78,6 +79,7 @@ func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any
 		return nil, &chatError{code: CodeNotInRoom, message: "not in room " + room}
 	}
 	h.stopTyping(m, room)
+	h.follow(room, m.user.ID, false)
 	if room != exceptUser(m) { // a socket never leaves its personal room
 		s.Leave(room)
 	}

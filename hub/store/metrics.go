@@ -11,7 +11,7 @@ import (
 // Instrumented returns s with every call timed into reg's edgeio_store_seconds{op}, and
 // every failure that is not the caller's (anything but ErrNotFound, ErrForbidden and
 // ErrInvalid) counted in edgeio_store_failures_total{op}. The ops: append, get, edit,
-// delete, history, mark_read, read_state, and stage: how long a staged append took to be
+// delete, history, mark_read, read_state, follow, unfollow, rooms, and stage: how long a staged append took to be
 // in its transaction (AppendStaged), which is what holds its broadcast back.
 func Instrumented(s Store, reg prometheus.Registerer) Store {
 	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -43,10 +43,13 @@ const (
 	opMarkRead
 	opReadState
 	opStage
+	opFollow
+	opUnfollow
+	opRooms
 	numOps
 )
 
-var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state", "stage"}
+var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state", "stage", "follow", "unfollow", "rooms"}
 
 type opMetrics struct {
 	seconds  prometheus.Observer
@@ -129,4 +132,25 @@ func (i *instrumented) ReadState(ctx context.Context, roomID, userID string) (st
 	last, unread, err := i.Store.ReadState(ctx, roomID, userID)
 	i.observe(opReadState, started, err)
 	return last, unread, err
+}
+
+func (i *instrumented) Follow(ctx context.Context, roomID, userID string) error {
+	started := time.Now()
+	err := i.Store.Follow(ctx, roomID, userID)
+	i.observe(opFollow, started, err)
+	return err
+}
+
+func (i *instrumented) Unfollow(ctx context.Context, roomID, userID string) error {
+	started := time.Now()
+	err := i.Store.Unfollow(ctx, roomID, userID)
+	i.observe(opUnfollow, started, err)
+	return err
+}
+
+func (i *instrumented) Rooms(ctx context.Context, userID string) ([]string, error) {
+	started := time.Now()
+	rooms, err := i.Store.Rooms(ctx, userID)
+	i.observe(opRooms, started, err)
+	return rooms, err
 }

@@ -41,7 +41,7 @@ func TestInstrumented(t *testing.T) {
 	}
 
 	counts, failures := gatherStore(t, reg)
-	want := map[string]uint64{"append": 3, "stage": 1, "edit": 1, "history": 1, "get": 0, "delete": 0, "mark_read": 0, "read_state": 0}
+	want := map[string]uint64{"append": 3, "stage": 1, "edit": 1, "history": 1, "get": 0, "delete": 0, "mark_read": 0, "read_state": 0, "follow": 0, "unfollow": 0, "rooms": 0}
 	for op, n := range want {
 		if counts[op] != n {
 			t.Errorf("edgeio_store_seconds_count{op=%q} = %d, want %d", op, counts[op], n)

@@ -28,6 +28,7 @@ import (
 //	                                  kept a few seconds so a retried script is not re-run
 //	P:{U}:u:<user>:cmid       hash    clientMsgId -> stream id, or "~<token>:<deadline ms>"
 //	                                  while an Append holds it (see Append)
+//	P:{U}:u:<user>:rooms      set     the rooms the user follows (Follow)
 //
 // T is the tag of the room's slot; U the tag of the user's slot.
 //
@@ -146,6 +147,11 @@ func (k keyspace) room(room, what string) string {
 
 func (k keyspace) user(user string) string {
 	return k.slotPart(keySlot(user)) + "u:" + user + ":cmid"
+}
+
+// follows is the set of rooms a user follows (Follow).
+func (k keyspace) follows(user string) string {
+	return k.slotPart(keySlot(user)) + "u:" + user + ":rooms"
 }
 
 // cmidField is the room-level de-duplication field of (user, clientMsgId); the append

@@ -35,6 +35,8 @@ const (
 	MaxHistoryLimit = 100
 	// MaxUnread caps the unread count that ReadState reports.
 	MaxUnread = 10000
+	// MaxFollowed caps the rooms Rooms lists for one user.
+	MaxFollowed = 1000
 )
 
 // Attachment is a link {URL, Name, Type, Size} or inline bytes {Name, Type, Data}.
@@ -100,6 +102,12 @@ type Store interface {
 	// are unread by userID: not deleted and not written by userID, counted up to MaxUnread
 	// (larger counts report MaxUnread).
 	ReadState(ctx context.Context, roomID, userID string) (lastReadID string, unread int, err error)
+	// Follow records that userID is in roomID (join-room), Unfollow that it left; Rooms
+	// lists the rooms userID follows, sorted, at most MaxFollowed: what a user reconnecting
+	// has unread messages in.
+	Follow(ctx context.Context, roomID, userID string) error
+	Unfollow(ctx context.Context, roomID, userID string) error
+	Rooms(ctx context.Context, userID string) ([]string, error)
 	// Close releases the store. Writes already accepted are committed first.
 	Close() error
 }

@@ -25,11 +25,12 @@ import (
 //	dedup  pairKey(user id, client msg id) -> id key
 //	reads  pairKey(room id, user id) -> id key      (read watermarks)
 var (
-	bktMeta  = []byte("meta")
-	bktMsgs  = []byte("msgs")
-	bktRooms = []byte("rooms")
-	bktDedup = []byte("dedup")
-	bktReads = []byte("reads")
+	bktMeta   = []byte("meta")
+	bktMsgs   = []byte("msgs")
+	bktRooms  = []byte("rooms")
+	bktDedup  = []byte("dedup")
+	bktReads  = []byte("reads")
+	bktFollow = []byte("follow") // pairKey(user, room) -> nothing
 
 	keyFormat = []byte("format")
 	fileFmt   = []byte("1")
@@ -127,7 +128,7 @@ func OpenBolt(path string, opts BoltOptions) (Store, error) {
 // initBolt creates the buckets, checks the format and seeds the id generator with the
 // largest stored id, so that new ids sort after every stored one.
 func initBolt(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bktMeta, bktMsgs, bktRooms, bktDedup, bktReads} {
+	for _, name := range [][]byte{bktMeta, bktMsgs, bktRooms, bktDedup, bktReads, bktFollow} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -435,4 +436,43 @@ func (s *boltStore) Close() error {
 	s.mu.Unlock()
 	<-s.stopped
 	return s.db.Close()
+}
+
+// Follow writes only when the room is new to the user: most joins are of followed rooms.
+func (s *boltStore) Follow(ctx context.Context, roomID, userID string) error {
+	return s.setFollow(ctx, pairKey(userID, roomID), true)
+}
+
+func (s *boltStore) Unfollow(ctx context.Context, roomID, userID string) error {
+	return s.setFollow(ctx, pairKey(userID, roomID), false)
+}
+
+func (s *boltStore) setFollow(ctx context.Context, key []byte, on bool) error {
+	var same bool
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		same = (tx.Bucket(bktFollow).Get(key) != nil) == on
+		return nil
+	})
+	if err != nil || same {
+		return err
+	}
+	return s.write(ctx, 0, func(tx *bolt.Tx) (bool, error) {
+		if on {
+			return false, tx.Bucket(bktFollow).Put(key, []byte{})
+		}
+		return false, tx.Bucket(bktFollow).Delete(key)
+	})
+}
+
+func (s *boltStore) Rooms(ctx context.Context, userID string) ([]string, error) {
+	prefix := pairKey(userID, "")
+	rooms := []string{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bktFollow).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(rooms) < MaxFollowed; k, _ = c.Next() {
+			rooms = append(rooms, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return rooms, err
 }

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -14,17 +16,19 @@ type memoryStore struct {
 	closed bool
 	byID   map[string]*Message
 	rooms  map[string][]*Message
-	dedup  map[[2]string]*Message // {userID, clientMsgID}
-	reads  map[[2]string]string   // {roomID, userID} -> watermark id
+	dedup  map[[2]string]*Message         // {userID, clientMsgID}
+	reads  map[[2]string]string           // {roomID, userID} -> watermark id
+	follow map[string]map[string]struct{} // userID -> rooms
 }
 
 // NewMemory returns an empty in-memory Store with the same semantics as the bolt engine.
 func NewMemory() Store {
 	return &memoryStore{
-		byID:  make(map[string]*Message),
-		rooms: make(map[string][]*Message),
-		dedup: make(map[[2]string]*Message),
-		reads: make(map[[2]string]string),
+		byID:   make(map[string]*Message),
+		rooms:  make(map[string][]*Message),
+		dedup:  make(map[[2]string]*Message),
+		reads:  make(map[[2]string]string),
+		follow: make(map[string]map[string]struct{}),
 	}
 }
 
@@ -204,4 +208,34 @@ func (s *memoryStore) Close() error {
 	defer s.mu.Unlock()
 	s.closed = true
 	return nil
+}
+
+func (s *memoryStore) Follow(ctx context.Context, roomID, userID string) error {
+	if err := s.lock(ctx, true); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.follow[userID] == nil {
+		s.follow[userID] = make(map[string]struct{})
+	}
+	s.follow[userID][roomID] = struct{}{}
+	return nil
+}
+
+func (s *memoryStore) Unfollow(ctx context.Context, roomID, userID string) error {
+	if err := s.lock(ctx, true); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	delete(s.follow[userID], roomID)
+	return nil
+}
+
+func (s *memoryStore) Rooms(ctx context.Context, userID string) ([]string, error) {
+	if err := s.lock(ctx, false); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	rooms := slices.Sorted(maps.Keys(s.follow[userID]))
+	return rooms[:min(len(rooms), MaxFollowed)], nil
 }

@@ -525,3 +525,35 @@ func (s *redisStore) ReadState(ctx context.Context, roomID, userID string) (stri
 		}
 	}
 }
+
+func (s *redisStore) Follow(ctx context.Context, roomID, userID string) error {
+	end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	return s.fail(ctx, s.c.SAdd(ctx, s.keys.follows(userID), roomID).Err())
+}
+
+func (s *redisStore) Unfollow(ctx context.Context, roomID, userID string) error {
+	end, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer end()
+	return s.fail(ctx, s.c.SRem(ctx, s.keys.follows(userID), roomID).Err())
+}
+
+func (s *redisStore) Rooms(ctx context.Context, userID string) ([]string, error) {
+	end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	rooms, err := s.c.SMembers(ctx, s.keys.follows(userID)).Result()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	slices.Sort(rooms)
+	return rooms[:min(len(rooms), MaxFollowed)], nil
+}

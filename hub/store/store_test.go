@@ -80,6 +80,7 @@ var cases = []struct {
 	{"History", testHistory},
 	{"HistoryLimits", testHistoryLimits},
 	{"ReadMarks", testReadMarks},
+	{"Follow", testFollow},
 	{"UnreadCap", testUnreadCap},
 	{"Concurrent", testConcurrent},
 	{"Context", testContext},
@@ -697,4 +698,41 @@ func testClosed(h *harness) {
 	wantErr(t, "MarkRead", h.s.MarkRead(bg, "r", "u2", m.ID), ErrClosed)
 	_, _, err = h.s.ReadState(bg, "r", "u2")
 	wantErr(t, "ReadState", err, ErrClosed)
+}
+
+// Follow and Unfollow keep each user's rooms, sorted, across a reopen; a user whose name
+// is another's prefix has rooms of its own.
+func testFollow(h *harness) {
+	for _, f := range [][2]string{{"r2", "u"}, {"r1", "u"}, {"r1", "u"}, {"r:3", "u2"}, {"r9", "uu"}} {
+		if err := h.s.Follow(bg, f[0], f[1]); err != nil {
+			h.t.Fatalf("Follow(%s, %s): %v", f[0], f[1], err)
+		}
+	}
+	rooms := func(user string) []string {
+		h.t.Helper()
+		r, err := h.s.Rooms(bg, user)
+		if err != nil {
+			h.t.Fatalf("Rooms(%s): %v", user, err)
+		}
+		return r
+	}
+	if r := rooms("u"); !slices.Equal(r, []string{"r1", "r2"}) {
+		h.t.Fatalf("Rooms(u) = %v, want [r1 r2]", r)
+	}
+	h.reopen()
+	if err := h.s.Unfollow(bg, "r2", "u"); err != nil {
+		h.t.Fatal(err)
+	}
+	if err := h.s.Unfollow(bg, "never", "u"); err != nil {
+		h.t.Fatalf("Unfollow of a room not followed: %v", err)
+	}
+	if r := rooms("u"); !slices.Equal(r, []string{"r1"}) {
+		h.t.Fatalf("after Unfollow: Rooms(u) = %v", r)
+	}
+	if r := rooms("u2"); !slices.Equal(r, []string{"r:3"}) {
+		h.t.Fatalf("Rooms(u2) = %v", r)
+	}
+	if r := rooms("nobody"); len(r) != 0 {
+		h.t.Fatalf("Rooms(nobody) = %v", r)
+	}
 }
