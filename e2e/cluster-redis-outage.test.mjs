@@ -92,6 +92,10 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
     await ackOk(a1, "send-message", { roomId: R, content: "before", clientMsgId: "before-1" });
     await first;
 
+    // what the other two clients receive, through the outage: nothing may come twice
+    const heard = { ann: [], ben: [] };
+    a2.on("new-message", (m) => heard.ann.push(m.id));
+    b2.on("new-message", (m) => heard.ben.push(m.id));
     const sa = sender(a1, "alice");
     const sb = sender(b1, "bob");
     await sleep(800);
@@ -191,6 +195,10 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
       assert.equal(hA.find((h) => h.clientMsgId === cid).id, m.id, `${cid}: the id in history is the acknowledged one`);
     }
     assert.equal(new Set(hA.map((m) => m.id)).size, hA.length, "ids unique");
+    for (const [who, ids] of Object.entries(heard)) {
+      assert.equal(new Set(ids).size, ids.length, `${who} got a message twice`);
+      assert.ok(ids.length > 0, `${who} got messages`);
+    }
     assert.deepStrictEqual(hA.map((m) => m.id), [...hA.map((m) => m.id)].sort(), "history in id order");
 
     t.diagnostic(`503 ${unreadyAfter} ms after the crash; 200 ${readyAfter} ms after the restart; cross-node delivery ${crossAfter} ms ` +
