@@ -243,6 +243,10 @@ func serve(args []string) error {
 		}
 		c.opts.Engine.Gate = guard.gate
 		c.opts.Recovery = c.recovery
+		if c.storeKind != "memory" && c.redisURL == "" && c.redisCluster == "" {
+			// one node on its own disk: clients drained by a restart recover on the next process
+			c.opts.Recovery.Snapshot = filepath.Join(c.dataDir, "recovery.snapshot")
+		}
 	}
 	io := server.New(c.opts)
 	var closeApp func()

@@ -3,8 +3,8 @@
 // restart", polling the close packet) so stock clients reconnect by themselves, the store's
 // last commit lands, and the process exits within --drain-timeout even when a client never
 // collects its last packets. A server started on the same port and data directory (a
-// rolling restart) gets the clients back, and every acknowledged message is in its history
-// exactly once.
+// rolling restart) gets the clients back recovered (socket.recovered, same ids, their room),
+// and every acknowledged message is in its history exactly once.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -57,6 +57,7 @@ test("SIGTERM drains: 503 for new handshakes, close 1012 and the close packet, e
   })();
   await until(() => acked.length >= 20, 10000, "20 acknowledged messages");
 
+  const ids = { a: a.id, b: b.id };
   const exited = new Promise((resolve) => first.proc.once("exit", (code, signal) => resolve({ code, signal, at: Date.now() })));
   const termAt = Date.now();
   first.proc.kill("SIGTERM");
@@ -86,19 +87,23 @@ test("SIGTERM drains: 503 for new handshakes, close 1012 and the close packet, e
   await pump;
   const ackedThen = [...acked];
 
-  // the next process on the same port and data directory: the stock clients find it
+  // the next process on the same port and data directory: the stock clients find it, and
+  // recover there (the drain left the recovery snapshot): same ids, their room, no join-room
   const second = await startChat([], { dataDir, port: first.port });
   servers.push(second);
   await Promise.all([a, b].map((s) => (s.connected ? null : waitFor(s, "connect", 10000, "the reconnect to the next process"))));
-  await join(a, room);
-  await join(b, room);
+  assert.match(second.logs(), /recovery snapshot: \d+ broadcasts and 3 sessions from the previous process/);
+  for (const [k, s] of Object.entries({ a, b })) {
+    assert.equal(s.recovered, true, `${k}: socket.recovered on the next process`);
+    assert.equal(s.id, ids[k], `${k}: the same socket id`);
+  }
   const live = waitFor(b, "new-message", 5000, "a message after the restart");
   const fresh = await send(a, room, "after the drain");
   assert.equal((await live)[0].id, fresh.id, "the reconnected polling client gets live messages");
 
-  const ids = await allIds(b, room);
-  const stored = new Set(ids);
-  assert.equal(stored.size, ids.length, "no message stored twice");
+  const storedIds = await allIds(b, room);
+  const stored = new Set(storedIds);
+  assert.equal(stored.size, storedIds.length, "no message stored twice");
   const lost = ackedThen.filter((m) => !stored.has(m.id));
   assert.deepStrictEqual(lost.map((m) => m.content), [], `acknowledged messages lost by the drain (${lost.length} of ${ackedThen.length})`);
 }));

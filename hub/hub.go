@@ -94,10 +94,7 @@ func (h *Hub) Install(io *server.Server) {
 	// or it is cut off and catches up from history
 	h.nsp.ShedWhenCongested("user-typing", "presence-update")
 	// a recovering connection takes over only a socket of the same user
-	h.nsp.RecoverIf(func(old any, s *server.Socket) bool {
-		was, ok := old.(*member)
-		return ok && was.user.ID == s.Data().(*member).user.ID
-	})
+	h.nsp.RecoverAs(func(s *server.Socket) string { return s.Data().(*member).user.ID })
 	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
 }
 

@@ -37,7 +37,7 @@ type Namespace struct {
 	onConn  []func(*Socket)
 	sockets map[string]*Socket
 
-	recoverIf atomic.Pointer[func(old any, s *Socket) bool]
+	recoverAs atomic.Pointer[func(s *Socket) string]
 	shed      atomic.Pointer[map[string]bool] // events not sent to congested clients
 	notice    atomic.Pointer[[]any]           // the slow consumer's last event: name, args...
 }

@@ -28,6 +28,10 @@ import (
 type RecoveryOptions struct {
 	Window     time.Duration // how long a disconnected socket's state is kept (2 min in Socket.IO)
 	MaxPackets int           // broadcasts kept for replay at most (10,000)
+	// Snapshot is a file the log and the saved states are written to when the server shuts
+	// down, and read back from (then removed) when it starts: clients drained by a restart
+	// recover on the next process. "" keeps them in memory only.
+	Snapshot string
 }
 
 // recoveryLog is the server's recent broadcasts and the states of recently disconnected
@@ -43,20 +47,23 @@ type recoveryLog struct {
 	entries  []logEntry
 	sessions map[string]*savedSession // by pid
 	swept    time.Time
+	saving   sync.WaitGroup // saves under way (saveForRecovery)
 }
 
+// logEntry is a logged broadcast: its frame and whom it was for.
 type logEntry struct {
-	at    time.Time
-	frame *outFrame
-	bc    *shard.Broadcast
+	at            time.Time
+	frame         *outFrame
+	rooms, except []string // room keys
+	skip          string   // a socket id it skipped, or ""
 }
 
 // savedSession is what a socket that lost its connection leaves for its recovery.
 type savedSession struct {
 	sid, nsp string
+	who      string   // the application's identity of its user (Namespace.RecoverAs)
 	rooms    []string // room keys, its id room included
-	data     any
-	seen     uint64 // the log position from which it may have missed broadcasts
+	seen     uint64   // the log position from which it may have missed broadcasts
 	expires  time.Time
 }
 
@@ -81,8 +88,12 @@ func (l *recoveryLog) broadcast(f *outFrame, bc *shard.Broadcast, send func()) {
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.evict(now)
-	f.offset = l.epoch + "-" + strconv.FormatUint(l.first+uint64(len(l.entries)), 36)
-	l.entries = append(l.entries, logEntry{at: now, frame: f, bc: bc})
+	f.offset = l.offset(l.head())
+	e := logEntry{at: now, frame: f, rooms: bc.Rooms, except: bc.Except}
+	if s, ok := bc.Skip.(*Socket); ok {
+		e.skip = s.ID
+	}
+	l.entries = append(l.entries, e)
 	send()
 }
 
@@ -105,6 +116,11 @@ func (l *recoveryLog) evict(now time.Time) {
 
 // head is the position of the next broadcast (callers hold mu).
 func (l *recoveryLog) head() uint64 { return l.first + uint64(len(l.entries)) }
+
+// offset names the log position seq.
+func (l *recoveryLog) offset(seq uint64) string {
+	return l.epoch + "-" + strconv.FormatUint(seq, 36)
+}
 
 // position parses an offset of this process into the log position after it.
 func (l *recoveryLog) position(offset string) (uint64, bool) {
@@ -161,24 +177,24 @@ func (l *recoveryLog) take(pid, offset, nsp string) (*savedSession, uint64) {
 func (l *recoveryLog) missed(from uint64, sid string, rooms []string) []*outFrame {
 	var out []*outFrame
 	for _, e := range l.entries[from-l.first:] {
-		if reaches(e.bc, sid, rooms) {
+		if e.reaches(sid, rooms) {
 			out = append(out, e.frame)
 		}
 	}
 	return out
 }
 
-// reaches reports whether bc would have been delivered to a socket in rooms.
-func reaches(bc *shard.Broadcast, sid string, rooms []string) bool {
-	if s, ok := bc.Skip.(*Socket); ok && s.ID == sid {
+// reaches reports whether the broadcast was delivered to a socket in rooms.
+func (e *logEntry) reaches(sid string, rooms []string) bool {
+	if e.skip == sid {
 		return false
 	}
-	for _, r := range bc.Except {
+	for _, r := range e.except {
 		if slices.Contains(rooms, r) {
 			return false
 		}
 	}
-	for _, r := range bc.Rooms {
+	for _, r := range e.rooms {
 		if slices.Contains(rooms, r) {
 			return true
 		}
@@ -192,12 +208,19 @@ func newPID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// RecoverIf sets the check a recovering socket of the namespace must pass, after its
-// middlewares ran: old is the data of the socket it would take over, s the new socket (its
-// data set by the middlewares). Without it, any socket presenting the pid recovers.
-func (n *Namespace) RecoverIf(fn func(old any, s *Socket) bool) *Namespace {
-	n.recoverIf.Store(&fn)
+// RecoverAs sets how the namespace identifies a socket's user, after its middlewares ran
+// (the user id the token named, say): a recovering socket takes over only a saved state of
+// the same identity. Without it, any socket presenting the pid recovers.
+func (n *Namespace) RecoverAs(who func(s *Socket) string) *Namespace {
+	n.recoverAs.Store(&who)
 	return n
+}
+
+func (n *Namespace) identity(s *Socket) string {
+	if fn := n.recoverAs.Load(); fn != nil {
+		return (*fn)(s)
+	}
+	return ""
 }
 
 // Recovered reports whether the socket took over the state of a socket that had lost its
@@ -238,7 +261,7 @@ func (s *Socket) join(log *recoveryLog) {
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	var missed []*outFrame
-	if saved, from := log.take(pid, offset, nsp.Name); saved != nil && nsp.allowsRecovery(saved.data, s) {
+	if saved, from := log.take(pid, offset, nsp.Name); saved != nil && saved.who == nsp.identity(s) {
 		s.ID, s.shard, s.pid = saved.sid, nsp.srv.shards.For(saved.sid), pid
 		s.recovered, s.restored = true, saved.rooms
 		missed = log.missed(from, s.ID, saved.rooms)
@@ -258,11 +281,6 @@ func (s *Socket) join(log *recoveryLog) {
 	if len(missed) > 0 {
 		s.replay(missed)
 	}
-}
-
-func (n *Namespace) allowsRecovery(old any, s *Socket) bool {
-	fn := n.recoverIf.Load()
-	return fn == nil || (*fn)(old, s)
 }
 
 // replay sends missed broadcasts, with their offsets, in one write.
@@ -292,8 +310,10 @@ func (s *Socket) saveForRecovery(reason string) {
 		return
 	}
 	rooms := s.shard.RoomsLater(s)
-	saved := &savedSession{sid: s.ID, nsp: s.Namespace.Name, data: s.Data(), seen: s.seen}
+	saved := &savedSession{sid: s.ID, nsp: s.Namespace.Name, who: s.Namespace.identity(s), seen: s.seen}
+	log.saving.Add(1)
 	go func() {
+		defer log.saving.Done()
 		saved.rooms = <-rooms
 		log.save(s.pid, saved)
 	}()

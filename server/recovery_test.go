@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"os"
+	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -82,8 +85,7 @@ func TestRecoveryRestoresRoomsAndReplaysWhatWasMissed(t *testing.T) {
 // can refuse a recovery; without the window nothing carries offsets or a pid.
 func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
-	io.Of("/").RecoverIf(func(old any, s *Socket) bool { return old == s.Handshake.Auth["token"] }).
-		Use(func(s *Socket) error { s.SetData(s.Handshake.Auth["token"]); return nil }).
+	io.Of("/").RecoverAs(func(s *Socket) string { return s.Handshake.Auth["token"].(string) }).
 		OnConnection(func(*Socket) {})
 	c := servertest.Dial(t, io.Engine(), false)
 	pid := c.Connect("/", map[string]any{"token": "alice"}).Data.(map[string]any)["pid"].(string)
@@ -132,4 +134,62 @@ func waitSaved(t *testing.T, io *Server, pid string) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A graceful shutdown leaves a snapshot: the next process recovers the sockets it drained,
+// with what they missed from either process, in order; the file is used once.
+func TestRecoverySurvivesAGracefulRestart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "recovery.snapshot")
+	opts := Options{Recovery: RecoveryOptions{Window: time.Minute, Snapshot: path}}
+	first := newTestServer(t, opts)
+	first.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { s.Join("r") })
+	c := servertest.Dial(t, first.Engine(), false)
+	pid := c.Connect("/", nil).Data.(map[string]any)["pid"].(string)
+	_ = first.To("r").Emit("m", 1.0, map[string]any{"blob": []byte{1, 2}})
+	offset := c.Event("m")[2].(string)
+	_ = first.To("r").Emit("m", 2.0) // not read before the restart
+	c.Event("m")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- first.Shutdown(ctx) }()
+	for waiting := true; waiting; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("shutdown: %v", err)
+			}
+			waiting = false
+		case <-time.After(5 * time.Millisecond):
+			c.Session().Drain() // the client collects its last packets, as a poll would
+		}
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no snapshot after the shutdown: %v", err)
+	}
+
+	next := newTestServer(t, opts)
+	recovered := make(chan bool, 1)
+	next.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { recovered <- s.Recovered() })
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("the snapshot is still there after the next process read it")
+	}
+	_ = next.To("r").Emit("m", 3.0) // sent by the next process before the client is back
+	c2 := servertest.Dial(t, next.Engine(), false)
+	back := c2.Connect("/", map[string]any{"pid": pid, "offset": offset}).Data.(map[string]any)
+	if !<-recovered || back["pid"] != pid {
+		t.Fatalf("not recovered on the next process: %v", back)
+	}
+	var offsets []string
+	for _, want := range []float64{2, 3} {
+		args := c2.Event("m")
+		if args[0] != want {
+			t.Fatalf("replayed %v, want %v", args, want)
+		}
+		offsets = append(offsets, args[len(args)-1].(string))
+	}
+	if offsets[0] >= offsets[1] && len(offsets[0]) == len(offsets[1]) {
+		t.Fatalf("offsets %v do not go on from the previous process", offsets)
+	}
+	c2.Quiet()
 }

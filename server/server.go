@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"log"
 	"net"
 	"regexp"
 	"strings"
@@ -48,6 +49,9 @@ func New(opts Options) *Server {
 	}
 	s.engine.OnOpen = s.newClient
 	s.metrics = newMetrics(s)
+	if s.recovery != nil && opts.Recovery.Snapshot != "" {
+		s.recovery.loadSnapshot(s)
+	}
 	if g := opts.Engine.Gate; g != nil && g.OnRefuse == nil {
 		g.OnRefuse = s.Refused
 	}
@@ -207,6 +211,23 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(ln)
 }
 
+// snapshotGrace bounds the recovery snapshot's writing once the drain's time is up.
+const snapshotGrace = time.Second
+
+// snapshotRecovery writes the recovery snapshot, if the server keeps one.
+func (s *Server) snapshotRecovery() {
+	l := s.recovery
+	if l == nil || l.opts.Snapshot == "" {
+		return
+	}
+	deadline := make(chan struct{})
+	t := time.AfterFunc(snapshotGrace, func() { close(deadline) })
+	defer t.Stop()
+	if err := l.writeSnapshot(deadline); err != nil {
+		log.Printf("edgeio: %v", err)
+	}
+}
+
 // Shutdown drains the server: new handshakes are refused (HTTP 503), every client is told
 // the server is going away without a Socket.IO DISCONNECT (WebSocket close 1012 "service
 // restart" after what is queued for it; polling: its queue, then the close packet), so that
@@ -218,11 +239,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	srv := s.http
 	s.mu.RUnlock()
 	done := make(chan error, 1)
+	snapshotted := make(chan struct{})
 	go func() {
 		s.engine.Close(engine.ReasonShutdown) // also answers waiting polls
 		for s.engine.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		s.snapshotRecovery()
+		close(snapshotted)
 		if srv != nil {
 			// stops the listener and waits for open requests; hijacked WebSockets are ours
 			_ = srv.Shutdown()
@@ -234,6 +258,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+		// the sessions that did not collect their last packets are saved all the same
+		select {
+		case <-snapshotted:
+		case <-time.After(snapshotGrace):
+		}
 		return ctx.Err()
 	}
 }

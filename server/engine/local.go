@@ -15,13 +15,18 @@ func (s *Server) Attach(protocol int, remoteAddr string) *Session {
 	return sess
 }
 
-// Drain takes every packet queued for a polling (or attached) session.
+// Drain takes every packet queued for a polling (or attached) session. A closed session
+// that lingered for its last packets is gone once they are taken, as after its last poll.
 func (s *Session) Drain() []codec.EPacket {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	pkts := s.queue
 	s.queue = nil
 	s.buffered.Store(0) // all of it was the queue's: an attached session has no WebSocket
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		s.srv.remove(s)
+	}
 	return pkts
 }
 
