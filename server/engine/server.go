@@ -66,10 +66,12 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	if len(sid) > 0 {
 		sess = s.lookup(string(sid))
 	}
-	// A closed session's last poll is answered whoever asks: it carries why the session
-	// closed (the ban that closed it, say).
-	lastPoll := sess != nil && ctx.IsGet() && sess.isClosed()
-	if g := s.opts.Gate; g != nil && !lastPoll {
+	// A poll of an existing session is answered whoever asks: it only collects what the
+	// server queued, such as why the session is closing (the ban that closes it, say: a poll
+	// may come between the ban and the session's close, and would miss the answer). Its
+	// POSTs, upgrades and new handshakes from a banned address are refused.
+	collecting := sess != nil && ctx.IsGet() && string(q.Peek("transport")) == TransportPolling
+	if g := s.opts.Gate; g != nil && !collecting {
 		if status, reason := g.Blocked(ip); status != 0 {
 			writeRefusal(ctx, status, reason)
 			return
