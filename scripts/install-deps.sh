@@ -4,7 +4,8 @@
 #     e2e/node_modules is missing or older than package.json / package-lock.json;
 #   - Debian's python-socketio client with both transports (requests for polling,
 #     websocket-client for WebSocket), when /usr/bin/python3 cannot import them;
-#   - redis-server, when it is not on PATH.
+#   - redis-server, when it is not on PATH;
+#   - chromium, for the browser tests, when /usr/bin/chromium is missing.
 # Safe to run again and again. Runs as root (CI, fresh Debian with Go and Node/npm).
 set -euo pipefail
 
@@ -46,13 +47,17 @@ fi
 if ! command -v redis-server >/dev/null 2>&1; then
   apt_pkgs+=(redis-server)
 fi
+# headless Chromium for the browser tests (the dashboard), driven by npm's playwright-core
+if [[ ! -x /usr/bin/chromium ]]; then
+  apt_pkgs+=(chromium)
+fi
 
 if ((${#apt_pkgs[@]})); then
   log "apt-get install ${apt_pkgs[*]}"
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${apt_pkgs[@]}"
 else
-  log "python3-socketio and redis-server already present"
+  log "python3-socketio, redis-server and chromium already present"
 fi
 
 /usr/bin/python3 -c 'import socketio, websocket, requests' ||

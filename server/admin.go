@@ -10,7 +10,8 @@ import (
 )
 
 // AdminHandler serves the admin listener: /metrics (Prometheus), /healthz (the process is
-// up), /readyz (ready reports whether it should get traffic) and /debug/pprof/. With a
+// up), /readyz (ready reports whether it should get traffic), /dashboard and
+// /debug/pprof/. With a
 // token, everything but the two probes asks for it as a Bearer token (orchestrators probe
 // without credentials; metrics and profiles tell an outsider too much).
 func (s *Server) AdminHandler(ready func() bool, token string) *http.ServeMux {
@@ -25,6 +26,9 @@ func (s *Server) AdminHandler(ready func() bool, token string) *http.ServeMux {
 		}
 		_, _ = w.Write([]byte("ready\n"))
 	})
+	dash := s.dashboard(token)
+	mux.Handle("/dashboard", dash)
+	mux.Handle("/dashboard/", dash)
 	guarded("/debug/pprof/", http.HandlerFunc(pprof.Index))
 	guarded("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
 	guarded("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))

@@ -375,3 +375,30 @@ func (g *Group) Close() {
 
 // All returns the shards, for callers that address each one.
 func (g *Group) All() []*Shard { return g.shards }
+
+// RoomSizes counts the members of the rooms whose keys keep accepts, over every shard.
+func (g *Group) RoomSizes(keep func(key string) bool) map[string]int {
+	sizes := make(map[string]int)
+	for _, s := range g.shards {
+		reply := make(chan map[string]int, 1)
+		if !s.send(op{kind: opFunc, fn: func() {
+			m := make(map[string]int)
+			for k, r := range s.rooms {
+				if keep(k) {
+					m[k] = r.len()
+				}
+			}
+			reply <- m
+		}}) {
+			continue
+		}
+		select {
+		case m := <-reply:
+			for k, n := range m {
+				sizes[k] += n
+			}
+		case <-s.done:
+		}
+	}
+	return sizes
+}
