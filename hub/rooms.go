@@ -35,9 +35,7 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 	if !already {
 		h.follow(room, m.user.ID, true)
 		s.Join(room)
-		if first, info := h.enterRoom(m, room); first {
-			_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
-		}
+		h.announce(s, m, room)
 	}
 	var last any
 	if lastRead != "" {
@@ -60,9 +58,15 @@ func (h *Hub) rejoin(s *server.Socket, m *member) {
 		m.mu.Lock()
 		m.rooms[room] = struct{}{}
 		m.mu.Unlock()
-		if first, info := h.enterRoom(m, room); first {
-			_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
-		}
+		h.announce(s, m, room)
+	}
+}
+
+// announce counts s into room and tells the room's other users when it is its user's
+// first socket there.
+func (h *Hub) announce(s *server.Socket, m *member, room string) {
+	if first, info := h.enterRoom(m, room); first {
+		_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
 	}
 }
 

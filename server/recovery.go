@@ -1,8 +1,6 @@
 package server
 
 import (
-	"crypto/rand"
-	"encoding/base64"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,12 +200,6 @@ func (e *logEntry) reaches(sid string, rooms []string) bool {
 	return false
 }
 
-func newPID() string {
-	var b [15]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
 // RecoverAs sets how the namespace identifies a socket's user, after its middlewares ran
 // (the user id the token named, say): a recovering socket takes over only a saved state of
 // the same identity. Without it, any socket presenting the pid recovers.
@@ -243,7 +235,8 @@ func (s *Socket) RestoredRooms() []string {
 // failed, not the client or the server ending it on purpose.
 func recoverable(reason string) bool {
 	switch reason {
-	case "transport close", "transport error", "ping timeout", engine.ReasonShutdown, engine.ReasonSlowConsumer, ReasonForcedClose:
+	case engine.ReasonTransportClose, engine.ReasonTransportError, engine.ReasonPingTimeout,
+		engine.ReasonShutdown, engine.ReasonSlowConsumer, ReasonForcedClose:
 		return true
 	}
 	return false
@@ -266,7 +259,7 @@ func (s *Socket) join(log *recoveryLog) {
 		s.recovered, s.restored = true, saved.rooms
 		missed = log.missed(from, s.ID, saved.rooms)
 	} else {
-		s.pid = newPID()
+		s.pid = newSocketID() // made as a sid is, as Socket.IO does
 	}
 	nsp.add(s)
 	rooms := []string{nsp.Name, nsp.roomKey(s.ID)}

@@ -347,18 +347,23 @@ func (g *Group) Rooms() int { return g.sum(func(s *Shard) int { return len(s.roo
 // sum runs f on every shard's goroutine and adds up the results; a stopped shard adds 0.
 func (g *Group) sum(f func(*Shard) int) int {
 	total := 0
+	g.onEach(func(s *Shard) { total += f(s) })
+	return total
+}
+
+// onEach runs fn on every shard's goroutine, one shard after the other, and returns once
+// the last has run it; a stopped shard is left out.
+func (g *Group) onEach(fn func(*Shard)) {
 	for _, s := range g.shards {
-		reply := make(chan int, 1)
-		if !s.send(op{kind: opFunc, fn: func() { reply <- f(s) }}) {
+		ran := make(chan struct{})
+		if !s.send(op{kind: opFunc, fn: func() { fn(s); close(ran) }}) {
 			continue
 		}
 		select {
-		case n := <-reply:
-			total += n
+		case <-ran:
 		case <-s.done:
 		}
 	}
-	return total
 }
 
 // Close stops every shard; what is still queued is dropped.
@@ -379,26 +384,12 @@ func (g *Group) All() []*Shard { return g.shards }
 // RoomSizes counts the members of the rooms whose keys keep accepts, over every shard.
 func (g *Group) RoomSizes(keep func(key string) bool) map[string]int {
 	sizes := make(map[string]int)
-	for _, s := range g.shards {
-		reply := make(chan map[string]int, 1)
-		if !s.send(op{kind: opFunc, fn: func() {
-			m := make(map[string]int)
-			for k, r := range s.rooms {
-				if keep(k) {
-					m[k] = r.len()
-				}
+	g.onEach(func(s *Shard) {
+		for k, r := range s.rooms {
+			if keep(k) {
+				sizes[k] += r.len()
 			}
-			reply <- m
-		}}) {
-			continue
 		}
-		select {
-		case m := <-reply:
-			for k, n := range m {
-				sizes[k] += n
-			}
-		case <-s.done:
-		}
-	}
+	})
 	return sizes
 }

@@ -18,7 +18,7 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 	if s.getActive {
 		s.mu.Unlock()
 		writeError(ctx, errBadRequest)
-		s.Close(reasonTransportError)
+		s.Close(ReasonTransportError)
 		return
 	}
 	s.getActive = true
@@ -117,7 +117,7 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 	if s.postActive {
 		s.mu.Unlock()
 		writeError(ctx, errBadRequest)
-		s.Close(reasonTransportError)
+		s.Close(ReasonTransportError)
 		return
 	}
 	s.postActive = true

@@ -160,9 +160,12 @@ func (s *Session) backlog() (bytes, queued int64) {
 
 // overLimit reports whether the client let more than --max-buffered bytes or
 // --max-queued writes pile up (callers hold s.mu).
-func (s *Session) overLimit() bool {
+func (s *Session) overLimit() bool { return s.past(1) }
+
+// past reports whether more than 1/part of either limit waits (callers hold s.mu).
+func (s *Session) past(part int64) bool {
 	bytes, queued := s.backlog()
-	return bytes > int64(s.srv.opts.MaxBuffered) || queued > int64(s.srv.opts.MaxQueued)
+	return part*bytes > int64(s.srv.opts.MaxBuffered) || part*queued > int64(s.srv.opts.MaxQueued)
 }
 
 // Backlog is what waits for the client: bytes, and WebSocket writes or polling packets.
@@ -176,9 +179,8 @@ func (s *Session) Backlog() (bytes, queued int64) {
 // lost (typing, presence) is then better not sent.
 func (s *Session) Congested() bool {
 	s.mu.Lock()
-	bytes, queued := s.backlog()
-	s.mu.Unlock()
-	return 2*bytes > int64(s.srv.opts.MaxBuffered) || 2*queued > int64(s.srv.opts.MaxQueued)
+	defer s.mu.Unlock()
+	return s.past(2)
 }
 
 // unlockCheckingBacklog releases s.mu and cuts off a session whose client let too much pile
@@ -328,7 +330,7 @@ func (s *Session) Close(reason string) {
 	linger := false
 	if ws == nil {
 		switch {
-		case s.getActive && reason == reasonTransportClose:
+		case s.getActive && reason == ReasonTransportClose:
 			// the client closed: it knows, and only needs its poll back
 			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
 			s.signal()
@@ -366,7 +368,7 @@ func (s *Session) Close(reason string) {
 // (its close frame is on its way already), is closed at once.
 func closeWS(wc *wsConn, reason string) {
 	switch reason {
-	case reasonTransportClose, reasonTransportError, ReasonSlowConsumer:
+	case ReasonTransportClose, ReasonTransportError, ReasonSlowConsumer:
 		wc.cut()
 	case ReasonShutdown:
 		wc.closeAfterWrites(1012)
@@ -379,7 +381,7 @@ func closeWS(wc *wsConn, reason string) {
 // the protocol, or stopped answering), as opposed to the server's decision.
 func clientCaused(reason string) bool {
 	switch reason {
-	case reasonTransportClose, reasonTransportError, reasonPingTimeout, reasonParseError:
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError:
 		return true
 	}
 	return false
@@ -387,9 +389,11 @@ func clientCaused(reason string) bool {
 
 // Close reasons given to Handler.OnClose.
 const (
-	reasonTransportClose = "transport close"
-	reasonTransportError = "transport error"
-	reasonPingTimeout    = "ping timeout"
+	// The connection failed: the client went away, its transport broke, it stopped
+	// answering pings.
+	ReasonTransportClose = "transport close"
+	ReasonTransportError = "transport error"
+	ReasonPingTimeout    = "ping timeout"
 	reasonParseError     = "parse error"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
@@ -405,7 +409,7 @@ func (s *Session) startHeartbeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Protocol == 3 {
-		s.heartbeat = time.AfterFunc(o.PingInterval+o.PingTimeout, func() { s.Close(reasonPingTimeout) })
+		s.heartbeat = time.AfterFunc(o.PingInterval+o.PingTimeout, func() { s.Close(ReasonPingTimeout) })
 		return
 	}
 	s.heartbeat = time.AfterFunc(o.PingInterval, s.onHeartbeat)
@@ -419,7 +423,7 @@ func (s *Session) onHeartbeat() {
 	}
 	if s.awaitingPong {
 		s.mu.Unlock()
-		s.Close(reasonPingTimeout)
+		s.Close(ReasonPingTimeout)
 		return
 	}
 	s.awaitingPong = true
@@ -455,7 +459,7 @@ func (s *Session) onPacket(p codec.EPacket) {
 			s.mu.Unlock()
 		}
 	case codec.EClose:
-		s.Close(reasonTransportClose)
+		s.Close(ReasonTransportClose)
 	case codec.ENoop:
 	default:
 		// open and upgrade never come from a client on the session's transport

@@ -66,7 +66,7 @@ func (s *Server) upgradeExisting(ctx *fasthttp.RequestCtx, sess *Session) {
 			return
 		}
 		wc.sess, wc.probing = sess, true
-		wc.timer = time.AfterFunc(s.opts.UpgradeTimeout, func() { wc.finish(reasonTransportClose) })
+		wc.timer = time.AfterFunc(s.opts.UpgradeTimeout, func() { wc.finish(ReasonTransportClose) })
 	})
 }
 
@@ -115,7 +115,7 @@ func (wc *wsConn) onProbe(p codec.EPacket) {
 		sess.mu.Lock()
 		if sess.closed {
 			sess.mu.Unlock()
-			wc.finish(reasonTransportClose)
+			wc.finish(ReasonTransportClose)
 			return
 		}
 		sess.upgrading = true
@@ -126,7 +126,7 @@ func (wc *wsConn) onProbe(p codec.EPacket) {
 		sess.mu.Lock()
 		if sess.closed || !sess.upgrading {
 			sess.mu.Unlock()
-			wc.finish(reasonTransportClose)
+			wc.finish(ReasonTransportClose)
 			return
 		}
 		wc.timer.Stop()
@@ -147,6 +147,6 @@ func (wc *wsConn) onProbe(p codec.EPacket) {
 		sess.mu.Unlock()
 	case p.Type == codec.ENoop:
 	default:
-		wc.finish(reasonTransportClose)
+		wc.finish(ReasonTransportClose)
 	}
 }

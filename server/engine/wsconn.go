@@ -107,7 +107,7 @@ func (wc *wsConn) readLoop() {
 			return
 		}
 		if err != nil {
-			wc.finish(reasonTransportClose)
+			wc.finish(ReasonTransportClose)
 			return
 		}
 	}
@@ -118,7 +118,7 @@ func (wc *wsConn) OnReadable(buf []byte) {
 	n, err := wc.raw.ReadOnce(buf)
 	switch {
 	case err != nil:
-		wc.finish(reasonTransportClose)
+		wc.finish(ReasonTransportClose)
 	case n > 0:
 		wc.onData(buf[:n])
 	}
@@ -159,7 +159,7 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		wc.rmu.Lock()
 		wc.closeCode = code
 		wc.rmu.Unlock()
-		wc.end(reasonTransportClose)
+		wc.end(ReasonTransportClose)
 		return errClosing
 	default:
 		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
@@ -292,7 +292,7 @@ func (wc *wsConn) handle(m inbound) {
 	}
 	switch {
 	case err != nil && probing:
-		wc.finish(reasonTransportClose)
+		wc.finish(ReasonTransportClose)
 	case err != nil:
 		sess.Close(reasonParseError)
 	case probing:
@@ -317,7 +317,7 @@ func (wc *wsConn) onEnd() {
 		sess.candidate = false
 		sess.mu.Unlock()
 	default:
-		sess.Close(reasonTransportClose)
+		sess.Close(ReasonTransportClose)
 	}
 }
 
@@ -426,7 +426,7 @@ func (wc *wsConn) flush() {
 		wc.buffered.Add(-n)
 		wc.writes.Add(-int64(len(frames)))
 		if err != nil {
-			wc.finish(reasonTransportClose) // flushing stays set: nothing more is written
+			wc.finish(ReasonTransportClose) // flushing stays set: nothing more is written
 			return
 		}
 	}
@@ -445,7 +445,7 @@ func (wc *wsConn) stopReading() {
 func (wc *wsConn) fail(code uint16) {
 	wc.stopReading()
 	wc.closeGracefully(code)
-	wc.end(reasonTransportClose)
+	wc.end(ReasonTransportClose)
 }
 
 // closeGracefully sends a close frame with code after what is queued and closes the
@@ -495,5 +495,5 @@ func (wc *wsConn) closeSocket() {
 // that does not answer it within a second.
 func (wc *wsConn) closeAfterWrites(code uint16) {
 	wc.closeWith(code)
-	time.AfterFunc(time.Second, func() { wc.finish(reasonTransportClose) })
+	time.AfterFunc(time.Second, func() { wc.finish(ReasonTransportClose) })
 }
