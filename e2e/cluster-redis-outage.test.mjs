@@ -2,7 +2,9 @@
 // same port with its data (append-only file, fsync always): no node exits, send-message answers
 // UNAVAILABLE (or ok) meanwhile, same-node typing and presence go on, /readyz is 503 then 200
 // again, cross-node delivery resumes by itself, and every acknowledged message is in history
-// exactly once (clients retry with the same clientMsgId until ok).
+// exactly once (clients retry with the same clientMsgId until ok). Latency (lib/latency.mjs):
+// same-node delivery (typing, as messages need the store) keeps its p95 during the outage,
+// and cross-node messages get their p95 back after it.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
@@ -10,6 +12,7 @@ import { combo, emitAckWithin } from "./lib/client.mjs";
 import { closeOrphans } from "./lib/scope.mjs";
 import { chatConnect, ackOk, sleep } from "./lib/chat.mjs";
 import { startRedis, startNodes, waitForMesh, withLogs, waitForEvent as waitForMatch } from "./lib/redis.mjs";
+import { assertEachOnce, assertP95Kept } from "./lib/latency.mjs";
 
 const R = "ops";
 
@@ -34,14 +37,42 @@ async function until(what, pred, ms) {
 }
 
 /**
+ * Typing pulses from `from` to its same-node peer `to`: typing-start, wait for `to` to get it,
+ * typing-stop, wait again; each wait is a delivery latency (ms), in st.samples with its time.
+ */
+function typingPulses(from, to, userId) {
+  const st = { samples: [], stopped: false };
+  st.done = (async () => {
+    for (let on = true; !st.stopped || !on; on = !on) {
+      const got = waitForMatch(to, "user-typing", (t) => t.userId === userId && t.isTyping === on, 2000, `${userId}'s typing ${on ? "start" : "stop"} on its node`);
+      const t0 = Date.now();
+      from.emit(on ? "typing-start" : "typing-stop", R);
+      await got;
+      st.samples.push({ at: t0, latency: Date.now() - t0 });
+      await sleep(30);
+    }
+  })();
+  st.done.catch(() => { /* seen where it is awaited */ });
+  return st;
+}
+
+/** Records each new-message `socket` gets: id, sender, when, and its latency (the content ends with the send time). */
+function listen(socket) {
+  const got = [];
+  socket.on("new-message", (m) => got.push({ id: m.id, cmid: m.clientMsgId, at: Date.now(), latency: Date.now() - Number(m.content.split(" ").at(-1)) }));
+  return got;
+}
+
+/**
  * A client that sends a numbered message every `gap` ms and retries each one with the same
  * clientMsgId until it is acknowledged ok; every answer is recorded.
  */
-function sender(socket, prefix, gap = 100) {
+function sender(socket, prefix, gap = 50) {
   const st = { acked: new Map(), failures: [], timeouts: 0, okAfter: () => 0, stopped: false, log: [] };
   let okSince = 0;
   let mark = Infinity;
   st.markNow = () => { mark = Date.now(); okSince = 0; };
+  st.mark = () => mark;
   st.okAfter = () => okSince;
   st.done = (async () => {
     for (let k = 1; !st.stopped; k++) {
@@ -49,7 +80,7 @@ function sender(socket, prefix, gap = 100) {
       for (;;) {
         let r;
         try {
-          [r] = await emitAckWithin(4000, socket, "send-message", { roomId: R, content: `${prefix} #${k}`, clientMsgId });
+          [r] = await emitAckWithin(4000, socket, "send-message", { roomId: R, content: `${prefix} #${k} ${Date.now()}`, clientMsgId });
         } catch {
           st.timeouts++;
           st.log.push([Date.now(), clientMsgId, "no ack"]);
@@ -89,16 +120,17 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
 
     // cross-node delivery works before
     const first = waitForMatch(b1, "new-message", (m) => m.clientMsgId === "before-1", 3000, "cross-node before the outage");
-    await ackOk(a1, "send-message", { roomId: R, content: "before", clientMsgId: "before-1" });
+    await ackOk(a1, "send-message", { roomId: R, content: `before ${Date.now()}`, clientMsgId: "before-1" });
     await first;
 
-    // what the other two clients receive, through the outage: nothing may come twice
-    const heard = { ann: [], ben: [] };
-    a2.on("new-message", (m) => heard.ann.push(m.id));
-    b2.on("new-message", (m) => heard.ben.push(m.id));
+    // what the other two clients receive, through the outage: nothing may come twice; alice
+    // (node A) and bob (node B) send, so ann (A) hears alice on her node and bob across
+    const heard = { ann: listen(a2), ben: listen(b2) };
     const sa = sender(a1, "alice");
     const sb = sender(b1, "bob");
-    await sleep(800);
+    // and ann and ben type, in pulses, to alice and bob on their own nodes
+    const pulses = [typingPulses(a2, a1, "ann"), typingPulses(b2, b1, "ben")];
+    await sleep(1500);
 
     // ---- Redis crashes ----
     await redis.kill();
@@ -106,6 +138,15 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
     await until("/readyz 503 on both nodes", async () => (await Promise.all(nodes.map((n) => n.readyz()))).every((c) => c === 503), 5000);
     const unreadyAfter = Date.now() - killedAt;
     for (const n of nodes) assert.equal((await n.metrics()).edgeio_redis_up, 0, `${n.nodeId} edgeio_redis_up during the outage`);
+
+    await sleep(Math.max(0, 2500 - (Date.now() - killedAt)));
+    for (const p of pulses) p.stopped = true;
+    await Promise.all(pulses.map((p) => p.done));
+    // same-node delivery went on at the same pace: the typing pulses' p95 during the outage
+    // against before it
+    const typing = pulses.flatMap((p) => p.samples);
+    assertP95Kept(t, "same-node typing", typing.filter((s) => s.at < killedAt).map((s) => s.latency),
+      typing.filter((s) => s.at >= killedAt).map((s) => s.latency), { phases: ["before the outage", "during it"] });
 
     // same-node typing and presence go on
     const typingA = waitForMatch(a1, "user-typing", (t) => t.userId === "ann" && t.isTyping === true, 2000, "same-node typing on A during the outage");
@@ -131,18 +172,27 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
     const readyAfter = Date.now() - restartedAt;
     sa.markNow();
     sb.markNow();
-    await until("3 acknowledged sends per client after the restart", () => sa.okAfter() >= 3 && sb.okAfter() >= 3, 10000);
+    await until("25 acknowledged sends per client after the restart", () => sa.okAfter() >= 25 && sb.okAfter() >= 25, 10000);
     sa.stopped = sb.stopped = true;
     await Promise.all([sa.done, sb.done]);
+    await sleep(300); // the last deliveries
+
+    // cross-node messages are as fast as before: p95 of those sent once both nodes were
+    // ready again against those delivered before the crash
+    const cross = [...heard.ann.filter((g) => g.cmid.startsWith("bob")), ...heard.ben.filter((g) => g.cmid.startsWith("alice"))];
+    const mark = Math.min(sa.mark(), sb.mark());
+    assertP95Kept(t, "cross-node messages", cross.filter((g) => g.at < killedAt).map((g) => g.latency),
+      cross.filter((g) => g.at - g.latency >= mark).map((g) => g.latency), { phases: ["before the outage", "after it"] });
 
     // cross-node delivery resumed by itself
     const t0 = Date.now();
     for (const [from, to, id] of [[a1, b1, "after-a"], [b1, a1, "after-b"]]) {
       const got = waitForMatch(to, "new-message", (m) => m.clientMsgId === id, 5000, `cross-node ${id} after the restart`);
-      await ackOk(from, "send-message", { roomId: R, content: id, clientMsgId: id });
+      await ackOk(from, "send-message", { roomId: R, content: `${id} ${Date.now()}`, clientMsgId: id });
       await got;
     }
-    const crossAfter = Date.now() - restartedAt;
+    // the first message heard across nodes after the restart
+    const crossAfter = Math.min(...cross.filter((g) => g.at > restartedAt).map((g) => g.at)) - restartedAt;
     for (const n of nodes) assert.ok(n.alive(), `${n.nodeId} still running after the outage`);
     for (const n of nodes) {
       const m = await n.metrics();
@@ -195,10 +245,17 @@ test("Redis stops for ~3 s mid-chat and comes back: no exit, UNAVAILABLE meanwhi
       assert.equal(hA.find((h) => h.clientMsgId === cid).id, m.id, `${cid}: the id in history is the acknowledged one`);
     }
     assert.equal(new Set(hA.map((m) => m.id)).size, hA.length, "ids unique");
-    for (const [who, ids] of Object.entries(heard)) {
+    for (const [who, got] of Object.entries(heard)) {
+      const ids = got.map((g) => g.id);
       assert.equal(new Set(ids).size, ids.length, `${who} got a message twice`);
       assert.ok(ids.length > 0, `${who} got messages`);
     }
+    // ... and each got every acknowledged message of its own node's sender (a node's
+    // delivery to its own clients never needs Redis)
+    assertEachOnce("ann (alice's, node A)", heard.ann.filter((g) => g.cmid.startsWith("alice")).map((g) => g.id), [...sa.acked.values()].map((m) => m.id));
+    assertEachOnce("ben (bob's, node B)", heard.ben.filter((g) => g.cmid.startsWith("bob")).map((g) => g.id), [...sb.acked.values()].map((m) => m.id));
+    // (across nodes a message stored just as Redis went away may miss its live broadcast by
+    // design: the other node's clients read it from history, checked above)
     assert.deepStrictEqual(hA.map((m) => m.id), [...hA.map((m) => m.id)].sort(), "history in id order");
 
     t.diagnostic(`503 ${unreadyAfter} ms after the crash; 200 ${readyAfter} ms after the restart; cross-node delivery ${crossAfter} ms ` +
