@@ -12,10 +12,15 @@ FUZZTIME  ?= 500000x
 TEST_FUZZTIME ?= 100000x
 ARGS      ?=
 
-.PHONY: build run deps test unit e2e lint bench bench-go profile conformance fuzz clean
+.PHONY: build web run deps test unit e2e lint bench bench-go profile conformance fuzz clean
 
-build:
+build: web
 	$(GO) build -o $(BIN) .
+
+# The TypeScript SDK (hub/sdk/dist) and the demo's bundle (hub/demo/static/dist), which the
+# binary embeds; quick when nothing changed.
+web:
+	bash scripts/build-web.sh
 
 run: build
 	./$(BIN) $(ARGS)
@@ -38,7 +43,7 @@ test: deps lint
 unit:
 	$(GO) test -race -count=1 -cover -coverpkg=edgeio/... ./... -args -test.gocoverdir=$(COVER_DIR)/unit
 
-e2e:
+e2e: web
 	$(GO) build -cover -covermode=atomic -coverpkg=edgeio/... -o $(COVER_BIN) .
 	cd e2e && EDGEIO_BIN=$(CURDIR)/$(COVER_BIN) GOCOVERDIR=$(COVER_DIR)/e2e npm test
 

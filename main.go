@@ -33,6 +33,7 @@ import (
 	"edgeio/bench/relay"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
+	"edgeio/hub/demo"
 	"edgeio/hub/store"
 	"edgeio/server"
 	"edgeio/server/auth"
@@ -80,6 +81,7 @@ type config struct {
 	maxConns, authFailLimit      int
 	authFailWindow, authBan      time.Duration
 	requireOrigin                bool
+	demo                         bool
 
 	redisURL, redisCluster string
 	nodeID                 string
@@ -155,6 +157,7 @@ func parseServe(args []string) (*config, error) {
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
 	fs.StringVar(&c.hub.AuthCookie, "auth-cookie", "", "cookie that may carry the token (needs a CSRF token too)")
 	fs.StringVar(&c.hub.CSRFCookie, "csrf-cookie", "csrf_token", "cookie holding the double-submit CSRF token")
+	fs.BoolVar(&c.demo, "demo", false, "chat: serve the web chat demo at /demo/ on the client listener (with the development secret, /demo/token mints a token for any name)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
@@ -176,6 +179,9 @@ func parseServe(args []string) (*config, error) {
 		return nil, fmt.Errorf("--store must be bolt or memory, not %q", c.storeKind)
 	case c.storeKind == "memory" && (c.redisURL != "" || c.redisCluster != ""):
 		return nil, errors.New("--store memory is one process's: with --redis-url or --redis-cluster the nodes share their messages in Redis")
+	}
+	if c.demo && c.app != "chat" {
+		return nil, fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
@@ -323,9 +329,12 @@ wait:
 // startChat opens the store and installs the chat app, joined to the other nodes when Redis
 // is configured; the returned func closes it all.
 func startChat(c *config, io *server.Server, guard *protection) (closeAll func(), ready func() bool, err error) {
-	v, err := verifier(c)
+	v, dev, err := verifier(c)
 	if err != nil {
 		return nil, nil, err
+	}
+	if c.demo {
+		mountDemo(c, io, dev)
 	}
 	rc := redisClient(c)
 	var st store.Store
@@ -400,14 +409,15 @@ func openRedisStore(c *config, rc redis.UniversalClient) (store.Store, error) {
 }
 
 // verifier builds the token verifier; with no key configured it makes a development secret,
-// kept in the data directory so that tokens minted by `edgeio token` keep working.
-func verifier(c *config) (*auth.Verifier, error) {
+// kept in the data directory so that tokens minted by `edgeio token` keep working, and
+// returns it too (nil when a key is configured).
+func verifier(c *config) (v *auth.Verifier, dev []byte, err error) {
 	cfg := auth.Config{Issuer: c.jwtIssuer, Audience: c.jwtAudience}
 	switch {
 	case c.jwtPublicKey != "":
 		pem, err := os.ReadFile(c.jwtPublicKey)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cfg.PublicKeyPEM = pem
 	case c.jwtSecret != "":
@@ -415,8 +425,9 @@ func verifier(c *config) (*auth.Verifier, error) {
 	default:
 		secret, err := devSecret(c.dataDir)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+		dev = []byte(secret)
 		cfg.Secret = []byte(secret)
 		sample, _ := auth.Mint(cfg.Secret, "alice", "Alice", nil, 24*time.Hour)
 		log.Printf(`
@@ -427,7 +438,24 @@ func verifier(c *config) (*auth.Verifier, error) {
 *** client: io("http://localhost%s", { auth: { token: "<token>" } }).emit("join-room", "general", console.log)
 *** more tokens: edgeio token --sub bob --name Bob --ttl 1h`, filepath.Join(c.dataDir, devSecretFile), sample, portOf(c.addr))
 	}
-	return auth.NewVerifier(cfg)
+	v, err = auth.NewVerifier(cfg)
+	return v, dev, err
+}
+
+// mountDemo serves the web chat demo (--demo). It mints tokens only with the development
+// secret, which anyone who can read the data directory or the log has anyway; a server with
+// a configured key never does.
+func mountDemo(c *config, io *server.Server, dev []byte) {
+	var o demo.Options
+	if dev != nil && c.jwtIssuer == "" && c.jwtAudience == "" { // minted tokens carry neither
+		o.Mint = func(sub, name string) (string, error) { return auth.Mint(dev, sub, name, nil, time.Hour) }
+	}
+	demo.Mount(io, o)
+	how := "paste a token to log in"
+	if o.Mint != nil {
+		how = "development tokens for any name at /demo/token"
+	}
+	log.Printf("edgeio: web chat demo at http://localhost%s/demo/ (%s)", portOf(c.addr), how)
 }
 
 const devSecretFile = "dev-jwt-secret"
