@@ -2,12 +2,14 @@
 // whose connection is cut for 5 s reconnects by itself with socket.recovered true, the same
 // socket id, its rooms, and everything the room got meanwhile (messages, an edit, a
 // deletion) exactly once and in order, then live traffic; after --recovery-window it starts
-// afresh instead.
+// afresh instead. Meanwhile the room's other members, chatting, get every acknowledged
+// message exactly once and keep their delivery p95 (lib/latency.mjs).
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { closeOrphans, withScope } from "./lib/scope.mjs";
 import { TRANSPORTS, PARSERS, record } from "./lib/client.mjs";
 import { startChat, chatConnect, uniq, join, send, ackOk, sleep, waitFor, until, QUIET_MS } from "./lib/chat.mjs";
+import { assertEachOnce, assertP95Kept } from "./lib/latency.mjs";
 
 const servers = [];
 after(async () => { closeOrphans(); for (const s of servers) await s.stop(); });
@@ -26,35 +28,65 @@ function cut(socket) {
 
 const ids = (seen) => seen.map(([m]) => m.id);
 
+/**
+ * Chat in the background: a message every 40 ms from `socket`, each awaited (so they are in
+ * order), its send time as its content. `acked` holds the stored messages.
+ */
+function chatter(socket, room) {
+  const st = { acked: [], stopped: false };
+  st.done = (async () => {
+    while (!st.stopped) {
+      st.acked.push(await send(socket, room, String(Date.now())));
+      await sleep(40);
+    }
+  })();
+  st.done.catch(() => { /* seen where it is awaited */ });
+  return st;
+}
+
 /** A test with a chat server of its own; failures carry its output. */
 function chatTest(name, args, fn, timeout = 40000) {
-  test(name, { timeout }, () => withScope(async () => {
+  test(name, { timeout }, (t) => withScope(async () => {
     const server = await startChat(args);
     servers.push(server);
-    await server.guard(() => fn(server))();
+    await server.guard(() => fn(server, t))();
   }));
 }
 
 describe("connection state recovery", { concurrency: true }, () => {
   for (const combo of combos) {
-    chatTest(`${combo.label}: cut for ${AWAY_MS / 1000} s, back with socket.recovered, the same id, its room, what it missed once and in order, then live`, [], async (server) => {
+    chatTest(`${combo.label}: cut for ${AWAY_MS / 1000} s, back with socket.recovered, the same id, its room, what it missed once and in order, then live; the others get everything once at the same p95`, [], async (server, t) => {
       const room = uniq("recover");
       const alice = await chatConnect(server, uniq("alice"), {
         combo, opts: { reconnection: true, reconnectionDelay: AWAY_MS, reconnectionDelayMax: AWAY_MS, randomizationFactor: 0 },
       });
       const bob = await chatConnect(server, uniq("bob"));
-      await join(alice, room);
-      await join(bob, room);
-      const heard = record(alice, "new-message");
+      // the room's other members: carol chats, dave (polling) listens
+      const carol = await chatConnect(server, uniq("carol"));
+      const dave = await chatConnect(server, uniq("dave"), { combo: combos[1] });
+      for (const s of [alice, bob, carol, dave]) await join(s, room);
+      // each member's new-messages with their latency (carol's content is its send time)
+      const others = { bob, carol, dave };
+      const got = Object.fromEntries(Object.entries(others).map(([who, s]) => {
+        const g = [];
+        s.on("new-message", (m) => g.push({ id: m.id, sentAt: m.userId === carol.user.id ? Number(m.content) : null, latency: Date.now() - Number(m.content) }));
+        return [who, g];
+      }));
+      const all = record(alice, "new-message");
+      // alice's messages from bob (carol's are checked apart)
+      const heard = () => all.filter(([m]) => m.userId === bob.user.id);
       const edits = record(alice, "message-edited");
       const deletions = record(alice, "message-deleted");
       const before = await send(bob, room, "before the cut");
-      await until(() => heard.length === 1, 5000, "the first message");
-      assert.equal(typeof heard[0][1], "string", "a room broadcast carries its offset last");
+      await until(() => heard().length === 1, 5000, "the first message");
+      assert.equal(typeof heard()[0][1], "string", "a room broadcast carries its offset last");
+      const talk = chatter(carol, room);
+      await sleep(1000); // the others' baseline
       const firstId = alice.id;
       assert.equal(alice.recovered, false, "a first connection is not recovered");
 
       const gone = waitFor(alice, "disconnect", 5000, "the cut");
+      const cutAt = Date.now();
       cut(alice);
       await gone;
       const missed = [];
@@ -65,16 +97,29 @@ describe("connection state recovery", { concurrency: true }, () => {
       await waitFor(alice, "connect", AWAY_MS + 5000, "the reconnect");
       assert.equal(alice.recovered, true, "socket.recovered");
       assert.equal(alice.id, firstId, "the same socket id");
-      await until(() => heard.length === 6 && deletions.length === 1, 5000, "the replay");
-      assert.deepStrictEqual(ids(heard), [before.id, ...missed.map((m) => m.id)], "every message once, in order");
+      await until(() => heard().length === 6 && deletions.length === 1, 5000, "the replay");
+      const recoveredAt = Date.now();
+      talk.stopped = true;
+      await talk.done;
+      assert.deepStrictEqual(ids(heard()), [before.id, ...missed.map((m) => m.id)], "every message once, in order");
       assert.deepStrictEqual(edits.map(([e]) => [e.messageId, e.content]), [[missed[1].id, "edited while away"]], "the edit made meanwhile");
       assert.deepStrictEqual(deletions.map(([id]) => id), [missed[2].id], "the deletion made meanwhile");
 
       // its room is back without a join-room, and live traffic follows the replay
       const live = await send(bob, room, "after the reconnect");
-      await until(() => heard.length === 7, 5000, "a live message");
+      await until(() => heard().length === 7, 5000, "a live message");
       await sleep(QUIET_MS);
-      assert.deepStrictEqual(ids(heard), [before.id, ...missed.map((m) => m.id), live.id], "then live, nothing twice");
+      assert.deepStrictEqual(ids(heard()), [before.id, ...missed.map((m) => m.id), live.id], "then live, nothing twice");
+      // carol's chat reached alice too, before, during and after the cut: once each, in order
+      assert.deepStrictEqual(ids(all.filter(([m]) => m.userId === carol.user.id)), talk.acked.map((m) => m.id), "carol's messages once each, in order");
+
+      // the others never noticed: every acknowledged message once, and carol's chat as fast
+      // while alice was cut off and recovering as before
+      const acked = [before, ...missed, live, ...talk.acked].map((m) => m.id);
+      for (const [who, g] of Object.entries(got)) assertEachOnce(who, g.map((x) => x.id), acked);
+      const chat = Object.values(got).flat().filter((x) => x.sentAt !== null);
+      assertP95Kept(t, `${combo.label}: the other members`, chat.filter((x) => x.sentAt < cutAt).map((x) => x.latency),
+        chat.filter((x) => x.sentAt >= cutAt && x.sentAt < recoveredAt).map((x) => x.latency), { phases: ["before the cut", "while alice was cut and recovering"] });
       alice.close();
     });
   }
