@@ -101,7 +101,9 @@ function wire(): void {
   });
   $("load-older").addEventListener("click", () => void view?.loadOlder().catch(showError));
   $("status").addEventListener("change", () => {
-    client.updatePresence($<HTMLSelectElement>("status").value as PresenceStatus).catch(showError);
+    const status = $<HTMLSelectElement>("status").value as PresenceStatus;
+    // the server tells the user's other sockets, not this one: show it here ourselves
+    client.updatePresence(status).then(() => view?.presenceEvent({ userId: me, status }), showError);
   });
   $("composer").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -109,7 +111,7 @@ function wire(): void {
   });
   $("cancel-edit").addEventListener("click", () => stopEditing());
   $("text").addEventListener("input", () => {
-    if (!view) return;
+    if (!view || editing) return; // an edit is not a new message: nobody is told of it
     const text = $<HTMLInputElement>("text").value;
     const now = Date.now();
     if (text && now - typingSince > 2000) {
