@@ -69,6 +69,18 @@ func (h *Hub) disconnected(s *server.Socket, m *member) {
 	for _, r := range rooms {
 		h.stopTyping(m, r)
 	}
+	if h.cluster != nil && len(rooms) > 0 && s.KeptForRecovery() {
+		// Other nodes' broadcasts to its rooms keep coming, into the recovery log, while the
+		// client may come back for them (here, or to another node that collects them).
+		for _, r := range rooms {
+			h.cluster.Subscribe("/", r)
+		}
+		s.AfterRecovery(func() {
+			for _, r := range rooms {
+				h.cluster.Unsubscribe("/", r)
+			}
+		})
+	}
 
 	var left []string
 	for _, r := range rooms {

@@ -19,6 +19,7 @@ type BroadcastOperator struct {
 	skip     *Socket
 	volatile bool
 	local    bool
+	origin   string // its id on the node it came from (received from another node)
 }
 
 func (b *BroadcastOperator) clone() *BroadcastOperator {
@@ -56,6 +57,14 @@ func (b *BroadcastOperator) Local() *BroadcastOperator {
 	return c
 }
 
+// From marks a broadcast received from another node with its id there, which a node's
+// recovery log keeps beside its own offset (recovery_handover.go).
+func (b *BroadcastOperator) From(id string) *BroadcastOperator {
+	c := b.clone()
+	c.origin = id
+	return c
+}
+
 // Emit sends the event to every matching socket, encoding it once per parser in use, and
 // hands it to the adapter (if any) for the other nodes.
 func (b *BroadcastOperator) Emit(event string, args ...any) error {
@@ -87,7 +96,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		bc.Skip = b.skip
 	}
 	if log != nil && !f.volatile && !f.shed {
-		log.broadcast(f, bc, func() { b.nsp.srv.shards.Broadcast(bc) })
+		log.broadcast(f, bc, b.origin, func() { b.nsp.srv.shards.Broadcast(bc) })
 	} else {
 		b.nsp.srv.shards.Broadcast(bc)
 	}
@@ -96,7 +105,7 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		if b.skip != nil { // the sender's id room, as Socket.IO's adapters carry it
 			except = append(append([]string(nil), b.except...), b.skip.ID)
 		}
-		(*a).Publish(b.nsp.Name, b.rooms, except, f.pkt.Data.([]any), b.volatile)
+		(*a).Publish(b.nsp.Name, b.rooms, except, f.pkt.Data.([]any), b.volatile, f.offset)
 	}
 	return nil
 }

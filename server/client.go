@@ -150,6 +150,22 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.mu.Unlock()
 
 	if log := c.srv.recovery; log != nil && c.sess.Protocol == 4 {
+		if peers := c.srv.recoveryPeers(); peers != nil && log.claimable(s.recoveryAuth()) {
+			// another node may have its state: ask, off the reading goroutine (the client
+			// sends nothing on this namespace before the CONNECT reply)
+			go func() {
+				s.joinFromPeers(log, peers)
+				if s.Connected() {
+					c.connected(s, onConn)
+					return
+				}
+				// the connection closed while the other nodes answered
+				s.shard.LeaveAll(s)
+				nsp.remove(s)
+				c.connected(s, nil)
+			}()
+			return
+		}
 		s.join(log)
 	} else {
 		nsp.add(s)
@@ -160,9 +176,18 @@ func (c *client) connect(name string, auth map[string]any) {
 		}
 		_ = s.send(reply)
 	}
+	c.connected(s, onConn)
+}
+
+// connected runs the namespace's connection handlers for s, then what waited for them.
+func (c *client) connected(s *Socket, onConn []func(*Socket)) {
 	for _, fn := range onConn {
 		fn(s)
 	}
+	for _, fn := range s.afterConnect {
+		fn()
+	}
+	s.afterConnect = nil
 }
 
 func (c *client) connectError(name string, ce *ConnectError) {

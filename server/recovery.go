@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,8 +20,9 @@ import (
 // it gets the same sid, its rooms back and, in order, every broadcast after that offset that
 // reached those rooms, and socket.recovered is true.
 //
-// The log of broadcasts is this server's own (in memory): a client recovers on the node it
-// was on, while that node runs.
+// The log of broadcasts is this server's own (in memory). A client recovers on the node it
+// was on; with an adapter that offers RecoveryPeers (hub/cluster), on any other node too,
+// which takes its state over from the first (recovery_handover.go).
 
 // RecoveryOptions turn connection state recovery on (Window > 0).
 type RecoveryOptions struct {
@@ -40,18 +42,19 @@ type recoveryLog struct {
 	opts  RecoveryOptions
 	epoch string // offsets of another process are unknown here
 
-	mu       sync.Mutex
-	first    uint64 // sequence number of entries[0]
-	entries  []logEntry
-	sessions map[string]*savedSession // by pid
-	swept    time.Time
-	saving   sync.WaitGroup // saves under way (saveForRecovery)
+	mu        sync.Mutex
+	first     uint64 // sequence number of entries[0]
+	entries   []logEntry
+	sessions  map[string]*savedSession // by pid
+	handovers map[string]*handover     // by pid: states claimed by another node, not yet collected
+	saving    sync.WaitGroup           // saves under way (saveForRecovery)
 }
 
 // logEntry is a logged broadcast: its frame and whom it was for.
 type logEntry struct {
 	at            time.Time
 	frame         *outFrame
+	id            string   // the same broadcast's id on every node: its offset on the node it came from
 	rooms, except []string // room keys
 	skip          string   // a socket id it skipped, or ""
 }
@@ -63,6 +66,10 @@ type savedSession struct {
 	rooms    []string // room keys, its id room included
 	seen     uint64   // the log position from which it may have missed broadcasts
 	expires  time.Time
+
+	expiry *time.Timer
+	onEnd  []func() // run once the state is taken over or expired (Socket.AfterRecovery)
+	ended  bool
 }
 
 func newRecoveryLog(o RecoveryOptions) *recoveryLog {
@@ -73,21 +80,27 @@ func newRecoveryLog(o RecoveryOptions) *recoveryLog {
 		o.MaxPackets = 10_000
 	}
 	return &recoveryLog{
-		opts:     o,
-		epoch:    strconv.FormatInt(time.Now().UnixMilli(), 36),
-		first:    1,
-		sessions: make(map[string]*savedSession),
+		opts: o,
+		// the process's start and a random part: offsets double as broadcast ids across nodes
+		epoch:     strconv.FormatInt(time.Now().UnixMilli(), 36) + "." + strconv.FormatUint(uint64(rand.Uint32()), 36),
+		first:     1,
+		sessions:  make(map[string]*savedSession),
+		handovers: make(map[string]*handover),
 	}
 }
 
-// broadcast gives f its offset, logs it and hands bc to the shards.
-func (l *recoveryLog) broadcast(f *outFrame, bc *shard.Broadcast, send func()) {
+// broadcast gives f its offset, logs it and hands bc to the shards. origin is the
+// broadcast's id on the node it came from ("" when it starts here).
+func (l *recoveryLog) broadcast(f *outFrame, bc *shard.Broadcast, origin string, send func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
 	l.evict(now)
 	f.offset = l.offset(l.head())
-	e := logEntry{at: now, frame: f, rooms: bc.Rooms, except: bc.Except}
+	if origin == "" {
+		origin = f.offset
+	}
+	e := logEntry{at: now, frame: f, id: origin, rooms: bc.Rooms, except: bc.Except}
 	if s, ok := bc.Skip.(*Socket); ok {
 		e.skip = s.ID
 	}
@@ -134,40 +147,72 @@ func (l *recoveryLog) position(offset string) (uint64, bool) {
 func (l *recoveryLog) save(pid string, s *savedSession) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
-	if now.Sub(l.swept) > l.opts.Window {
-		for k, v := range l.sessions {
-			if now.After(v.expires) {
-				delete(l.sessions, k)
-			}
-		}
-		l.swept = now
-	}
-	s.expires = now.Add(l.opts.Window)
-	l.sessions[pid] = s
+	s.expires = time.Now().Add(l.opts.Window)
+	l.keep(pid, s)
 }
 
-// take removes and returns pid's saved state if it is still recoverable from offset
-// ("" when the client got no broadcast since it connected): not expired, in nsp, and
-// with nothing it missed evicted from the log. Callers hold mu.
-func (l *recoveryLog) take(pid, offset, nsp string) (*savedSession, uint64) {
-	s := l.sessions[pid]
+// keep files s under pid until it expires (callers hold mu).
+func (l *recoveryLog) keep(pid string, s *savedSession) {
+	l.sessions[pid] = s
+	s.expiry = time.AfterFunc(time.Until(s.expires), func() {
+		l.mu.Lock()
+		expired := l.sessions[pid] == s
+		if expired {
+			delete(l.sessions, pid)
+		}
+		l.mu.Unlock()
+		if expired {
+			l.end(s)
+		}
+	})
+}
+
+// end runs what waited for the saved state to be over (callers do not hold mu).
+func (l *recoveryLog) end(s *savedSession) {
+	l.mu.Lock()
+	fns := s.onEnd
+	s.onEnd, s.ended = nil, true
+	l.mu.Unlock()
+	for _, fn := range fns {
+		fn()
+	}
+}
+
+// afterEnd runs fn once s is over, at once if it is already.
+func (l *recoveryLog) afterEnd(s *savedSession, fn func()) {
+	l.mu.Lock()
+	ended := s.ended
+	if !ended {
+		s.onEnd = append(s.onEnd, fn)
+	}
+	l.mu.Unlock()
+	if ended {
+		fn()
+	}
+}
+
+// take removes pid's saved state and reports whether it is still recoverable from offset
+// ("" when the client got no broadcast since it connected) by a socket of identity who:
+// not expired, in nsp, and with nothing it missed evicted from the log. It returns the
+// state it removed (to be ended by the caller) and the position to replay from. Callers
+// hold mu.
+func (l *recoveryLog) take(pid, offset, nsp, who string) (s *savedSession, from uint64, ok bool) {
+	s = l.sessions[pid]
 	if s == nil {
-		return nil, 0
+		return nil, 0, false
 	}
 	delete(l.sessions, pid)
-	from := s.seen
+	s.expiry.Stop()
+	from = s.seen
 	if offset != "" {
-		pos, ok := l.position(offset)
-		if !ok {
-			return nil, 0
+		pos, known := l.position(offset)
+		if !known {
+			return s, 0, false
 		}
 		from = pos
 	}
-	if s.nsp != nsp || time.Now().After(s.expires) || from < l.first || from > l.head() {
-		return nil, 0
-	}
-	return s, from
+	ok = s.nsp == nsp && s.who == who && time.Now().Before(s.expires) && from >= l.first && from <= l.head()
+	return s, from, ok
 }
 
 // missed lists the logged broadcasts from position from on that reached rooms and were not
@@ -244,21 +289,44 @@ func recoverable(reason string) bool {
 
 // join connects s with recovery on: it takes over the saved state its CONNECT names
 // ({pid, offset} in the auth payload) when that is still recoverable, else starts afresh
-// with a pid of its own. Under the log's lock, it joins its rooms and gets its CONNECT
-// reply and, recovered, every broadcast it missed, in order: the broadcasts after these
-// come through the shards after its joins.
+// with a pid of its own.
 func (s *Socket) join(log *recoveryLog) {
 	nsp := s.Namespace
-	pid, _ := s.Handshake.Auth["pid"].(string)
-	offset, _ := s.Handshake.Auth["offset"].(string)
+	pid, offset := s.recoveryAuth()
 	log.mu.Lock()
-	defer log.mu.Unlock()
+	saved, from, ok := log.take(pid, offset, nsp.Name, nsp.identity(s))
 	var missed []*outFrame
-	if saved, from := log.take(pid, offset, nsp.Name); saved != nil && saved.who == nsp.identity(s) {
-		s.ID, s.shard, s.pid = saved.sid, nsp.srv.shards.For(saved.sid), pid
-		s.recovered, s.restored = true, saved.rooms
+	if ok {
+		s.resume(pid, saved.sid, saved.rooms)
 		missed = log.missed(from, s.ID, saved.rooms)
-	} else {
+	}
+	s.attach(log, missed)
+	log.mu.Unlock()
+	if saved != nil {
+		// what held the state's rooms lets go once the new socket's handlers hold them
+		s.afterConnect = append(s.afterConnect, func() { log.end(saved) })
+	}
+}
+
+// recoveryAuth is the {pid, offset} of the socket's CONNECT.
+func (s *Socket) recoveryAuth() (pid, offset string) {
+	pid, _ = s.Handshake.Auth["pid"].(string)
+	offset, _ = s.Handshake.Auth["offset"].(string)
+	return pid, offset
+}
+
+// resume makes s the socket that had sid, in rooms (keys).
+func (s *Socket) resume(pid, sid string, rooms []string) {
+	s.ID, s.shard, s.pid = sid, s.Namespace.srv.shards.For(sid), pid
+	s.recovered, s.restored = true, rooms
+}
+
+// attach adds s to its namespace and rooms and sends its CONNECT reply and, recovered,
+// every broadcast it missed, in order. Callers hold the log's lock: the broadcasts after
+// these come through the shards after its joins.
+func (s *Socket) attach(log *recoveryLog, missed []*outFrame) {
+	nsp := s.Namespace
+	if s.pid == "" {
 		s.pid = newSocketID() // made as a sid is, as Socket.IO does
 	}
 	nsp.add(s)
@@ -304,6 +372,7 @@ func (s *Socket) saveForRecovery(reason string) {
 	}
 	rooms := s.shard.RoomsLater(s)
 	saved := &savedSession{sid: s.ID, nsp: s.Namespace.Name, who: s.Namespace.identity(s), seen: s.seen}
+	s.saved = saved
 	log.saving.Add(1)
 	go func() {
 		defer log.saving.Done()
@@ -311,3 +380,12 @@ func (s *Socket) saveForRecovery(reason string) {
 		log.save(s.pid, saved)
 	}()
 }
+
+// KeptForRecovery reports whether the disconnected socket's state is kept for its client
+// to come back to (its connection failed, and recovery is on).
+func (s *Socket) KeptForRecovery() bool { return s.saved != nil }
+
+// AfterRecovery runs fn once the kept state is over: taken over by a socket, here or on
+// another node (after the new socket's connection handlers ran), or expired. The app holds
+// what the state needs meanwhile (the rooms' traffic from other nodes, say).
+func (s *Socket) AfterRecovery(fn func()) { s.Namespace.srv.recovery.afterEnd(s.saved, fn) }

@@ -108,7 +108,7 @@ func (l *recoveryLog) loadSnapshot(srv *Server) {
 	l.evict(now)
 	for _, s := range snap.Sessions {
 		if exp := time.UnixMilli(s.Expires); exp.After(now) {
-			l.sessions[s.PID] = &savedSession{sid: s.SID, nsp: s.Nsp, who: s.Who, rooms: s.Rooms, seen: s.Seen, expires: exp}
+			l.keep(s.PID, &savedSession{sid: s.SID, nsp: s.Nsp, who: s.Who, rooms: s.Rooms, seen: s.Seen, expires: exp})
 		}
 	}
 	log.Printf("edgeio: recovery snapshot: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.sessions))

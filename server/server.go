@@ -123,8 +123,9 @@ func (s *Server) namespace(name string) *Namespace {
 // Adapter carries broadcasts to the other nodes of a cluster (hub/cluster does, over Redis).
 type Adapter interface {
 	// Publish hands over a broadcast just delivered on this node: data is the event name
-	// and its arguments. It must not block.
-	Publish(nsp string, rooms, except []string, data []any, volatile bool)
+	// and its arguments, id its offset in this node's recovery log ("" when not logged),
+	// which other nodes' logs keep (BroadcastOperator.From). It must not block.
+	Publish(nsp string, rooms, except []string, data []any, volatile bool, id string)
 }
 
 // SetAdapter makes every broadcast that is not Local go to a as well.
@@ -245,6 +246,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for s.engine.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
+		s.awaitTakeovers(ctx)
 		s.snapshotRecovery()
 		close(snapshotted)
 		if srv != nil {

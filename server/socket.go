@@ -62,6 +62,9 @@ type Socket struct {
 	restored  []string // the rooms it got back (recovered)
 	seen      uint64   // the recovery log's position when it connected
 
+	saved        *savedSession // its state, kept when its connection failed (recovery)
+	afterConnect []func()      // run once its connection handlers ran (recovery's hand-offs)
+
 	mu           sync.Mutex
 	connected    bool
 	handlers     map[string]EventHandler

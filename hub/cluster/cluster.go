@@ -34,6 +34,8 @@ type Cluster struct {
 	mu    sync.Mutex
 	nodes map[string]time.Time // other nodes, when last heard
 
+	reqs requests // recovery requests waiting for answers
+
 	ready      atomic.Bool
 	helloHeard atomic.Bool // our last hello came back to us: we are subscribed
 	instance   string      // tells this process from another started with the same node id
@@ -266,15 +268,19 @@ func (c *Cluster) confirm(ch string, subscribed bool) {
 
 // Publish sends a broadcast just delivered here to the other nodes (server.Adapter). The
 // message is encoded once, in the Redis adapter's format.
-func (c *Cluster) Publish(nsp string, rooms, except []string, data []any, volatile bool) {
+func (c *Cluster) Publish(nsp string, rooms, except []string, data []any, volatile bool, id string) {
 	flags := map[string]any{}
 	if volatile {
 		flags["volatile"] = true
 	}
+	opts := map[string]any{"rooms": anyList(rooms), "except": anyList(except), "flags": flags}
+	if id != "" {
+		opts["id"] = id // an edgeio addition, which Socket.IO's adapters ignore
+	}
 	msg := []any{
 		c.opts.NodeID,
 		map[string]any{"type": 2.0, "data": data, "nsp": nsp},
-		map[string]any{"rooms": anyList(rooms), "except": anyList(except), "flags": flags},
+		opts,
 	}
 	payload, err := codec.EncodeMsgpackValue(nil, msg)
 	if err != nil {

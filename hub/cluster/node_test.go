@@ -36,6 +36,7 @@ type nodeConfig struct {
 	sharded bool
 	store   redis.UniversalClient // the message store's client; nil: a memory store
 	hub     hub.Options
+	server  server.Options
 }
 
 // node is an edgeio chat server joined to the others over Redis.
@@ -55,7 +56,7 @@ type node struct {
 // when the test ends.
 func startNode(t *testing.T, cfg nodeConfig) *node {
 	t.Helper()
-	n := &node{t: t, id: cfg.id, io: server.New(server.Options{})}
+	n := &node{t: t, id: cfg.id, io: server.New(cfg.server)}
 	v, err := auth.NewVerifier(auth.Config{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
@@ -119,15 +120,33 @@ func (n *node) logged(part string) bool {
 // connect opens a msgpack socket for user sub on the node.
 func (n *node) connect(sub string) *servertest.Client {
 	n.t.Helper()
-	tok, err := auth.Mint(secret, sub, gostrings.ToUpper(sub[:1])+sub[1:], nil, time.Hour)
+	c, _ := n.connectWith(sub, nil)
+	return c
+}
+
+// connectWith opens a msgpack socket for user sub with more of a CONNECT's auth payload
+// (a recovery's pid and offset), and returns the CONNECT reply's data too.
+func (n *node) connectWith(sub string, auth map[string]any) (*servertest.Client, map[string]any) {
+	n.t.Helper()
+	tok, err := mintToken(sub)
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	payload := map[string]any{"token": tok}
+	for k, v := range auth {
+		payload[k] = v
+	}
 	c := servertest.Dial(n.t, n.io.Engine(), true)
-	if p := c.Connect("/", map[string]any{"token": tok}); p.Type != codec.SConnect {
+	p := c.Connect("/", payload)
+	if p.Type != codec.SConnect {
 		n.t.Fatalf("%s refused on %s: %+v", sub, n.id, p)
 	}
-	return c
+	reply, _ := p.Data.(map[string]any)
+	return c, reply
+}
+
+func mintToken(sub string) (string, error) {
+	return auth.Mint(secret, sub, gostrings.ToUpper(sub[:1])+sub[1:], nil, time.Hour)
 }
 
 // waitNodes waits until every node knows every other one.

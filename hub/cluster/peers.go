@@ -69,9 +69,14 @@ func (c *Cluster) onControl(payload []byte) {
 	if !known || kind == kindHello {
 		c.opts.OnNodeUp(node)
 	}
-	if kind == kindPeer {
-		p, _ := m["p"].([]byte)
+	p, _ := m["p"].([]byte)
+	switch kind {
+	case kindPeer:
 		c.opts.OnPeerMessage(node, p)
+	case kindClaim, kindCollect:
+		go c.onRecovery(node, kind, p) // answering takes a Redis round trip
+	case kindClaimed, kindCollected:
+		c.onRecovery(node, kind, p)
 	}
 }
 

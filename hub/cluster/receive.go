@@ -69,6 +69,9 @@ func (c *Cluster) onBroadcast(payload []byte) {
 	if flags, _ := opts["flags"].(map[string]any); flags["volatile"] == true {
 		op = op.Volatile()
 	}
+	if id, _ := opts["id"].(string); id != "" {
+		op = op.From(id)
+	}
 	_ = op.Emit(event, data[1:]...)
 }
 

@@ -173,8 +173,8 @@ func TestQueueFullDrops(t *testing.T) {
 	opts.QueueSize = 1
 	c := New(newServer(t), opts) // not started: nothing drains the queue
 	defer c.Close()
-	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false)
-	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false)
+	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false, "")
+	c.Publish("/", []string{"r"}, nil, []any{"ev"}, false, "")
 	c.SendPeers([]byte("state"))
 	if got := c.Stats().Dropped.Load(); got != 2 {
 		t.Fatalf("dropped %d, want 2", got)
@@ -185,7 +185,7 @@ func TestPublishUnencodable(t *testing.T) {
 	var r recorder
 	c := New(newServer(t), r.options(deadClient(t)))
 	defer c.Close()
-	c.Publish("/", nil, nil, []any{"ev", make(chan int)}, false)
+	c.Publish("/", nil, nil, []any{"ev", make(chan int)}, false, "")
 	r.mu.Lock()
 	logs := r.logs
 	r.mu.Unlock()
@@ -258,7 +258,7 @@ func TestRegister(t *testing.T) {
 	other := New(newServer(t), Options{Client: newClient(t, r.Addr()), NodeID: "o", Heartbeat: testHeartbeat, Logf: t.Logf})
 	other.Start()
 	t.Cleanup(other.Close)
-	c.Publish("/", nil, nil, []any{"ev"}, false)
+	c.Publish("/", nil, nil, []any{"ev"}, false, "")
 	eventually(t, 3*time.Second, "metrics to move", func() bool {
 		got = gather(t, reg)
 		return got["edgeio_redis_up"] == 1 && got["edgeio_cluster_nodes"] == 1 && got["edgeio_redis_published_total"] == 1

@@ -187,7 +187,7 @@ func TestPublishedWireFormat(t *testing.T) {
 	}
 
 	// a broadcast to several rooms, volatile, goes on the namespace channel
-	p.n2.cl.Publish("/", []string{"r", "s"}, []string{"x"}, []any{"ev", 1.0, map[string]any{"k": "v"}}, true)
+	p.n2.cl.Publish("/", []string{"r", "s"}, []string{"x"}, []any{"ev", 1.0, map[string]any{"k": "v"}}, true, "")
 	ch, got = readAdapterMessage(t, ps)
 	want := []any{"n2",
 		map[string]any{"type": 2.0, "data": []any{"ev", 1.0, map[string]any{"k": "v"}}, "nsp": "/"},
@@ -198,7 +198,7 @@ func TestPublishedWireFormat(t *testing.T) {
 	}
 	// the same, not volatile, reaches node 1's clients in r (Publish is only the cross-node
 	// half of a broadcast: node 2's own clients get nothing from it)
-	p.n2.cl.Publish("/", []string{"r", "s"}, []string{"x"}, []any{"ev", 1.0, map[string]any{"k": "v"}}, false)
+	p.n2.cl.Publish("/", []string{"r", "s"}, []string{"x"}, []any{"ev", 1.0, map[string]any{"k": "v"}}, false, "")
 	if _, got = readAdapterMessage(t, ps); field(got[2], "flags") == nil || len(field(got[2], "flags").(map[string]any)) != 0 {
 		t.Fatalf("options %v", got[2])
 	}

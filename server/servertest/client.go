@@ -167,6 +167,19 @@ func (c *Client) Event(name string) []any {
 	return p.Data.([]any)[1:]
 }
 
+// Queued removes and returns the first event called name that has arrived, if any,
+// without waiting.
+func (c *Client) Queued(name string) ([]any, bool) {
+	c.Poll()
+	for i, p := range c.pending {
+		if args, ok := p.Data.([]any); ok && p.Type == codec.SEvent && len(args) > 0 && args[0] == name {
+			c.pending = append(c.pending[:i], c.pending[i+1:]...)
+			return args[1:], true
+		}
+	}
+	return nil, false
+}
+
 // NoEvent asserts that no event called name arrives for a short while.
 func (c *Client) NoEvent(name string) {
 	c.t.Helper()
