@@ -150,11 +150,12 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.mu.Unlock()
 
 	if log := c.srv.recovery; log != nil && c.sess.Protocol == 4 {
-		if peers := c.srv.recoveryPeers(); peers != nil && log.claimable(s.recoveryAuth()) {
-			// another node may have its state: ask, off the reading goroutine (the client
-			// sends nothing on this namespace before the CONNECT reply)
+		if peers := c.srv.recoveryPeers(); log.away(s, peers) {
+			// its state is held by a ghost of its own, or another node may keep it: wait
+			// for it off the reading goroutine (the client sends nothing on this namespace
+			// before the CONNECT reply)
 			go func() {
-				s.joinFromPeers(log, peers)
+				s.recoverAway(log, peers)
 				if s.Connected() {
 					c.connected(s, onConn)
 					return
@@ -162,6 +163,7 @@ func (c *client) connect(name string, auth map[string]any) {
 				// the connection closed while the other nodes answered
 				s.shard.LeaveAll(s)
 				nsp.remove(s)
+				log.forget(s)
 				c.connected(s, nil)
 			}()
 			return

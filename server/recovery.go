@@ -47,6 +47,7 @@ type recoveryLog struct {
 	entries   []logEntry
 	sessions  map[string]*savedSession // by pid
 	handovers map[string]*handover     // by pid: states claimed by another node, not yet collected
+	live      map[string]*Socket       // by pid: connected sockets
 	saving    sync.WaitGroup           // saves under way (saveForRecovery)
 }
 
@@ -86,6 +87,7 @@ func newRecoveryLog(o RecoveryOptions) *recoveryLog {
 		first:     1,
 		sessions:  make(map[string]*savedSession),
 		handovers: make(map[string]*handover),
+		live:      make(map[string]*Socket),
 	}
 }
 
@@ -337,6 +339,7 @@ func (s *Socket) attach(log *recoveryLog, missed []*outFrame) {
 		}
 	}
 	s.shard.Join(s, rooms...)
+	log.live[s.pid] = s
 	s.seen = log.head()
 	_ = s.send(&codec.SPacket{Type: codec.SConnect, Nsp: nsp.Name, ID: codec.NoID, Data: map[string]any{"sid": s.ID, "pid": s.pid}})
 	if len(missed) > 0 {
@@ -362,12 +365,25 @@ func (s *Socket) replay(frames []*outFrame) {
 	s.sess.SendPreparedMany(ps)
 }
 
+// forget drops s from the connected sockets.
+func (l *recoveryLog) forget(s *Socket) {
+	l.mu.Lock()
+	if l.live[s.pid] == s {
+		delete(l.live, s.pid)
+	}
+	l.mu.Unlock()
+}
+
 // saveForRecovery keeps the state of a socket whose connection failed, for the window.
 // Its rooms come from its shard, as they are before it leaves them, without waiting: this
 // may run on the shard's own goroutine.
 func (s *Socket) saveForRecovery(reason string) {
 	log := s.Namespace.srv.recovery
-	if log == nil || s.pid == "" || !recoverable(reason) {
+	if log == nil || s.pid == "" {
+		return
+	}
+	log.forget(s)
+	if !recoverable(reason) {
 		return
 	}
 	rooms := s.shard.RoomsLater(s)

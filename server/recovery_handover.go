@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"edgeio/codec"
+	"edgeio/server/engine"
 )
 
 // Connection state recovery across nodes. A client may come back to another node than the
@@ -91,6 +92,9 @@ func (s *Server) ClaimKept(c Claim) *Claimed {
 	if l == nil {
 		return nil
 	}
+	if g := l.ghost(c.PID, c.Who, c.Nsp); g != nil {
+		l.retire(g)
+	}
 	l.mu.Lock()
 	saved, from, ok := l.take(c.PID, c.Offset, c.Nsp, c.Who)
 	if ok {
@@ -166,8 +170,64 @@ func (l *recoveryLog) claimable(pid, offset string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	_, here := l.sessions[pid]
+	_, live := l.live[pid]
 	epoch, _, _ := strings.Cut(offset, "-")
-	return !here && epoch != l.epoch
+	return !here && !live && epoch != l.epoch
+}
+
+// ghost returns the connected socket that holds pid, if it has identity who: its client
+// left it without a word (a half-open connection, a poll that never comes) and is back.
+func (l *recoveryLog) ghost(pid, who, nsp string) *Socket {
+	if pid == "" {
+		return nil
+	}
+	l.mu.Lock()
+	g := l.live[pid]
+	l.mu.Unlock()
+	if g == nil || g.Namespace.Name != nsp || g.Namespace.identity(g) != who {
+		return nil
+	}
+	return g
+}
+
+// retire closes a ghost's connection, as its heartbeat would have in time, and waits (a
+// second at most) until its state is kept.
+func (l *recoveryLog) retire(g *Socket) {
+	g.client.sess.Close(engine.ReasonTransportClose)
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		l.mu.Lock()
+		_, kept := l.sessions[g.pid]
+		l.mu.Unlock()
+		if kept {
+			return
+		}
+	}
+}
+
+// recoverAway connects s when its state may be elsewhere: held by a ghost of its own here,
+// or kept by another node. It waits: callers run it on a goroutine of its own.
+func (s *Socket) recoverAway(log *recoveryLog, peers RecoveryPeers) {
+	pid, offset := s.recoveryAuth()
+	if g := log.ghost(pid, s.Namespace.identity(s), s.Namespace.Name); g != nil {
+		log.retire(g)
+	}
+	if peers != nil && log.claimable(pid, offset) {
+		s.joinFromPeers(log, peers)
+	} else {
+		s.join(log)
+	}
+}
+
+// away reports whether s's state may be elsewhere (recoverAway).
+func (l *recoveryLog) away(s *Socket, peers RecoveryPeers) bool {
+	pid, offset := s.recoveryAuth()
+	if pid == "" {
+		return false
+	}
+	l.mu.Lock()
+	_, live := l.live[pid]
+	l.mu.Unlock()
+	return live || (peers != nil && l.claimable(pid, offset))
 }
 
 // joinFromPeers connects s by taking its state over from another node, or afresh when no
