@@ -250,8 +250,9 @@ func serve(args []string) error {
 		c.opts.Engine.Gate = guard.gate
 		c.opts.Recovery = c.recovery
 		if c.storeKind != "memory" && c.redisURL == "" && c.redisCluster == "" {
-			// one node on its own disk: clients drained by a restart recover on the next process
-			c.opts.Recovery.Snapshot = filepath.Join(c.dataDir, "recovery.snapshot")
+			// one node on its own disk: clients cut off by a restart (or a crash) recover on the
+			// next process
+			c.opts.Recovery.Journal = filepath.Join(c.dataDir, "recovery.journal")
 		}
 	}
 	io := server.New(c.opts)

@@ -89,11 +89,11 @@ test("SIGTERM drains: 503 for new handshakes, close 1012 and the close packet, e
   const ackedThen = [...acked];
 
   // the next process on the same port and data directory: the stock clients find it, and
-  // recover there (the drain left the recovery snapshot): same ids, their room, no join-room
+  // recover there (the journal has them): same ids, their room, no join-room
   const second = await startChat([], { dataDir, port: first.port });
   servers.push(second);
   await Promise.all([a, b].map((s) => (s.connected ? null : waitFor(s, "connect", 10000, "the reconnect to the next process"))));
-  assert.match(second.logs(), /recovery snapshot: \d+ broadcasts and \d+ sessions from the previous process/);
+  assert.match(second.logs(), /recovery journal: \d+ broadcasts and \d+ sessions from the previous process/);
   for (const [k, s] of Object.entries({ a, b })) {
     assert.equal(s.recovered, true, `${k}: socket.recovered on the next process`);
     assert.equal(s.id, ids[k], `${k}: the same socket id`);

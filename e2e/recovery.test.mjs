@@ -8,7 +8,8 @@ import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { closeOrphans, withScope } from "./lib/scope.mjs";
 import { TRANSPORTS, PARSERS, record } from "./lib/client.mjs";
-import { startChat, chatConnect, uniq, join, send, ackOk, sleep, waitFor, until, QUIET_MS } from "./lib/chat.mjs";
+import { rmSync } from "node:fs";
+import { startChat, makeDataDir, chatConnect, uniq, join, send, ackOk, sleep, waitFor, until, QUIET_MS } from "./lib/chat.mjs";
 import { assertEachOnce, assertP95Kept } from "./lib/latency.mjs";
 
 const servers = [];
@@ -123,6 +124,53 @@ describe("connection state recovery", { concurrency: true }, () => {
       alice.close();
     });
   }
+
+  test("SIGKILL and a restart on the same port and data directory: a client cut off just before comes back recovered, with what it missed before the crash and after the restart", { timeout: 40000 }, () => withScope(async () => {
+    const dataDir = makeDataDir();
+    let server = await startChat([], { dataDir });
+    servers.push(server);
+    try {
+      await server.guard(async () => {
+        const room = uniq("crash");
+        const alice = await chatConnect(server, uniq("alice"), { opts: { reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500, randomizationFactor: 0 } });
+        const bob = await chatConnect(server, uniq("bob"));
+        await join(alice, room);
+        await join(bob, room);
+        const heard = record(alice, "new-message");
+        const firstId = alice.id;
+        const before = await send(bob, room, "before the crash");
+        await until(() => heard.length === 1, 5000, "the first message");
+        // alice's connection fails; the room goes on; then the process dies, before she is back
+        const gone = waitFor(alice, "disconnect", 5000, "the cut");
+        cut(alice);
+        await gone;
+        const lost = [];
+        for (let i = 0; i < 3; i++) lost.push(await send(bob, room, `while away, just before the crash ${i}`));
+        server.proc.kill("SIGKILL");
+        bob.close();
+        server = await startChat([], { dataDir, port: server.port });
+        servers.push(server);
+        assert.match(server.logs(), /recovery journal: \d+ broadcasts and \d+ sessions from the previous process/);
+        await waitFor(alice, "connect", 10000, "the reconnect");
+        assert.equal(alice.recovered, true, "socket.recovered after the crash");
+        assert.equal(alice.id, firstId, "the same socket id");
+        const bob2 = await chatConnect(server, bob.user.id);
+        await join(bob2, room);
+        const after = await send(bob2, room, "after the restart");
+        await until(() => heard.some(([m]) => m.id === after.id), 5000, "a live message on the new process");
+        await sleep(QUIET_MS);
+        // what the crashed process had sent (or not) is replayed from the journal, once each
+        const got = ids(heard);
+        assert.equal(new Set(got).size, got.length, "nothing twice");
+        assert.deepStrictEqual(got, [before, ...lost, after].map((m) => m.id), "every message once, in order");
+        alice.close();
+        bob2.close();
+      })();
+    } finally {
+      await server.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }));
 
   chatTest("after --recovery-window the client starts afresh: a new id, no rooms, nothing replayed", ["--recovery-window", "1s"], async (server) => {
     const room = uniq("expired");

@@ -163,7 +163,7 @@ func (c *client) connect(name string, auth map[string]any) {
 				// the connection closed while the other nodes answered
 				s.shard.LeaveAll(s)
 				nsp.remove(s)
-				log.forget(s)
+				log.forget(s, false)
 				c.connected(s, nil)
 			}()
 			return

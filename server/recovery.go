@@ -28,10 +28,10 @@ import (
 type RecoveryOptions struct {
 	Window     time.Duration // how long a disconnected socket's state is kept (2 min in Socket.IO)
 	MaxPackets int           // broadcasts kept for replay at most (10,000)
-	// Snapshot is a file the log and the saved states are written to when the server shuts
-	// down, and read back from (then removed) when it starts: clients drained by a restart
-	// recover on the next process. "" keeps them in memory only.
-	Snapshot string
+	// Journal is a file the log and the sockets' states are written to as they change, and
+	// read back from when the server starts: clients cut off by a restart, graceful or a
+	// crash, recover on the next process (recovery_journal.go). "" keeps them in memory only.
+	Journal string
 }
 
 // recoveryLog is the server's recent broadcasts and the states of recently disconnected
@@ -48,6 +48,7 @@ type recoveryLog struct {
 	sessions  map[string]*savedSession // by pid
 	handovers map[string]*handover     // by pid: states claimed by another node, not yet collected
 	live      map[string]*Socket       // by pid: connected sockets
+	journal   *journal                 // nil without Journal
 	saving    sync.WaitGroup           // saves under way (saveForRecovery)
 }
 
@@ -107,6 +108,9 @@ func (l *recoveryLog) broadcast(f *outFrame, bc *shard.Broadcast, origin string,
 		e.skip = s.ID
 	}
 	l.entries = append(l.entries, e)
+	if l.journal != nil {
+		l.record(e.record(f.offset))
+	}
 	send()
 }
 
@@ -151,6 +155,7 @@ func (l *recoveryLog) save(pid string, s *savedSession) {
 	defer l.mu.Unlock()
 	s.expires = time.Now().Add(l.opts.Window)
 	l.keep(pid, s)
+	l.record(s.record(pid))
 }
 
 // keep files s under pid until it expires (callers hold mu).
@@ -161,6 +166,7 @@ func (l *recoveryLog) keep(pid string, s *savedSession) {
 		expired := l.sessions[pid] == s
 		if expired {
 			delete(l.sessions, pid)
+			l.record(&journalRecord{Kind: recGone, PID: pid})
 		}
 		l.mu.Unlock()
 		if expired {
@@ -205,6 +211,7 @@ func (l *recoveryLog) take(pid, offset, nsp, who string) (s *savedSession, from 
 	}
 	delete(l.sessions, pid)
 	s.expiry.Stop()
+	l.record(&journalRecord{Kind: recGone, PID: pid})
 	from = s.seen
 	if offset != "" {
 		pos, known := l.position(offset)
@@ -341,6 +348,7 @@ func (s *Socket) attach(log *recoveryLog, missed []*outFrame) {
 	s.shard.Join(s, rooms...)
 	log.live[s.pid] = s
 	s.seen = log.head()
+	log.record(&journalRecord{Kind: recConnected, PID: s.pid, ID: s.ID, Nsp: nsp.Name, Who: nsp.identity(s), Rooms: rooms, Seq: s.seen})
 	_ = s.send(&codec.SPacket{Type: codec.SConnect, Nsp: nsp.Name, ID: codec.NoID, Data: map[string]any{"sid": s.ID, "pid": s.pid}})
 	if len(missed) > 0 {
 		s.replay(missed)
@@ -365,11 +373,27 @@ func (s *Socket) replay(frames []*outFrame) {
 	s.sess.SendPreparedMany(ps)
 }
 
-// forget drops s from the connected sockets.
-func (l *recoveryLog) forget(s *Socket) {
+// forget drops s from the connected sockets; kept says whether its state is to be kept
+// (the journal learns it when it is).
+func (l *recoveryLog) forget(s *Socket, kept bool) {
 	l.mu.Lock()
 	if l.live[s.pid] == s {
 		delete(l.live, s.pid)
+		if !kept {
+			l.record(&journalRecord{Kind: recGone, PID: s.pid})
+		}
+	}
+	l.mu.Unlock()
+}
+
+// journalRooms notes that s joined (recJoined) or left (recLeft) rooms.
+func (l *recoveryLog) journalRooms(s *Socket, kind byte, rooms []string) {
+	if s.pid == "" {
+		return
+	}
+	l.mu.Lock()
+	if l.journal != nil && l.live[s.pid] == s {
+		l.record(&journalRecord{Kind: kind, PID: s.pid, Rooms: rooms})
 	}
 	l.mu.Unlock()
 }
@@ -382,7 +406,7 @@ func (s *Socket) saveForRecovery(reason string) {
 	if log == nil || s.pid == "" {
 		return
 	}
-	log.forget(s)
+	log.forget(s, recoverable(reason))
 	if !recoverable(reason) {
 		return
 	}

@@ -136,60 +136,124 @@ func waitSaved(t *testing.T, io *Server, pid string) {
 	}
 }
 
-// A graceful shutdown leaves a snapshot: the next process recovers the sockets it drained,
-// with what they missed from either process, in order; the file is used once.
-func TestRecoverySurvivesAGracefulRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "recovery.snapshot")
-	opts := Options{Recovery: RecoveryOptions{Window: time.Minute, Snapshot: path}}
+// The journal carries the log and the sockets across a restart: after a graceful shutdown,
+// and after a crash (the next process reads the journal as the dead one left it), a socket
+// recovers on the next process with what it missed from either process, in order, and
+// offsets go on from the previous process.
+func TestRecoverySurvivesARestart(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		name := map[bool]string{false: "graceful", true: "crash"}[crash]
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "recovery.journal")
+			opts := Options{Recovery: RecoveryOptions{Window: time.Minute, Journal: path}}
+			first := newTestServer(t, opts)
+			first.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { s.Join("r") })
+			c := servertest.Dial(t, first.Engine(), false)
+			pid := c.Connect("/", nil).Data.(map[string]any)["pid"].(string)
+			_ = first.To("r").Emit("m", 1.0, map[string]any{"blob": []byte{1, 2}})
+			offset := c.Event("m")[2].(string)
+			_ = first.To("r").Emit("m", 2.0) // not read before the restart
+			_ = first.To("elsewhere").Emit("m", 9.0)
+			c.Event("m")
+			nextOpts := opts
+			if crash {
+				// what a SIGKILL leaves: the journal as written so far, the socket never closed
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nextOpts.Recovery.Journal = filepath.Join(t.TempDir(), "recovery.journal")
+				if err := os.WriteFile(nextOpts.Recovery.Journal, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				defer cancel()
+				done := make(chan error, 1)
+				go func() { done <- first.Shutdown(ctx) }()
+				for waiting := true; waiting; {
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Fatalf("shutdown: %v", err)
+						}
+						waiting = false
+					case <-time.After(5 * time.Millisecond):
+						c.Session().Drain() // the client collects its last packets, as a poll would
+					}
+				}
+			}
+
+			next := newTestServer(t, nextOpts)
+			recovered := make(chan bool, 1)
+			next.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { recovered <- s.Recovered() })
+			_ = next.To("r").Emit("m", 3.0) // sent by the next process before the client is back
+			c2 := servertest.Dial(t, next.Engine(), false)
+			back := c2.Connect("/", map[string]any{"pid": pid, "offset": offset}).Data.(map[string]any)
+			if !<-recovered || back["pid"] != pid {
+				t.Fatalf("not recovered on the next process: %v", back)
+			}
+			var offsets []string
+			for _, want := range []float64{2, 3} {
+				args := c2.Event("m")
+				if args[0] != want {
+					t.Fatalf("replayed %v, want %v", args, want)
+				}
+				offsets = append(offsets, args[len(args)-1].(string))
+			}
+			if offsets[0] >= offsets[1] && len(offsets[0]) == len(offsets[1]) {
+				t.Fatalf("offsets %v do not go on from the previous process", offsets)
+			}
+			c2.Quiet()
+		})
+	}
+}
+
+// The journal stays about the size of what it describes (it is rewritten as it grows), and
+// a last record cut short by the crash costs nothing before it.
+func TestRecoveryJournalIsRewrittenAndSurvivesATornTail(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "recovery.journal")
+	opts := Options{Recovery: RecoveryOptions{Window: time.Minute, MaxPackets: 10, Journal: path}}
 	first := newTestServer(t, opts)
-	first.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { s.Join("r") })
+	first.Of("/").OnConnection(func(s *Socket) { s.Join("r") })
 	c := servertest.Dial(t, first.Engine(), false)
 	pid := c.Connect("/", nil).Data.(map[string]any)["pid"].(string)
-	_ = first.To("r").Emit("m", 1.0, map[string]any{"blob": []byte{1, 2}})
-	offset := c.Event("m")[2].(string)
-	_ = first.To("r").Emit("m", 2.0) // not read before the restart
-	c.Event("m")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- first.Shutdown(ctx) }()
-	for waiting := true; waiting; {
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("shutdown: %v", err)
-			}
-			waiting = false
-		case <-time.After(5 * time.Millisecond):
-			c.Session().Drain() // the client collects its last packets, as a poll would
+	for i := range 3000 {
+		_ = first.To("r").Emit("m", float64(i))
+	}
+	var offset string
+	for offset == "" {
+		if args := c.Event("m"); args[0] == 2995.0 {
+			offset = args[1].(string)
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no snapshot after the shutdown: %v", err)
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-
-	next := newTestServer(t, opts)
+	// 3,000 broadcasts of about 60 bytes each: without rewrites, 180 KB
+	if info.Size() > 100_000 {
+		t.Fatalf("journal of %d bytes for 10 broadcasts and a socket", info.Size())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	torn := filepath.Join(t.TempDir(), "recovery.journal")
+	if err := os.WriteFile(torn, append(b, 0x8b, 0xa1, 'k'), 0o600); err != nil { // a record begun, not ended
+		t.Fatal(err)
+	}
+	next := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute, MaxPackets: 10, Journal: torn}})
 	recovered := make(chan bool, 1)
-	next.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { recovered <- s.Recovered() })
-	if _, err := os.Stat(path); err == nil {
-		t.Fatal("the snapshot is still there after the next process read it")
-	}
-	_ = next.To("r").Emit("m", 3.0) // sent by the next process before the client is back
+	next.Of("/").OnConnection(func(s *Socket) { recovered <- s.Recovered() })
 	c2 := servertest.Dial(t, next.Engine(), false)
-	back := c2.Connect("/", map[string]any{"pid": pid, "offset": offset}).Data.(map[string]any)
-	if !<-recovered || back["pid"] != pid {
-		t.Fatalf("not recovered on the next process: %v", back)
+	c2.Connect("/", map[string]any{"pid": pid, "offset": offset})
+	if !<-recovered {
+		t.Fatal("not recovered from a journal with a torn tail")
 	}
-	var offsets []string
-	for _, want := range []float64{2, 3} {
-		args := c2.Event("m")
-		if args[0] != want {
+	for _, want := range []float64{2996, 2997, 2998, 2999} {
+		if args := c2.Event("m"); args[0] != want {
 			t.Fatalf("replayed %v, want %v", args, want)
 		}
-		offsets = append(offsets, args[len(args)-1].(string))
 	}
-	if offsets[0] >= offsets[1] && len(offsets[0]) == len(offsets[1]) {
-		t.Fatalf("offsets %v do not go on from the previous process", offsets)
-	}
-	c2.Quiet()
 }

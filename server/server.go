@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"log"
 	"net"
 	"regexp"
 	"strings"
@@ -49,8 +48,8 @@ func New(opts Options) *Server {
 	}
 	s.engine.OnOpen = s.newClient
 	s.metrics = newMetrics(s)
-	if s.recovery != nil && opts.Recovery.Snapshot != "" {
-		s.recovery.loadSnapshot(s)
+	if s.recovery != nil && opts.Recovery.Journal != "" {
+		s.recovery.openJournal(s, opts.Recovery.Journal)
 	}
 	if g := opts.Engine.Gate; g != nil && g.OnRefuse == nil {
 		g.OnRefuse = s.Refused
@@ -212,23 +211,6 @@ func (s *Server) ListenAndServe(addr string) error {
 	return s.Serve(ln)
 }
 
-// snapshotGrace bounds the recovery snapshot's writing once the drain's time is up.
-const snapshotGrace = time.Second
-
-// snapshotRecovery writes the recovery snapshot, if the server keeps one.
-func (s *Server) snapshotRecovery() {
-	l := s.recovery
-	if l == nil || l.opts.Snapshot == "" {
-		return
-	}
-	deadline := make(chan struct{})
-	t := time.AfterFunc(snapshotGrace, func() { close(deadline) })
-	defer t.Stop()
-	if err := l.writeSnapshot(deadline); err != nil {
-		log.Printf("edgeio: %v", err)
-	}
-}
-
 // Shutdown drains the server: new handshakes are refused (HTTP 503), every client is told
 // the server is going away without a Socket.IO DISCONNECT (WebSocket close 1012 "service
 // restart" after what is queued for it; polling: its queue, then the close packet), so that
@@ -240,15 +222,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	srv := s.http
 	s.mu.RUnlock()
 	done := make(chan error, 1)
-	snapshotted := make(chan struct{})
 	go func() {
 		s.engine.Close(engine.ReasonShutdown) // also answers waiting polls
 		for s.engine.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
 		s.awaitTakeovers(ctx)
-		s.snapshotRecovery()
-		close(snapshotted)
 		if srv != nil {
 			// stops the listener and waits for open requests; hijacked WebSockets are ours
 			_ = srv.Shutdown()
@@ -256,15 +235,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.shards.Close()
 		done <- nil
 	}()
+	var err error
 	select {
-	case err := <-done:
-		return err
+	case err = <-done:
 	case <-ctx.Done():
-		// the sessions that did not collect their last packets are saved all the same
-		select {
-		case <-snapshotted:
-		case <-time.After(snapshotGrace):
-		}
-		return ctx.Err()
+		// the sessions that did not collect their last packets are in the journal as
+		// connected: the next process keeps them as if their connections had failed
+		err = ctx.Err()
 	}
+	if s.recovery != nil {
+		s.recovery.closeJournal()
+	}
+	return err
 }

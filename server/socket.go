@@ -206,6 +206,9 @@ func (s *Socket) Join(rooms ...string) {
 		keys[i] = s.Namespace.roomKey(r)
 	}
 	s.shard.Join(s, keys...)
+	if log := s.Namespace.srv.recovery; log != nil {
+		log.journalRooms(s, recJoined, keys)
+	}
 }
 
 // Leave removes the socket from rooms.
@@ -215,6 +218,9 @@ func (s *Socket) Leave(rooms ...string) {
 		keys[i] = s.Namespace.roomKey(r)
 	}
 	s.shard.Leave(s, keys...)
+	if log := s.Namespace.srv.recovery; log != nil {
+		log.journalRooms(s, recLeft, keys)
+	}
 }
 
 // Rooms lists the rooms the socket is in, its own id room included.

@@ -1,0 +1,261 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"io/fs"
+	"log"
+	"os"
+	"slices"
+	"time"
+
+	"edgeio/codec"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The recovery journal carries the log and the sockets' states across a restart of a single
+// node, graceful or not. Each logged broadcast, each socket connected, each room joined or
+// left, each state kept or dropped is appended to the journal file as it happens: written,
+// not synced, so a killed process loses nothing the kernel has (a machine that loses power
+// may lose the tail; those clients start afresh). The next process reads it back and goes
+// on with the same epoch and sequence, so offsets keep their meaning; a socket that was
+// connected when the process died is kept as if its connection had failed then. When the
+// journal has grown to a few times what it describes, it is rewritten from the live state.
+
+// journalRecord is one line of the journal; Kind says which fields it uses.
+type journalRecord struct {
+	Kind   byte     `msgpack:"k"`
+	At     int64    `msgpack:"t,omitempty"` // unix ms: a broadcast's time, a kept state's expiry
+	Nsp    string   `msgpack:"n,omitempty"`
+	Data   []any    `msgpack:"d,omitempty"` // a broadcast's event and arguments
+	Rooms  []string `msgpack:"r,omitempty"` // room keys
+	Except []string `msgpack:"x,omitempty"`
+	Skip   string   `msgpack:"s,omitempty"`
+	ID     string   `msgpack:"i,omitempty"` // a broadcast's id from another node; a socket's sid
+	PID    string   `msgpack:"p,omitempty"`
+	Who    string   `msgpack:"w,omitempty"`
+	Seq    uint64   `msgpack:"q,omitempty"` // the log's first position (header), a socket's seen
+	Epoch  string   `msgpack:"e,omitempty"`
+}
+
+const (
+	recHeader    = 'h' // Epoch, Seq: a journal's first record
+	recBroadcast = 'b' // At, Nsp, Data, Rooms, Except, Skip, ID (when it came from elsewhere)
+	recConnected = 'c' // PID, ID, Nsp, Who, Rooms, Seq
+	recJoined    = 'j' // PID, Rooms
+	recLeft      = 'l' // PID, Rooms
+	recKept      = 'k' // PID, ID, Nsp, Who, Rooms, Seq, At
+	recGone      = 'g' // PID: a socket gone and not kept, or a kept state taken or expired
+)
+
+// journal is the open journal file and the connected sockets as it knows them, which a
+// rewrite needs (the shards own the rooms, and cannot be asked under the log's lock).
+type journal struct {
+	path    string
+	f       *os.File
+	records int // written since the last rewrite
+	live    map[string]*journalRecord
+}
+
+// record appends r to the journal (callers hold mu). A journal that cannot be written is
+// given up: recovery goes on in memory.
+func (l *recoveryLog) record(r *journalRecord) {
+	j := l.journal
+	if j == nil {
+		return
+	}
+	j.track(r)
+	b, err := msgpack.Marshal(r)
+	if err == nil {
+		_, err = j.f.Write(b)
+	}
+	if err != nil {
+		log.Printf("edgeio: recovery journal %s: %v; recovery across a restart is off", j.path, err)
+		_ = j.f.Close()
+		l.journal = nil
+		return
+	}
+	if j.records++; j.records > 2*(len(l.entries)+len(j.live)+len(l.sessions))+1000 {
+		l.rewrite()
+	}
+}
+
+// track keeps the connected sockets' rooms up to date with r.
+func (j *journal) track(r *journalRecord) {
+	switch r.Kind {
+	case recConnected:
+		c := *r
+		c.Rooms = slices.Clone(r.Rooms)
+		j.live[r.PID] = &c
+	case recJoined, recLeft:
+		c := j.live[r.PID]
+		if c == nil {
+			return
+		}
+		for _, room := range r.Rooms {
+			i := slices.Index(c.Rooms, room)
+			if r.Kind == recJoined && i < 0 {
+				c.Rooms = append(c.Rooms, room)
+			} else if r.Kind == recLeft && i >= 0 {
+				c.Rooms = slices.Delete(c.Rooms, i, i+1)
+			}
+		}
+	case recKept, recGone:
+		delete(j.live, r.PID)
+	}
+}
+
+// rewrite replaces the journal with one that describes the present: the log, the connected
+// sockets and the kept states (callers hold mu).
+func (l *recoveryLog) rewrite() {
+	j := l.journal
+	tmp := j.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err == nil {
+		w := bufio.NewWriter(f)
+		enc := msgpack.NewEncoder(w)
+		err = enc.Encode(&journalRecord{Kind: recHeader, Epoch: l.epoch, Seq: l.first})
+		for i := 0; err == nil && i < len(l.entries); i++ {
+			err = enc.Encode(l.entries[i].record(l.offset(l.first + uint64(i))))
+		}
+		for _, c := range j.live {
+			if err == nil {
+				err = enc.Encode(c)
+			}
+		}
+		for pid, s := range l.sessions {
+			if err == nil {
+				err = enc.Encode(s.record(pid))
+			}
+		}
+		if err == nil {
+			err = w.Flush()
+		}
+		if err == nil {
+			err = os.Rename(tmp, j.path)
+		}
+	}
+	if err != nil {
+		log.Printf("edgeio: recovery journal %s: %v; recovery across a restart is off", j.path, err)
+		if f != nil {
+			_ = f.Close()
+		}
+		_ = j.f.Close()
+		l.journal = nil
+		return
+	}
+	_ = j.f.Close()
+	j.f, j.records = f, 0
+}
+
+// record is the journal's line for a logged broadcast at offset.
+func (e *logEntry) record(offset string) *journalRecord {
+	r := &journalRecord{Kind: recBroadcast, At: e.at.UnixMilli(), Nsp: e.frame.pkt.Nsp, Data: e.frame.pkt.Data.([]any),
+		Rooms: e.rooms, Except: e.except, Skip: e.skip}
+	if e.id != offset {
+		r.ID = e.id
+	}
+	return r
+}
+
+// record is the journal's line for a kept state.
+func (s *savedSession) record(pid string) *journalRecord {
+	return &journalRecord{Kind: recKept, PID: pid, ID: s.sid, Nsp: s.nsp, Who: s.who, Rooms: s.rooms, Seq: s.seen,
+		At: s.expires.UnixMilli()}
+}
+
+// openJournal takes over what the previous process left in the journal at path, if
+// anything, then starts a journal of its own there.
+func (l *recoveryLog) openJournal(srv *Server, path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.journal = &journal{path: path, live: make(map[string]*journalRecord)}
+	if err := l.replay(srv, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		log.Printf("edgeio: recovery journal %s not used: %v", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		log.Printf("edgeio: recovery journal %s: %v; recovery across a restart is off", path, err)
+		l.journal = nil
+		return
+	}
+	l.journal.f = f
+	l.rewrite()
+}
+
+// replay reads the journal at path into the log and the kept states (callers hold mu).
+func (l *recoveryLog) replay(srv *Server, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	died := info.ModTime() // the last write: the previous process's sockets were cut since
+	dec := msgpack.NewDecoder(bufio.NewReader(f))
+	j := l.journal
+	now := time.Now()
+	for n := 0; ; n++ {
+		var r journalRecord
+		if err := dec.Decode(&r); err != nil {
+			if n == 0 && !errors.Is(err, io.EOF) {
+				return err
+			}
+			break // the end, or a last record cut short by the crash
+		}
+		if n == 0 && r.Kind != recHeader {
+			return errors.New("no header")
+		}
+		j.track(&r)
+		switch r.Kind {
+		case recHeader:
+			l.epoch, l.first, l.entries = r.Epoch, r.Seq, l.entries[:0]
+		case recBroadcast:
+			offset := l.offset(l.head())
+			f := &outFrame{
+				pkt:    codec.SPacket{Type: codec.SEvent, Nsp: r.Nsp, ID: codec.NoID, Data: r.Data},
+				offset: offset, metrics: srv.metrics, stats: srv.opts.Engine.Stats, started: now,
+			}
+			id := r.ID
+			if id == "" {
+				id = offset
+			}
+			l.entries = append(l.entries, logEntry{at: time.UnixMilli(r.At), frame: f, id: id, rooms: r.Rooms, except: r.Except, skip: r.Skip})
+		case recKept:
+			l.sessions[r.PID] = &savedSession{sid: r.ID, nsp: r.Nsp, who: r.Who, rooms: r.Rooms, seen: r.Seq, expires: time.UnixMilli(r.At)}
+		case recGone:
+			delete(l.sessions, r.PID)
+		}
+	}
+	// the sockets still connected when the process died: kept from then on
+	for pid, c := range j.live {
+		l.sessions[pid] = &savedSession{sid: c.ID, nsp: c.Nsp, who: c.Who, rooms: c.Rooms, seen: c.Seq, expires: died.Add(l.opts.Window)}
+	}
+	clear(j.live)
+	for pid, s := range l.sessions {
+		if s.expires.After(now) {
+			l.keep(pid, s)
+		} else {
+			delete(l.sessions, pid)
+		}
+	}
+	l.evict(now)
+	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.sessions))
+	return nil
+}
+
+// closeJournal syncs and closes the journal once the server has stopped.
+func (l *recoveryLog) closeJournal() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if j := l.journal; j != nil {
+		_ = j.f.Sync()
+		_ = j.f.Close()
+		l.journal = nil
+	}
+}
