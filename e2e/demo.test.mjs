@@ -1,5 +1,5 @@
 // The web chat demo (--demo) in a real browser: two users in two Chromium contexts log in
-// with development tokens, join a room, see each other's presence, typing, messages, read
+// with development tokens (one with each parser), join a room, see each other's presence, typing, messages, read
 // receipts, edits and deletes, and page older history; screenshots go to e2e/output/. Without
 // --demo there is no /demo, and with a configured key /demo/token mints nothing.
 import { test, after } from "node:test";
@@ -20,20 +20,23 @@ after(async () => {
 
 const WAIT = { timeout: 10000 };
 
-async function login(ctx, url, name) {
+async function login(ctx, url, name, parser) {
   const page = await ctx.newPage();
   const problems = [];
   page.on("pageerror", (err) => problems.push(err.message));
   page.on("console", (m) => { if (m.type() === "error") problems.push(m.text()); });
+  const binary = []; // whether each WebSocket frame the page sent was binary (msgpack) or text
+  page.on("websocket", (ws) => ws.on("framesent", (f) => binary.push(typeof f.payload !== "string")));
   await page.goto(`${url}/demo/`);
   assert.equal(await page.locator("#nobundle").isVisible(), false, "the bundle was built (scripts/build-web.sh)");
   assert.equal(await page.locator("#chat").isVisible(), false, "no chat before logging in");
   await page.fill("#name", name);
+  await page.selectOption("#parser", parser);
   await page.click("#login-btn");
-  await page.locator("#conn.online").waitFor(WAIT);
+  await page.locator("#conn.online", { hasText: `connected (${parser})` }).waitFor(WAIT);
   assert.equal(await page.locator("#login").isVisible(), false, "the login form is gone");
   assert.equal(await page.locator("#me").innerText(), name);
-  return { page, problems };
+  return { page, problems, binary };
 }
 
 async function joinRoom(page, room) {
@@ -59,8 +62,9 @@ test("two users chat through the demo in headless Chromium", { timeout: 90000 },
     executablePath: "/usr/bin/chromium",
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
-  const a = await login(await browser.newContext(), server.url, "Alice");
-  const b = await login(await browser.newContext(), server.url, "Bob");
+  // one of each parser: the bundle carries both
+  const a = await login(await browser.newContext(), server.url, "Alice", "json");
+  const b = await login(await browser.newContext(), server.url, "Bob", "msgpack");
   await joinRoom(a.page, room);
   await joinRoom(b.page, room);
 
@@ -111,6 +115,9 @@ test("two users chat through the demo in headless Chromium", { timeout: 90000 },
   mkdirSync(outDir, { recursive: true });
   await a.page.screenshot({ path: path.join(outDir, "demo-alice.png"), fullPage: true });
   await b.page.screenshot({ path: path.join(outDir, "demo-bob.png"), fullPage: true });
+
+  assert.ok(b.binary.includes(true), "Bob's page speaks msgpack: binary frames");
+  assert.ok(a.binary.length > 0 && !a.binary.includes(true), "Alice's page speaks JSON: text frames");
 
   // a delete too
   await mine.locator("button.delete").click();

@@ -25,6 +25,10 @@ func TestPageAndFiles(t *testing.T) {
 	if c.Response.StatusCode() != 200 || !strings.Contains(string(c.Response.Body()), "edgeio chat demo") {
 		t.Fatalf("/demo/: %d %.80q", c.Response.StatusCode(), c.Response.Body())
 	}
+	// the notice a binary built without the bundle shows (the bundle hides it)
+	if !strings.Contains(string(c.Response.Body()), `id="nobundle"`) {
+		t.Fatal("the page lacks its notice for a missing bundle")
+	}
 	if ct := string(c.Response.Header.ContentType()); !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("content type %q", ct)
 	}
