@@ -8,7 +8,7 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { rmSync } from "node:fs";
-import { EdgeioClient, EdgeioError } from "../hub/sdk/dist/index.js";
+import { EdgeioClient, EdgeioError, backoffDelay } from "../hub/sdk/dist/index.js";
 import { track, withScope } from "./lib/scope.mjs";
 import { startChat, makeDataDir, tokenFor, uniq, sleep, WAIT_MS, QUIET_MS, waitFor } from "./lib/chat.mjs";
 import { parsersUnderTest } from "./lib/client.mjs";
@@ -190,7 +190,7 @@ test("a server that does not answer: TIMEOUT; the send retried with its clientMs
   assert.equal(countOf((await everything(a, room)).map((x) => x.clientMsgId), retry), 1, "stored once");
 }));
 
-test("offline queue: sends while the server is down (drained, then killed) arrive once each after it is back", { timeout: 60000 }, () => withScope(async () => {
+test("offline queue: sends while the server is down (drained; killed and back without recovery) arrive once each after it is back", { timeout: 60000 }, () => withScope(async () => {
   const dataDir = makeDataDir();
   try {
     let server = await chat([], { dataDir });
@@ -223,15 +223,16 @@ test("offline queue: sends while the server is down (drained, then killed) arriv
     assert.equal(a.queueSize, 0);
     await until(() => onB.length >= 3, "ben's three messages");
 
-    // 2. killed: no recovery; the SDK joins its rooms again before it sends what waited
+    // 2. killed, and back without recovery (--recovery-window 0: as for a client back too
+    // late, or on another node): the SDK joins its rooms again before it sends what waited
     server.proc.kill("SIGKILL");
     await once(server.proc, "exit");
     await until(() => !a.connected && !b.connected, "both clients see the server gone");
     const more = ["five", "six"].map((content) => a.sendMessage({ roomId: room, content }));
     await sleep(300);
-    server = await chat([], { dataDir, port });
+    server = await chat(["--recovery-window", "0"], { dataDir, port });
     const sent2 = await Promise.all(more);
-    assert.deepStrictEqual(aConnects.at(-1)[0].recovered, false, "a fresh session after the kill");
+    assert.equal(aConnects.at(-1)[0].recovered, false, "a fresh session");
     assert.deepStrictEqual(a.joinedRooms, [room]);
 
     const all = await everything(a, room);
@@ -316,3 +317,14 @@ test("getToken: asked before every connect; a refused or failed token is replace
   assert.deepStrictEqual(errors, ["UNAUTHORIZED", "TOKEN_EXPIRED", "TOKEN_EXPIRED"], "the refreshed (expired) token was the one sent");
   assert.equal((await c.getHistory({ roomId: uniq("r") })).ok, true, "connected and answering");
 }));
+
+test("backoff: doubling from the first delay up to the largest, moved by up to the jitter", () => {
+  const o = { initialDelayMs: 100, maxDelayMs: 1000, jitter: 0.5 };
+  const mid = () => 0.5; // no move
+  assert.deepStrictEqual([0, 1, 2, 3, 4, 10, 60].map((n) => backoffDelay(n, o, mid)), [100, 200, 400, 800, 1000, 1000, 1000]);
+  assert.equal(backoffDelay(2, o, () => 0), 200, "down by half at most");
+  assert.equal(backoffDelay(2, o, () => 0.999999), 600, "up by half at most");
+  assert.equal(backoffDelay(5, o, () => 0.999999), 1000, "never past the largest");
+  const seen = new Set(Array.from({ length: 50 }, () => backoffDelay(3, o)));
+  assert.ok(seen.size > 10, "Math.random spreads the clients out");
+});

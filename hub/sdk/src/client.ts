@@ -322,7 +322,8 @@ export class EdgeioClient {
     if (gen !== this.generation || !this.socket.connected) return;
     this.ready = true;
     for (const w of [...this.waiters]) w.resolve();
-    this.emit("connect", { id: this.socket.id ?? "", recovered: this.socket.recovered });
+    // socket.io-client leaves recovered undefined when the server offers no recovery
+    this.emit("connect", { id: this.socket.id ?? "", recovered: this.socket.recovered === true });
     this.pump();
   }
 
