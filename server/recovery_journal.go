@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -67,7 +68,7 @@ func (l *recoveryLog) record(r *journalRecord) {
 		return
 	}
 	j.track(r)
-	b, err := msgpack.Marshal(r)
+	b, err := appendRecord(nil, r)
 	if err == nil {
 		_, err = j.f.Write(b)
 	}
@@ -115,20 +116,23 @@ func (l *recoveryLog) rewrite() {
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err == nil {
 		w := bufio.NewWriter(f)
-		enc := msgpack.NewEncoder(w)
-		err = enc.Encode(&journalRecord{Kind: recHeader, Epoch: l.epoch, Seq: l.first})
-		for i := 0; err == nil && i < len(l.entries); i++ {
-			err = enc.Encode(l.entries[i].record(l.offset(l.first + uint64(i))))
+		var b []byte
+		put := func(r *journalRecord) {
+			if err == nil {
+				if b, err = appendRecord(b[:0], r); err == nil {
+					_, err = w.Write(b)
+				}
+			}
+		}
+		put(&journalRecord{Kind: recHeader, Epoch: l.epoch, Seq: l.first})
+		for i := range l.entries {
+			put(l.entries[i].record(l.offset(l.first + uint64(i))))
 		}
 		for _, c := range j.live {
-			if err == nil {
-				err = enc.Encode(c)
-			}
+			put(c)
 		}
 		for pid, s := range l.sessions {
-			if err == nil {
-				err = enc.Encode(s.record(pid))
-			}
+			put(s.record(pid))
 		}
 		if err == nil {
 			err = w.Flush()
@@ -172,7 +176,7 @@ func (l *recoveryLog) openJournal(srv *Server, path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.journal = &journal{path: path, live: make(map[string]*journalRecord)}
-	if err := l.replay(srv, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := l.replayFile(srv, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.Printf("edgeio: recovery journal %s not used: %v", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -185,8 +189,8 @@ func (l *recoveryLog) openJournal(srv *Server, path string) {
 	l.rewrite()
 }
 
-// replay reads the journal at path into the log and the kept states (callers hold mu).
-func (l *recoveryLog) replay(srv *Server, path string) error {
+// replayFile reads the journal at path into the log and the kept states (callers hold mu).
+func (l *recoveryLog) replayFile(srv *Server, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -196,26 +200,75 @@ func (l *recoveryLog) replay(srv *Server, path string) error {
 	if err != nil {
 		return err
 	}
-	died := info.ModTime() // the last write: the previous process's sockets were cut since
-	dec := msgpack.NewDecoder(bufio.NewReader(f))
+	// the last write: the previous process's sockets were cut off since
+	if err := l.replay(srv, f, info.ModTime()); err != nil {
+		return err
+	}
+	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.sessions))
+	return nil
+}
+
+// maxJournalRecord bounds a record's length, so that a damaged journal cannot make the next
+// process allocate without bound.
+const maxJournalRecord = 64 << 20
+
+// appendRecord appends r to b as the journal holds it: its length, then r in msgpack.
+func appendRecord(b []byte, r *journalRecord) ([]byte, error) {
+	m, err := msgpack.Marshal(r)
+	if err != nil {
+		return b, err
+	}
+	return append(binary.AppendUvarint(b, uint64(len(m))), m...), nil
+}
+
+// readRecord reads the next record of a journal.
+func readRecord(br *bufio.Reader, r *journalRecord) error {
+	n, err := binary.ReadUvarint(br)
+	if err != nil {
+		return err
+	}
+	if n > maxJournalRecord {
+		return errors.New("record too long")
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return err
+	}
+	// checked by the codec's decoder first, which allocates no more than the bytes justify
+	if _, err := codec.DecodeMsgpackValue(b); err != nil {
+		return err
+	}
+	return msgpack.Unmarshal(b, r)
+}
+
+// replay reads a journal written until died (callers hold mu).
+func (l *recoveryLog) replay(srv *Server, rd io.Reader, died time.Time) error {
+	br := bufio.NewReader(rd)
 	j := l.journal
 	now := time.Now()
 	for n := 0; ; n++ {
 		var r journalRecord
-		if err := dec.Decode(&r); err != nil {
+		if err := readRecord(br, &r); err != nil {
 			if n == 0 && !errors.Is(err, io.EOF) {
 				return err
 			}
 			break // the end, or a last record cut short by the crash
 		}
-		if n == 0 && r.Kind != recHeader {
-			return errors.New("no header")
+		if n == 0 {
+			if r.Kind != recHeader || r.Seq == 0 || r.Epoch == "" {
+				return errors.New("no header")
+			}
+		} else if r.Kind == recHeader {
+			break // journals are not concatenated: what follows is not this one's
 		}
 		j.track(&r)
 		switch r.Kind {
 		case recHeader:
 			l.epoch, l.first, l.entries = r.Epoch, r.Seq, l.entries[:0]
 		case recBroadcast:
+			if len(r.Data) == 0 {
+				continue // not a broadcast this process wrote
+			}
 			offset := l.offset(l.head())
 			f := &outFrame{
 				pkt:    codec.SPacket{Type: codec.SEvent, Nsp: r.Nsp, ID: codec.NoID, Data: r.Data},
@@ -245,7 +298,6 @@ func (l *recoveryLog) replay(srv *Server, path string) error {
 		}
 	}
 	l.evict(now)
-	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.sessions))
 	return nil
 }
 

@@ -240,7 +240,7 @@ func TestRecoveryJournalIsRewrittenAndSurvivesATornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	torn := filepath.Join(t.TempDir(), "recovery.journal")
-	if err := os.WriteFile(torn, append(b, 0x8b, 0xa1, 'k'), 0o600); err != nil { // a record begun, not ended
+	if err := os.WriteFile(torn, append(b, 40, 0x8b, 0xa1, 'k'), 0o600); err != nil { // a record begun, not ended
 		t.Fatal(err)
 	}
 	next := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute, MaxPackets: 10, Journal: torn}})
