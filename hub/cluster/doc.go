@@ -13,6 +13,10 @@
 //
 // Beside broadcasts, nodes exchange heartbeats and opaque peer messages (the hub's presence)
 // on a control channel; a node that stops beating for the node timeout is reported down.
+// The same channel carries connection state recovery across nodes (recovery.go): a node
+// claims a reconnecting client's socket from the node that kept it, and collects what it
+// missed. Each logged broadcast carries its id across nodes in an "id" field of the
+// adapter's options, which Socket.IO's own adapters ignore.
 //
 // A Cluster is safe for concurrent use. Nothing it does blocks its callers: publishes and
 // subscription changes are queued to its own goroutines, and while Redis is unreachable it
