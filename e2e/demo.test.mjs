@@ -8,7 +8,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { chromium } from "playwright-core";
 import { E2E_DIR } from "./lib/server.mjs";
-import { startChat, uniq } from "./lib/chat.mjs";
+import { startChat, uniq, tokenFor } from "./lib/chat.mjs";
 import { EdgeioClient } from "../hub/sdk/dist/index.js";
 
 const servers = [];
@@ -19,6 +19,14 @@ after(async () => {
 });
 
 const WAIT = { timeout: 10000 };
+
+async function launch() {
+  browser ??= await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  return browser;
+}
 
 async function login(ctx, url, name, parser) {
   const page = await ctx.newPage();
@@ -58,10 +66,7 @@ test("two users chat through the demo in headless Chromium", { timeout: 90000 },
   for (let i = 1; i <= 25; i++) await carol.sendMessage({ roomId: room, content: `old ${i}` });
   carol.close();
 
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  await launch();
   // one of each parser: the bundle carries both
   const a = await login(await browser.newContext(), server.url, "Alice", "json");
   const b = await login(await browser.newContext(), server.url, "Bob", "msgpack");
@@ -128,16 +133,31 @@ test("two users chat through the demo in headless Chromium", { timeout: 90000 },
   assert.deepStrictEqual(b.problems, [], "no script errors on Bob's page");
 });
 
-test("without --demo there is no /demo; with a configured key /demo/token mints nothing", { timeout: 30000 }, async () => {
+test("without --demo there is no /demo; with EDGEIO_DEMO and a configured key /demo/token mints nothing", { timeout: 30000 }, async () => {
   const plain = await startChat();
   servers.push(plain);
   for (const p of ["/demo", "/demo/", "/demo/token?name=x", "/demo/dist/app.js"]) {
     assert.equal((await fetch(`${plain.url}${p}`, { redirect: "manual" })).status, 404, `${p} without --demo`);
   }
-  const keyed = await startChat(["--demo"]); // chatArgs' --jwt-secret: a configured key
+  // EDGEIO_DEMO as --demo; chatArgs' --jwt-secret is a configured key
+  const keyed = await startChat([], { env: { EDGEIO_DEMO: "true" } });
   servers.push(keyed);
   assert.equal((await fetch(`${keyed.url}/demo/`)).status, 200, "the page is served");
   const r = await fetch(`${keyed.url}/demo/token?name=mallory`);
   assert.equal(r.status, 403, "no development tokens with a configured key");
   assert.equal((await r.json()).token, undefined);
+
+  // the page says so, and takes a pasted token instead
+  const page = await (await (await launch()).newContext()).newPage();
+  await page.goto(`${keyed.url}/demo/`);
+  await page.fill("#name", "Mallory");
+  await page.click("#login-btn");
+  await page.locator("#login-error", { hasText: "development tokens are off" }).waitFor(WAIT);
+  assert.equal(await page.locator("#chat").isVisible(), false, "not logged in");
+  await page.click("summary");
+  await page.fill("#token", tokenFor("erin", { name: "Erin" }));
+  await page.click("#login-btn");
+  await page.locator("#conn.online").waitFor(WAIT);
+  assert.equal(await page.locator("#chat").isVisible(), true, "logged in with the pasted token");
+  assert.equal(await page.locator("#me").innerText(), "Erin", "as the token's user");
 });

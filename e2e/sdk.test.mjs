@@ -7,7 +7,7 @@
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
-import { rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
 import { EdgeioClient, EdgeioError, backoffDelay } from "../hub/sdk/dist/index.js";
 import { track, withScope } from "./lib/scope.mjs";
 import { startChat, makeDataDir, tokenFor, uniq, sleep, WAIT_MS, QUIET_MS, waitFor } from "./lib/chat.mjs";
@@ -77,6 +77,11 @@ async function everything(c, roomId) {
 }
 
 const countOf = (list, key) => list.filter((x) => x === key).length;
+
+function stopped(pid) {
+  const state = (task) => readFileSync(`/proc/${pid}/task/${task}/stat`, "utf8").split(") ")[1]?.[0];
+  return readdirSync(`/proc/${pid}/task`).every((t) => state(t) === "T");
+}
 
 for (const parser of parsersUnderTest()) {
   test(`${parser.name}: typed calls resolve, handlers get payloads, refusals reject with the server's codes`, { timeout: 30000 }, () => withScope(async () => {
@@ -173,6 +178,9 @@ test("a server that does not answer: TIMEOUT; the send retried with its clientMs
   let retry;
   server.proc.kill("SIGSTOP"); // connected, but nobody answers
   try {
+    // the stop takes effect once one of its threads runs (on a busy machine, later): wait
+    // until every thread is stopped (state T in /proc)
+    await until(() => stopped(server.proc.pid), "the server stopped");
     await rejects(a.getHistory({ roomId: room }, { timeoutMs: 300 }), "TIMEOUT", "history from a stopped server");
     const err = await a.sendMessage({ roomId: room, content: "late" }, { timeoutMs: 300 }).catch((x) => x);
     assert.equal(err.code, "TIMEOUT");

@@ -29,12 +29,13 @@ async function fetchToken(): Promise<string> {
   return body.token;
 }
 
-function userOf(token: string): string {
+/** The token's user: its claims, read (not verified: the server does that). */
+function claimsOf(token: string): { sub: string; name?: string } {
   try {
     const b64 = token.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/");
-    return (JSON.parse(atob(b64)) as { sub: string }).sub;
+    return JSON.parse(atob(b64)) as { sub: string; name?: string };
   } catch {
-    return "";
+    return { sub: "" };
   }
 }
 
@@ -48,7 +49,8 @@ async function login(): Promise<void> {
     error.textContent = (e as Error).message;
     return;
   }
-  me = userOf(first);
+  const claims = claimsOf(first);
+  me = claims.sub;
   let handedFirst = false;
   client = new EdgeioClient({
     getToken: () => (handedFirst ? fetchToken() : ((handedFirst = true), first)),
@@ -58,7 +60,7 @@ async function login(): Promise<void> {
   wire();
   $("login").hidden = true;
   $("chat").hidden = false;
-  $("me").textContent = $<HTMLInputElement>("name").value || me;
+  $("me").textContent = claims.name ?? me;
 }
 
 function wire(): void {
