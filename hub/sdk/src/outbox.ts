@@ -35,10 +35,6 @@ export class Outbox {
     this.entries.push(e);
   }
 
-  has(e: OutboxEntry): boolean {
-    return this.entries.includes(e);
-  }
-
   /** Takes e out (answered, timed out or given up); false when it was gone already. */
   remove(e: OutboxEntry): boolean {
     const i = this.entries.indexOf(e);
