@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -58,6 +59,28 @@ type journal struct {
 	f       *os.File
 	records int // written since the last rewrite
 	live    map[string]*journalRecord
+	out     journalWriter
+}
+
+// journalWriter frames records into one reused buffer: a record is one write.
+type journalWriter struct {
+	body  bytes.Buffer
+	enc   *msgpack.Encoder
+	frame []byte
+}
+
+// encode returns r framed as the journal holds it: its length, then r in msgpack. The
+// bytes are good until the next call.
+func (w *journalWriter) encode(r *journalRecord) ([]byte, error) {
+	if w.enc == nil {
+		w.enc = msgpack.NewEncoder(&w.body)
+	}
+	w.body.Reset()
+	if err := w.enc.Encode(r); err != nil {
+		return nil, err
+	}
+	w.frame = append(binary.AppendUvarint(w.frame[:0], uint64(w.body.Len())), w.body.Bytes()...)
+	return w.frame, nil
 }
 
 // record appends r to the journal (callers hold mu). A journal that cannot be written is
@@ -68,7 +91,7 @@ func (l *recoveryLog) record(r *journalRecord) {
 		return
 	}
 	j.track(r)
-	b, err := appendRecord(nil, r)
+	b, err := j.out.encode(r)
 	if err == nil {
 		_, err = j.f.Write(b)
 	}
@@ -116,10 +139,10 @@ func (l *recoveryLog) rewrite() {
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err == nil {
 		w := bufio.NewWriter(f)
-		var b []byte
 		put := func(r *journalRecord) {
 			if err == nil {
-				if b, err = appendRecord(b[:0], r); err == nil {
+				var b []byte
+				if b, err = j.out.encode(r); err == nil {
 					_, err = w.Write(b)
 				}
 			}
@@ -211,15 +234,6 @@ func (l *recoveryLog) replayFile(srv *Server, path string) error {
 // maxJournalRecord bounds a record's length, so that a damaged journal cannot make the next
 // process allocate without bound.
 const maxJournalRecord = 64 << 20
-
-// appendRecord appends r to b as the journal holds it: its length, then r in msgpack.
-func appendRecord(b []byte, r *journalRecord) ([]byte, error) {
-	m, err := msgpack.Marshal(r)
-	if err != nil {
-		return b, err
-	}
-	return append(binary.AppendUvarint(b, uint64(len(m))), m...), nil
-}
 
 // readRecord reads the next record of a journal.
 func readRecord(br *bufio.Reader, r *journalRecord) error {
