@@ -4,6 +4,7 @@ import (
 	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -117,4 +118,19 @@ func (n *Namespace) Emit(event string, args ...any) error {
 
 // roomKey names a room inside the shards, where every namespace shares one key space.
 // The bare namespace name is the room of all its sockets.
-func (n *Namespace) roomKey(room string) string { return n.Name + "\x00" + room }
+func (n *Namespace) roomKey(room string) string { return roomKeyIn(n.Name, room) }
+
+func roomKeyIn(nsp, room string) string { return nsp + "\x00" + room }
+
+// roomNames turns room keys back into the names of nsp's rooms, leaving out other
+// namespaces' keys and the room skip (a socket's own id room, or "").
+func roomNames(nsp string, keys []string, skip string) []string {
+	prefix := roomKeyIn(nsp, "")
+	var out []string
+	for _, k := range keys {
+		if r, ok := strings.CutPrefix(k, prefix); ok && (skip == "" || r != skip) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -274,16 +274,7 @@ func (n *Namespace) identity(s *Socket) string {
 func (s *Socket) Recovered() bool { return s.recovered }
 
 // RestoredRooms lists the rooms a recovered socket got back, its own id room left out.
-func (s *Socket) RestoredRooms() []string {
-	prefix := s.Namespace.roomKey("")
-	var out []string
-	for _, k := range s.restored {
-		if r, ok := strings.CutPrefix(k, prefix); ok && r != s.ID {
-			out = append(out, r)
-		}
-	}
-	return out
-}
+func (s *Socket) RestoredRooms() []string { return roomNames(s.Namespace.Name, s.restored, s.ID) }
 
 // recoverable reports whether a socket closed for reason may be recovered: the connection
 // failed, not the client or the server ending it on purpose.

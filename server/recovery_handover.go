@@ -120,14 +120,7 @@ func (s *Server) ClaimKept(c Claim) *Claimed {
 		l.end(saved)
 		return nil
 	}
-	prefix := c.Nsp + "\x00"
-	out := &Claimed{SID: saved.sid}
-	for _, k := range saved.rooms {
-		if r, in := strings.CutPrefix(k, prefix); in && r != saved.sid {
-			out.Rooms = append(out.Rooms, r)
-		}
-	}
-	return out
+	return &Claimed{SID: saved.sid, Rooms: roomNames(c.Nsp, saved.rooms, saved.sid)}
 }
 
 // CollectClaimed lists what the socket whose state was claimed missed and had, and ends

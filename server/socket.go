@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -225,14 +224,7 @@ func (s *Socket) Leave(rooms ...string) {
 
 // Rooms lists the rooms the socket is in, its own id room included.
 func (s *Socket) Rooms() []string {
-	prefix := s.Namespace.roomKey("")
-	var out []string
-	for _, k := range s.shard.Rooms(s) {
-		if r, ok := strings.CutPrefix(k, prefix); ok {
-			out = append(out, r)
-		}
-	}
-	return out
+	return roomNames(s.Namespace.Name, s.shard.Rooms(s), "")
 }
 
 // To starts a broadcast to rooms that skips this socket (socket.to(room) in Socket.IO).
