@@ -29,10 +29,11 @@ type Hub struct {
 	cluster Cluster                           // nil on a single node
 	remote  map[string]map[string]*remoteUser // node → its users, as it told us
 
-	receipts *shard.Batcher[roomUser, string]
-	messages *security.KeyedLimiter // send-message per user
-	stop     chan struct{}
-	stopped  sync.WaitGroup
+	receipts    *shard.Batcher[roomUser, string]
+	messages    *security.KeyedLimiter // send-message per user
+	unannounced unannounced            // failed sends a resend may find stored
+	stop        chan struct{}
+	stopped     sync.WaitGroup
 }
 
 // userState is one user's presence and room membership over all their sockets.

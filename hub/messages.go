@@ -49,7 +49,13 @@ func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]a
 		serr = durable()
 	}
 	if serr != nil {
+		if clientID != "" {
+			h.unannounced.remember(m.user.ID, clientID)
+		}
 		return nil, storeError(serr)
+	}
+	if clientID != "" && h.unannounced.take(m.user.ID, clientID) {
+		created = true // stored by the attempt that failed, and never announced
 	}
 	// The room hears of the message while its commit's fsync runs; the ack waits for it
 	// (docs/events.md). A commit that fails withdraws what the room was shown.

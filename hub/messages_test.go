@@ -40,3 +40,42 @@ func TestSendMessageWithdrawnWhenItsCommitFails(t *testing.T) {
 	dave.NoEvent("new-message")
 	dave.NoEvent("message-deleted")
 }
+
+// storedThenFailed is a store whose first append stores the message and then fails, as a
+// Redis that goes away before its answer comes back.
+type storedThenFailed struct {
+	store.Store
+	failed *bool
+}
+
+func (s storedThenFailed) Append(ctx context.Context, m *store.Message) (*store.Message, bool, error) {
+	stored, created, err := s.Store.Append(ctx, m)
+	if !*s.failed {
+		*s.failed = true
+		return nil, false, store.ErrUnavailable
+	}
+	return stored, created, err
+}
+
+// A send that failed after the store took it: the resend with the same clientMsgId gets
+// the stored message, and the room hears of it then, once.
+func TestResendOfAStoredButFailedSendIsAnnouncedOnce(t *testing.T) {
+	once := false
+	f := newFixtureWith(t, Options{}, storedThenFailed{store.NewMemory(), &once})
+	alice, bob := f.connect("alice", false), f.connect("bob", true)
+	ok(t, alice.Call("join-room", "general"))
+	ok(t, bob.Call("join-room", "general"))
+	alice.Event("room-member-joined")
+	send := map[string]any{"roomId": "general", "content": "hello", "clientMsgId": "c1"}
+	failed(t, alice.Call("send-message", send), CodeUnavailable)
+	bob.NoEvent("new-message")
+	first := ok(t, alice.Call("send-message", send))["message"].(map[string]any)
+	if got := bob.Event("new-message")[0].(map[string]any); got["id"] != first["id"] {
+		t.Fatalf("the room heard of %v, want %v", got["id"], first["id"])
+	}
+	again := ok(t, alice.Call("send-message", send))["message"].(map[string]any)
+	if again["id"] != first["id"] {
+		t.Fatalf("a second resend stored %v, want %v", again["id"], first["id"])
+	}
+	bob.NoEvent("new-message")
+}
