@@ -9,6 +9,8 @@ import (
 	"edgeio/codec"
 	"edgeio/server"
 	"edgeio/server/servertest"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // recoveryPair is two nodes with connection state recovery on, alice and carol on node 1
@@ -19,11 +21,18 @@ type recoveryPair struct {
 	alicePID, aliceSID string
 }
 
-func startRecoveryPair(t *testing.T) *recoveryPair {
+func startRecoveryPair(t *testing.T, sharded bool) *recoveryPair {
 	t.Helper()
-	r := startRedis(t)
+	var client func() redis.UniversalClient
+	if sharded {
+		addrs := startRedisCluster(t)
+		client = func() redis.UniversalClient { return newClusterClient(t, addrs) }
+	} else {
+		r := startRedis(t)
+		client = func() redis.UniversalClient { return newClient(t, r.Addr()) }
+	}
 	cfg := func(id string) nodeConfig {
-		return nodeConfig{id: id, client: newClient(t, r.Addr()),
+		return nodeConfig{id: id, client: client(), sharded: sharded,
 			server: server.Options{Recovery: server.RecoveryOptions{Window: time.Minute}}}
 	}
 	p := &recoveryPair{n1: startNode(t, cfg("n1")), n2: startNode(t, cfg("n2"))}
@@ -76,10 +85,16 @@ func messages(t *testing.T, c *servertest.Client) (contents []string, offset str
 
 // A client whose connection failed on node 1 comes back to node 2 (a load balancer sent
 // it there): the same sid, its room, and what was sent to the room from either node while
-// it was away, once and in order; then live traffic from both nodes, once.
+// it was away, once and in order; then live traffic from both nodes, once. On one Redis,
+// and on Redis Cluster (sharded pub/sub).
 func TestRecoveryOnAnotherNode(t *testing.T) {
 	t.Parallel()
-	p := startRecoveryPair(t)
+	t.Run("redis", func(t *testing.T) { t.Parallel(); testRecoveryOnAnotherNode(t, false) })
+	t.Run("cluster", func(t *testing.T) { t.Parallel(); testRecoveryOnAnotherNode(t, true) })
+}
+
+func testRecoveryOnAnotherNode(t *testing.T, sharded bool) {
+	p := startRecoveryPair(t, sharded)
 	sendTo(t, p.bob, "before")
 	got, offset := messages(t, p.alice)
 	if !slices.Equal(got, []string{"before"}) || offset == "" {
@@ -127,7 +142,7 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 // Another user's token cannot take a kept state over from another node.
 func TestRecoveryOnAnotherNodeOnlyForTheSameUser(t *testing.T) {
 	t.Parallel()
-	p := startRecoveryPair(t)
+	p := startRecoveryPair(t, false)
 	p.alice.Session().Close("transport close")
 	time.Sleep(settle)
 	_, reply := p.n2.connectWith("mallory", map[string]any{"pid": p.alicePID})
@@ -140,7 +155,7 @@ func TestRecoveryOnAnotherNodeOnlyForTheSameUser(t *testing.T) {
 // 1's drain, comes back to node 2 recovered, with what was sent meanwhile.
 func TestRecoveryFromADrainingNode(t *testing.T) {
 	t.Parallel()
-	p := startRecoveryPair(t)
+	p := startRecoveryPair(t, false)
 	sendTo(t, p.bob, "before")
 	_, offset := messages(t, p.alice)
 	p.carol.Send(&codec.SPacket{Type: codec.SDisconnect, Nsp: "/", ID: codec.NoID}) // on purpose: not kept
