@@ -113,7 +113,9 @@ func testRecoveryOnAnotherNode(t *testing.T, sharded bool) {
 		time.Sleep(settle)
 	}
 
+	asked := time.Now()
 	back, reply := p.n2.connectWith("alice", map[string]any{"pid": p.alicePID, "offset": offset})
+	t.Logf("CONNECT answered by the other node in %v (claim and collect)", time.Since(asked))
 	if reply["sid"] != p.aliceSID || reply["pid"] != p.alicePID {
 		t.Fatalf("CONNECT reply %v: want sid %s and pid %s back", reply, p.aliceSID, p.alicePID)
 	}
