@@ -214,13 +214,7 @@ func (s *Socket) recoverAway(log *recoveryLog, peers RecoveryPeers) {
 // away reports whether s's state may be elsewhere (recoverAway).
 func (l *recoveryLog) away(s *Socket, peers RecoveryPeers) bool {
 	pid, offset := s.recoveryAuth()
-	if pid == "" {
-		return false
-	}
-	l.mu.Lock()
-	_, live := l.live[pid]
-	l.mu.Unlock()
-	return live || (peers != nil && l.claimable(pid, offset))
+	return l.ghost(pid, s.Namespace.identity(s), s.Namespace.Name) != nil || (peers != nil && l.claimable(pid, offset))
 }
 
 // joinFromPeers connects s by taking its state over from another node, or afresh when no
