@@ -15,6 +15,9 @@ type Cluster interface {
 	// Subscribe queues a subscription; wait returns once it is in force.
 	Subscribe(nsp, room string) (wait func())
 	Unsubscribe(nsp, room string)
+	// Hold and Release count a member in and out of several rooms at once.
+	Hold(nsp string, rooms []string) (wait func())
+	Release(nsp string, rooms []string)
 	SendPeers(msg []byte)
 }
 

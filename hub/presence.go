@@ -72,14 +72,8 @@ func (h *Hub) disconnected(s *server.Socket, m *member) {
 	if h.cluster != nil && len(rooms) > 0 && s.KeptForRecovery() {
 		// Other nodes' broadcasts to its rooms keep coming, into the recovery log, while the
 		// client may come back for them (here, or to another node that collects them).
-		for _, r := range rooms {
-			h.cluster.Subscribe("/", r)
-		}
-		s.AfterRecovery(func() {
-			for _, r := range rooms {
-				h.cluster.Unsubscribe("/", r)
-			}
-		})
+		h.cluster.Hold("/", rooms)
+		s.AfterRecovery(func() { h.cluster.Release("/", rooms) })
 	}
 
 	var left []string
