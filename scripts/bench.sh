@@ -4,7 +4,7 @@
 #   edgeio  the chat app with production defaults (bolt store, abuse limits on)
 #   relay   edgeio --app relay: WebSocket frames relayed to a room and nothing else, the
 #           floor that shows what the machine can do (bench/relay)
-#   node    the same chat contract on stock Node Socket.IO (../shared/peers/node-socketio)
+#   node    the same chat contract on stock Node Socket.IO (bench/node-peer)
 #
 #   scripts/bench.sh                          # 10,000 connections, rooms of 100, 1,000
 #                                             # messages/s (100,000 deliveries/s) for 30 s
@@ -18,7 +18,7 @@
 #
 # Environment: TARGETS, RATES (or MSG_RATE), CONNS, ROOM_SIZE, DURATION, RATE (connections
 # per second), TRANSPORT, PARSER, SERVER_ARGS (extra edgeio flags), BENCH_ARGS (extra
-# harness flags), PEER_DIR, OUT, BIN (the edgeio binary).
+# harness flags), OUT, BIN (the edgeio binary).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${BIN:-$root/bin/edgeio}" # BIN=another build, for an A/B comparison
@@ -56,6 +56,19 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The Node peer's npm packages, installed in place once (again when its lockfile changes).
+peer="$root/bench/node-peer"
+install_peer() {
+  local stamp="$peer/node_modules/.edgeio-install-stamp" want
+  want="$(sha256sum "$peer/package-lock.json" | cut -d' ' -f1)"
+  [[ "$(cat "$stamp" 2>/dev/null || true)" == "$want" ]] && return 0
+  echo "bench: npm ci in bench/node-peer" >&2
+  (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  # a module boundary: go vet ./... and go test ./... never wander into npm packages
+  printf 'module edgeio.invalid/node_modules\n' >"$peer/node_modules/go.mod"
+  echo "$want" >"$stamp"
+}
+
 start_server() { # target port admin
   local target=$1 port=$2 admin=$3
   case "$target" in
@@ -69,11 +82,8 @@ start_server() { # target port admin
       "$bin" --app relay --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" >"$work/server.log" 2>&1 &
       ;;
     node)
-      if [[ ! -d "$work/peer" ]]; then
-        cp -r "${PEER_DIR:-$root/../shared/peers/node-socketio}" "$work/peer"
-        (cd "$work/peer" && npm install --no-audit --no-fund --silent >/dev/null)
-      fi
-      (cd "$work/peer" && PORT=$port JWT_SECRET=$secret exec node server.mjs) >"$work/server.log" 2>&1 &
+      install_peer
+      (cd "$peer" && PORT=$port JWT_SECRET=$secret PARSER="${PARSER:-json}" exec node server.mjs) >"$work/server.log" 2>&1 &
       ;;
     *) echo "bench: unknown target $target (edgeio, relay, node)" >&2; exit 2 ;;
   esac
