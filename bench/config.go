@@ -42,6 +42,7 @@ type Config struct {
 	Procs          int           // --procs: GOMAXPROCS of the harness (0: Go's default)
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
+	Scenario       string        // --scenario: chat, or big-room (presets for the flags not given)
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
 	Drain          time.Duration // --drain: wait for outstanding deliveries
 	Deflate        bool          // --deflate: offer permessage-deflate
@@ -57,6 +58,19 @@ const (
 	ParserJSON         = "json"
 	ParserMsgpack      = "msgpack"
 )
+
+// Scenarios: the flags' values as given, or a room as big as the run (a live event).
+const (
+	ScenarioChat    = "chat"
+	ScenarioBigRoom = "big-room"
+)
+
+// scenarios are each scenario's presets, applied to the flags not given.
+var scenarios = map[string]map[string]string{
+	ScenarioChat: {},
+	ScenarioBigRoom: {"conns": "10000", "room-size": "10000", "msg-rate": "10", "duration": "15s",
+		"typing-rate": "1", "presence-rate": "1"},
+}
 
 // DefaultSourceIPs, "auto", spreads connections over 127.1.0.1 onwards, ConnsPerSourceIP to
 // an address: under edgeio's default --max-conns-per-ip (5), a run against a server started
@@ -113,6 +127,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
+	fs.StringVar(&c.Scenario, "scenario", ScenarioChat, "chat (the flags as given), or big-room: one room of every connection, a live event (presets --conns 10000 --room-size 10000 --msg-rate 10 --duration 15s --typing-rate 1 --presence-rate 1, for those not given)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")
 	fs.BoolVar(&c.Deflate, "deflate", false, "offer permessage-deflate on WebSocket")
@@ -123,6 +138,17 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	}
 	if err != nil {
 		return c, err
+	}
+	if preset, ok := scenarios[c.Scenario]; ok {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		for name, v := range preset {
+			if !given[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+	} else {
+		return c, fmt.Errorf("bench: --scenario must be chat or big-room, not %q", c.Scenario)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
