@@ -1,6 +1,7 @@
 package security
 
 import (
+	"html"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -45,3 +46,33 @@ var unescaper = strings.NewReplacer("&lt;", "<", "&gt;", ">", "&amp;", "&", "&#3
 
 // unescapeForCount undoes the escaping so that "<3" counts as two characters, not five.
 func unescapeForCount(s string) string { return unescaper.Replace(s) }
+
+// CleanName cleans a display name as CleanText does and cuts it to max characters, counted
+// as limits are (before escaping); max <= 0 keeps any length. A name many times too long
+// is cut before cleaning too, so that it costs no more to clean than a long one.
+func CleanName(s string, max int, mode SanitizeMode) string {
+	if max <= 0 {
+		clean, _ := CleanText(s, mode)
+		return clean
+	}
+	clean, n := CleanText(cutRunes(s, 8*max), mode)
+	if n <= max {
+		return clean
+	}
+	if mode == SanitizeNone {
+		return strings.TrimSpace(cutRunes(clean, max))
+	}
+	// cut the text as read, then escape it again: never half an entity
+	return html.EscapeString(strings.TrimSpace(cutRunes(unescapeForCount(clean), max)))
+}
+
+// cutRunes returns the first n characters of s.
+func cutRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}

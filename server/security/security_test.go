@@ -1,6 +1,9 @@
 package security
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCleanText(t *testing.T) {
 	cases := []struct {
@@ -22,6 +25,35 @@ func TestCleanText(t *testing.T) {
 		out, n := CleanText(c.in, c.mode)
 		if out != c.out || n != c.length {
 			t.Errorf("CleanText(%q, %s) = %q, %d; want %q, %d", c.in, c.mode, out, n, c.out, c.length)
+		}
+	}
+}
+
+func TestCleanName(t *testing.T) {
+	long := strings.Repeat("é", 300_000)
+	cases := []struct {
+		in   string
+		max  int
+		mode SanitizeMode
+		out  string
+	}{
+		{"  Alice  ", 5, SanitizeHTML, "Alice"},
+		{"Alice Liddell", 5, SanitizeHTML, "Alice"},
+		{"Alice Liddell", 6, SanitizeHTML, "Alice"}, // no trailing space left
+		{long, 64, SanitizeHTML, strings.Repeat("é", 64)},
+		{"<b>Tom</b> & Jerry", 7, SanitizeHTML, "Tom &amp; J"}, // tags gone, & counts as one
+		{"a&b&c&d", 4, SanitizeHTML, "a&amp;b&amp;"},           // never half an entity
+		{`"<3"<3"<3`, 3, SanitizeHTML, "&#34;&lt;3"},
+		{"<b>kept</b>", 5, SanitizeNone, "<b>ke"},
+		{long, 0, SanitizeHTML, long},
+	}
+	for _, c := range cases {
+		out := CleanName(c.in, c.max, c.mode)
+		if out != c.out {
+			t.Errorf("CleanName(%.20q, %d, %s) = %.40q, want %.40q", c.in, c.max, c.mode, out, c.out)
+		}
+		if _, n := CleanText(out, SanitizeNone); c.max > 0 && n > 5*c.max {
+			t.Errorf("CleanName(%.20q) is %d characters", c.in, n)
 		}
 	}
 }
