@@ -448,7 +448,8 @@ func testHistoryBytes(h *harness) {
 	}
 	m = append(m, big)
 	h.reopen()
-	const budget = 3500 // three text messages, not four
+	// three text messages, not four
+	const budget = 3500
 	h.wantPage("b", HistoryQuery{MaxBytes: budget}, m[6:], true) // larger than the budget: alone
 	h.wantPage("b", HistoryQuery{Before: m[6].ID, MaxBytes: budget}, m[3:6], true)
 	h.wantPage("b", HistoryQuery{Before: m[3].ID, MaxBytes: budget}, m[:3], false)
