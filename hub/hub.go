@@ -31,7 +31,7 @@ type Hub struct {
 
 	receipts    *shard.Batcher[roomUser, string]
 	limits      limits      // per-user budgets of writes and broadcasts
-	unannounced unannounced            // failed sends a resend may find stored
+	unannounced unannounced // failed sends a resend may find stored
 	stop        chan struct{}
 	stopped     sync.WaitGroup
 }
