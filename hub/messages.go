@@ -21,6 +21,13 @@ func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]a
 	if err != nil {
 		return nil, err
 	}
+	if !m.in(room) {
+		return nil, &chatError{code: CodeNotInRoom, message: "join " + room + " first"}
+	}
+	// before the content is cleaned: a refused flood costs no sanitizing (ms for 10 KB of markup)
+	if err := h.allow(h.limits.messages, m, "message_rate"); err != nil {
+		return nil, err
+	}
 	content, err := h.content(obj["content"])
 	if err != nil {
 		return nil, err
@@ -31,12 +38,6 @@ func (h *Hub) sendMessage(s *server.Socket, m *member, args []any) (map[string]a
 	}
 	clientID, err := optString(obj, "clientMsgId", maxClientMsgID)
 	if err != nil {
-		return nil, err
-	}
-	if !m.in(room) {
-		return nil, &chatError{code: CodeNotInRoom, message: "join " + room + " first"}
-	}
-	if err := h.allow(h.limits.messages, m, "message_rate"); err != nil {
 		return nil, err
 	}
 	if err := h.allowStored(m, storedSize(content, atts)); err != nil {
@@ -84,11 +85,11 @@ func (h *Hub) editMessage(s *server.Socket, m *member, args []any) (map[string]a
 	if err != nil {
 		return nil, err
 	}
-	content, err := h.content(obj["content"])
-	if err != nil {
+	if err := h.allow(h.limits.edits, m, "edit_rate"); err != nil {
 		return nil, err
 	}
-	if err := h.allow(h.limits.edits, m, "edit_rate"); err != nil {
+	content, err := h.content(obj["content"])
+	if err != nil {
 		return nil, err
 	}
 	if err := h.checkOwnMessage(m, id); err != nil {

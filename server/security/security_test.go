@@ -3,6 +3,7 @@ package security
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCleanText(t *testing.T) {
@@ -27,6 +28,25 @@ func TestCleanText(t *testing.T) {
 			t.Errorf("CleanText(%q, %s) = %q, %d; want %q, %d", c.in, c.mode, out, n, c.out, c.length)
 		}
 	}
+}
+
+// Text without a tag skips the HTML parser: it must come out as the parser would make it.
+func FuzzCleanTextWithoutTags(f *testing.F) {
+	for _, s := range []string{`a & b`, `"quoted" & 'single'`, `x > y`, "&amp; &lt; &#34; &bogus; &", "é&\n\t>",
+		strings.Repeat("&", 10_000), "> 3 & ", "AT&T's \"R&D\" >> x", " \x00&\x7f "} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !utf8.ValidString(s) || strings.Contains(s, "<") {
+			return
+		}
+		got, _ := CleanText(s, SanitizeHTML)
+		plain, _ := CleanText(s, SanitizeNone) // trimmed, control characters gone
+		want := strings.TrimSpace(strict.Sanitize(strings.ReplaceAll(plain, "&", "&amp;")))
+		if got != want {
+			t.Errorf("CleanText(%.40q) = %.60q, the parser makes %.60q", s, got, want)
+		}
+	})
 }
 
 func TestCleanName(t *testing.T) {
