@@ -30,6 +30,10 @@ function counter(socket, name, pred = () => true) {
   return c;
 }
 
+/** A send-message of file i: 900 KB of the byte i, inline. */
+const upload = (roomId, i) => ({ roomId, content: `file ${i}`,
+  attachments: [{ name: `f${i}.bin`, type: "application/octet-stream", data: Buffer.alloc(900_000, i) }] });
+
 /** Bytes of a history message as the budget counts them: text, names, attachments. */
 function messageBytes(m) {
   let n = (m.content || "").length + (m.username || "").length;
@@ -150,9 +154,7 @@ hostileTest("history of big attachments: every get-history answer stays under --
   await join(writer, room.roomId);
   const sent = [];
   for (let i = 0; i < 12; i++) {
-    const r = await ackOk(writer, "send-message", { roomId: room.roomId, content: `file ${i}`,
-      attachments: [{ name: `f${i}.bin`, type: "application/octet-stream", data: Buffer.alloc(900_000, i) }] });
-    sent.push(r.message.id);
+    sent.push((await ackOk(writer, "send-message", upload(room.roomId, i))).message.id);
   }
   const reader = room.members[0];
   const budget = 1_000_000; // the default
@@ -193,8 +195,7 @@ hostileTest("storage quota: past --storage-quota a send is refused with RATE_LIM
   const { server, room } = await productionRoom(ctx, ["127.0.10.7"], ["--storage-quota", "2000000"]);
   const writer = await connectUser(ctx, server, uniq("hoarder"), "127.0.10.41");
   await join(writer, room.roomId);
-  const file = (i) => ({ roomId: room.roomId, content: `file ${i}`,
-    attachments: [{ name: `f${i}.bin`, type: "application/octet-stream", data: Buffer.alloc(900_000, i) }] });
+  const file = (i) => upload(room.roomId, i);
   await ackOk(writer, "send-message", file(0));
   await ackOk(writer, "send-message", file(1));
   const announced = counter(room.members[0], "new-message", (m) => m && m.content === "file 2");

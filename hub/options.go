@@ -70,13 +70,12 @@ func (o *Options) fill() {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
 	}
-	if o.MessagesPerMinute == 0 {
-		o.MessagesPerMinute = 30
-	}
 	defaults := []struct {
 		field *int
 		value int
-	}{
+	}{ // 0 takes the default; the budgets read <0 as off
+		{&o.MessagesPerMinute, 30},
+		{&o.EventsPerSecond, 20},
 		{&o.EditsPerMinute, 30},
 		{&o.ReceiptsPerSecond, 5},
 		{&o.PresencePerSecond, 2},
@@ -89,9 +88,6 @@ func (o *Options) fill() {
 		if *d.field == 0 {
 			*d.field = d.value
 		}
-	}
-	if o.EventsPerSecond == 0 {
-		o.EventsPerSecond = 20
 	}
 	if o.EventBurst <= 0 {
 		o.EventBurst = 50
