@@ -36,13 +36,11 @@ func CleanText(s string, mode SanitizeMode) (clean string, length int) {
 		// without a tag is escaped as the parser would escape it. An & typed by the user is
 		// text too: escaped first, so "&amp;" stays "&amp;amp;" rather than being read as
 		// an entity.
-		if strings.Contains(s, "<") {
-			s = strings.TrimSpace(strict.Sanitize(strings.ReplaceAll(s, "&", "&amp;")))
-		} else {
-			s = html.EscapeString(s)
+		if !strings.Contains(s, "<") {
+			return html.EscapeString(s), utf8.RuneCountInString(s)
 		}
-		length = utf8.RuneCountInString(unescapeForCount(s))
-		return s, length
+		s = strings.TrimSpace(strict.Sanitize(strings.ReplaceAll(s, "&", "&amp;")))
+		return s, utf8.RuneCountInString(unescapeForCount(s))
 	}
 	return s, utf8.RuneCountInString(s)
 }

@@ -40,11 +40,14 @@ func FuzzCleanTextWithoutTags(f *testing.F) {
 		if !utf8.ValidString(s) || strings.Contains(s, "<") {
 			return
 		}
-		got, _ := CleanText(s, SanitizeHTML)
+		got, n := CleanText(s, SanitizeHTML)
 		plain, _ := CleanText(s, SanitizeNone) // trimmed, control characters gone
 		want := strings.TrimSpace(strict.Sanitize(strings.ReplaceAll(plain, "&", "&amp;")))
 		if got != want {
 			t.Errorf("CleanText(%.40q) = %.60q, the parser makes %.60q", s, got, want)
+		}
+		if read := utf8.RuneCountInString(unescapeForCount(got)); n != read {
+			t.Errorf("CleanText(%.40q) counts %d characters, the text reads as %d", s, n, read)
 		}
 	})
 }
