@@ -33,7 +33,7 @@ func TestCleanText(t *testing.T) {
 // Text without a tag skips the HTML parser: it must come out as the parser would make it.
 func FuzzCleanTextWithoutTags(f *testing.F) {
 	for _, s := range []string{`a & b`, `"quoted" & 'single'`, `x > y`, "&amp; &lt; &#34; &bogus; &", "é&\n\t>",
-		strings.Repeat("&", 10_000), "> 3 & ", "AT&T's \"R&D\" >> x", " \x00&\x7f "} {
+		strings.Repeat("&", 300), "> 3 & ", "AT&T's \"R&D\" >> x", " \x00&\x7f "} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
