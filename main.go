@@ -231,6 +231,13 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
 
 	fs.IntVar(&c.hub.MessagesPerMinute, "rate-messages", 30, "send-message per user per minute (0: no limit)")
+	fs.IntVar(&c.hub.EditsPerMinute, "rate-edits", 30, "edit-message and delete-message per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.ReceiptsPerSecond, "rate-receipts", 5, "mark-as-read per user per second (0: no limit)")
+	fs.IntVar(&c.hub.PresencePerSecond, "rate-presence", 2, "update-presence per user per second (0: no limit)")
+	fs.IntVar(&c.hub.JoinsPerMinute, "rate-joins", 120, "join-room and leave-room per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.StorageQuota, "storage-quota", 100_000_000, "bytes of message text and attachments one user may store a day, sends and edits (0: no quota)")
+	fs.IntVar(&c.hub.HistoryMaxBytes, "history-max-bytes", 1_000_000, "bytes of messages in one get-history answer; the rest comes with hasMore (0: no bound)")
+	fs.IntVar(&c.hub.MaxNameLength, "max-name-length", 64, "characters of a display name (the token's name claim); longer names are cut (0: no bound)")
 	fs.IntVar(&c.hub.EventsPerSecond, "rate-events", 20, "events per socket per second (0: no limit)")
 	fs.IntVar(&c.hub.EventBurst, "rate-events-burst", 50, "burst of events per socket")
 	fs.IntVar(&c.ratePerIP, "rate-handshakes", 60, "new sessions per IP per minute (0: no limit)")
@@ -288,7 +295,9 @@ func (c *config) check() error {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	c.opts.Engine.TrustedProxies = proxies
-	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond} {
+	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond, &c.hub.EditsPerMinute,
+		&c.hub.ReceiptsPerSecond, &c.hub.PresencePerSecond, &c.hub.JoinsPerMinute, &c.hub.StorageQuota,
+		&c.hub.HistoryMaxBytes, &c.hub.MaxNameLength} {
 		if *n == 0 {
 			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
@@ -328,9 +337,11 @@ var serveTopics = []struct {
 }{
 	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
 	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
-	{"Chat", []string{"max-content-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout", "presence-grace"}},
+	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
+		"presence-grace", "history-max-bytes"}},
 	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
-	{"Abuse protection", []string{"rate-messages", "rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
+	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
+		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
 		"auth-fail-limit", "auth-fail-window", "auth-ban", "trusted-proxies", "ip-denylist"}},
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets"}},
 	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
