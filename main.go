@@ -229,6 +229,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.hub.TypingTimeout, "typing-timeout", 5*time.Second, "typing ends after this long without a refresh")
 	fs.DurationVar(&c.hub.PresenceGrace, "presence-grace", 5*time.Second, "offline is announced this long after a user's last disconnect")
 	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
+	fs.IntVar(&c.hub.BigRoom, "big-room", 1000, "members from which a room is big: member joins and leaves, presence, receipts and typing go out coalesced once a tick (0: never)")
+	fs.DurationVar(&c.hub.BigRoomTick, "big-room-tick", time.Second, "how often a big room's coalesced events go out")
 
 	fs.IntVar(&c.hub.MessagesPerMinute, "rate-messages", 30, "send-message per user per minute (0: no limit)")
 	fs.IntVar(&c.hub.EditsPerMinute, "rate-edits", 30, "edit-message and delete-message per user per minute, one budget (0: no limit)")
@@ -297,7 +299,7 @@ func (c *config) check() error {
 	c.opts.Engine.TrustedProxies = proxies
 	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond, &c.hub.EditsPerMinute,
 		&c.hub.ReceiptsPerSecond, &c.hub.PresencePerSecond, &c.hub.JoinsPerMinute, &c.hub.StorageQuota,
-		&c.hub.HistoryMaxBytes, &c.hub.MaxNameLength} {
+		&c.hub.HistoryMaxBytes, &c.hub.MaxNameLength, &c.hub.BigRoom} {
 		if *n == 0 {
 			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
@@ -338,7 +340,7 @@ var serveTopics = []struct {
 	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
 	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
 	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
-		"presence-grace", "history-max-bytes"}},
+		"presence-grace", "history-max-bytes", "big-room", "big-room-tick"}},
 	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
 	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",

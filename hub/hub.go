@@ -26,8 +26,10 @@ type Hub struct {
 	roomUsers map[string]map[string]*userState // room → users with a socket in it
 	typing    map[roomUser]time.Time           // who types where, until when
 
-	cluster Cluster                           // nil on a single node
-	remote  map[string]map[string]*remoteUser // node → its users, as it told us
+	cluster     Cluster                           // nil on a single node
+	remote      map[string]map[string]*remoteUser // node → its users, as it told us
+	remoteRooms map[string]map[string]int         // room → users other nodes have in it → how many nodes
+	batches     map[batchKey]*roomBatch           // big rooms' events of this tick
 
 	receipts    *shard.Batcher[roomUser, string]
 	limits      limits      // per-user budgets of writes and broadcasts
@@ -70,19 +72,22 @@ func (m *member) in(room string) bool {
 func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 	opts.fill()
 	h := &Hub{
-		store:     st,
-		verifier:  v,
-		opts:      opts,
-		users:     make(map[string]*userState),
-		roomUsers: make(map[string]map[string]*userState),
-		typing:    make(map[roomUser]time.Time),
-		remote:    make(map[string]map[string]*remoteUser),
-		stop:      make(chan struct{}),
+		store:       st,
+		verifier:    v,
+		opts:        opts,
+		users:       make(map[string]*userState),
+		roomUsers:   make(map[string]map[string]*userState),
+		typing:      make(map[roomUser]time.Time),
+		remote:      make(map[string]map[string]*remoteUser),
+		remoteRooms: make(map[string]map[string]int),
+		batches:     make(map[batchKey]*roomBatch),
+		stop:        make(chan struct{}),
 	}
 	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)
 	h.limits = newLimits(opts)
-	h.stopped.Add(1)
+	h.stopped.Add(2)
 	go h.typingLoop()
+	go h.bigRoomLoop()
 	return h
 }
 

@@ -17,6 +17,8 @@ type Options struct {
 	TypingTimeout     time.Duration         // a typing-start with no refresh ends after (5 s)
 	PresenceGrace     time.Duration         // offline goes out this long after the last disconnect (5 s)
 	MaxRoomsPerSocket int                   // rooms one socket may be in, its personal room aside (100)
+	BigRoom           int                   // members from which a room's member events are coalesced (1,000; <0: never)
+	BigRoomTick       time.Duration         // how often a big room's coalesced events go out (1 s)
 	StoreTimeout      time.Duration         // one store call (5 s)
 	// BroadcastAfterSync holds new-message back until the message is durable; by default
 	// the room gets it while the store's commit runs, and only the ack waits (bolt store).
@@ -70,6 +72,9 @@ func (o *Options) fill() {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
 	}
+	if o.BigRoomTick <= 0 {
+		o.BigRoomTick = time.Second
+	}
 	defaults := []struct {
 		field *int
 		value int
@@ -83,6 +88,7 @@ func (o *Options) fill() {
 		{&o.StorageQuota, 100_000_000},
 		{&o.HistoryMaxBytes, 1_000_000},
 		{&o.MaxNameLength, 64},
+		{&o.BigRoom, 1000},
 	}
 	for _, d := range defaults {
 		if *d.field == 0 {

@@ -6,6 +6,7 @@ import (
 
 	"edgeio/hub/store"
 	"edgeio/server"
+	"edgeio/server/auth"
 )
 
 const maxReceiptIDs = 500
@@ -62,7 +63,9 @@ func (h *Hub) markAsRead(s *server.Socket, m *member, args []any) (map[string]an
 	return map[string]any{"roomId": room, "lastReadId": watermark}, nil
 }
 
-// flushReceipts sends one messages-read for what a user read in a room during the window.
+// flushReceipts sends one messages-read for what a user read in a room during the window:
+// to the room, or in a big room to the reader's own sockets (its other devices clear their
+// badges), the room hearing of it in the tick's room-reads.
 func (h *Hub) flushReceipts(k roomUser, ids []string) {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -70,7 +73,12 @@ func (h *Hub) flushReceipts(k roomUser, ids []string) {
 	for i, id := range ids {
 		list[i] = id
 	}
-	_ = h.nsp.To(k.room).Emit("messages-read", map[string]any{
+	to := k.room
+	if h.big(k.room) {
+		h.batchRead(k.room, k.user, ids[len(ids)-1])
+		to = auth.PersonalRoom(k.user)
+	}
+	_ = h.nsp.To(to).Emit("messages-read", map[string]any{
 		"roomId": k.room, "messageIds": list, "userId": k.user, "readAt": isoTime(time.Now()),
 	})
 }
