@@ -121,12 +121,18 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.postActive = true
+	closed := s.closed
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
 		s.mu.Unlock()
 	}()
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("ok") // the answer, unless the payload is malformed
+	if closed {
+		return // nothing sent to a closed session is handled: its body is not even decoded
+	}
 
 	body := ctx.PostBody()
 	var pkts []codec.EPacket
@@ -143,13 +149,14 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	for _, p := range pkts {
+		if s.isClosed() {
+			break // closed on the way, cut off maybe for not polling the answers: the rest waits for nothing
+		}
 		if p.Type == codec.EClose {
 			s.awaitPoll(50 * time.Millisecond)
 		}
 		s.onPacket(p)
 	}
-	ctx.SetContentType("text/html")
-	ctx.SetBodyString("ok")
 }
 
 // requestInfo copies what a handler may need from the request; ctx is reused after the
