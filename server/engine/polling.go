@@ -43,7 +43,7 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 		case <-s.wake:
 		case <-timer.C:
 			s.mu.Lock()
-			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
+			s.appendPolling(codec.EPacket{Type: codec.ENoop})
 			s.mu.Unlock()
 		}
 	}
@@ -111,7 +111,10 @@ func hasBinary(pkts []codec.EPacket) bool {
 	return false
 }
 
-// receive handles a polling POST: every packet of the body, in order, then "ok".
+// receive handles a polling POST: every packet of the body, in order, each as it is
+// decoded, then "ok". A malformed packet ends the session, after those before it (as
+// engine.io does); a session that closes on the way, cut off maybe for not polling the
+// answers, handles no more of the body, and a closed one none of it.
 func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	if s.postActive {
@@ -121,42 +124,37 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.postActive = true
-	closed := s.closed
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		s.postActive = false
 		s.mu.Unlock()
 	}()
-	ctx.SetContentType("text/html")
-	ctx.SetBodyString("ok") // the answer, unless the payload is malformed
-	if closed {
-		return // nothing sent to a closed session is handled: its body is not even decoded
-	}
 
-	body := ctx.PostBody()
-	var pkts []codec.EPacket
+	handle := func(p codec.EPacket) bool {
+		if s.isClosed() {
+			return false
+		}
+		if p.Type == codec.EClose {
+			s.awaitPoll(50 * time.Millisecond)
+		}
+		s.onPacket(p)
+		return true
+	}
 	var err error
-	if s.Protocol == 4 {
-		pkts, err = codec.DecodeV4Payload(body)
+	if body := ctx.PostBody(); s.Protocol == 4 {
+		err = codec.EachV4Packet(body, handle)
 	} else {
 		binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
-		pkts, err = codec.DecodeV3Payload(body, binary)
+		err = codec.EachV3Packet(body, binary, handle)
 	}
 	if err != nil {
 		writeError(ctx, errBadRequest)
 		s.Close(reasonParseError)
 		return
 	}
-	for _, p := range pkts {
-		if s.isClosed() {
-			break // closed on the way, cut off maybe for not polling the answers: the rest waits for nothing
-		}
-		if p.Type == codec.EClose {
-			s.awaitPoll(50 * time.Millisecond)
-		}
-		s.onPacket(p)
-	}
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("ok")
 }
 
 // requestInfo copies what a handler may need from the request; ctx is reused after the

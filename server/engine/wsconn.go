@@ -265,7 +265,7 @@ func (wc *wsConn) drain() {
 		wc.inboxBytes -= len(m.data)
 		if wc.paused && wc.inboxBytes <= inboxMaxBytes/2 && len(wc.inbox) <= inboxMaxMessages/2 {
 			wc.paused = false
-			if !wc.stopped {
+			if !wc.stopped && !wc.closed.Load() {
 				wc.pl.Resume(wc.fd)
 			}
 		}
