@@ -234,8 +234,8 @@ func (c *client) connectedSockets() []*Socket {
 	return slices.Collect(maps.Values(c.sockets))
 }
 
-// Engaged reports whether the client has connected a namespace (engine.Engaged): one that
-// never did is not waited for by a drain.
+// Engaged reports whether the client has a namespace connected (engine.Engaged): a drain
+// does not wait for one that has none.
 func (c *client) Engaged() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -205,8 +205,8 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// Close refuses new sessions and closes every open one with reason. Those whose client
-// never engaged (see Engaged), open or closed already, are forgotten at once: a drain that
+// Close refuses new sessions and closes every open one with reason. Those whose client is
+// not engaged (see Engaged), open or closed already, are forgotten at once: a drain that
 // waits for Len to reach 0 waits only for clients with something to collect.
 func (s *Server) Close(reason string) {
 	s.mu.Lock()

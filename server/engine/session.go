@@ -28,10 +28,10 @@ type Farewell interface {
 	Farewell(reason string) []codec.EPacket
 }
 
-// Engaged is what a Handler may also do: report whether its client has started using the
-// session (Socket.IO: it connected a namespace). The drain waits for an engaged polling
-// client to collect its close packet; one that never engaged has nothing to collect, and
-// is forgotten as soon as the server closes it. A Handler without it counts as engaged.
+// Engaged is what a Handler may also do: report whether its client is using the session
+// (Socket.IO: it has a namespace connected). The drain waits for an engaged polling client
+// to collect its close packet; one that is not (a bare handshake) has nothing to collect,
+// and is forgotten as soon as the server closes it. A Handler without it counts as engaged.
 type Engaged interface {
 	Engaged() bool
 }
@@ -121,7 +121,7 @@ func (s *Session) Handler() Handler {
 	return s.handler
 }
 
-// engaged reports whether the session's client started using it (see Engaged).
+// engaged reports whether the session's client is using it (see Engaged).
 func (s *Session) engaged() bool {
 	h := s.Handler()
 	e, ok := h.(Engaged)
