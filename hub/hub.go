@@ -30,8 +30,8 @@ type Hub struct {
 	remote  map[string]map[string]*remoteUser // node → its users, as it told us
 
 	receipts    *shard.Batcher[roomUser, string]
-	messages    *security.KeyedLimiter // send-message per user
-	unannounced unannounced            // failed sends a resend may find stored
+	limits      limits      // per-user budgets of writes and broadcasts
+	unannounced unannounced // failed sends a resend may find stored
 	stop        chan struct{}
 	stopped     sync.WaitGroup
 }
@@ -80,7 +80,7 @@ func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 		stop:      make(chan struct{}),
 	}
 	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)
-	h.messages = security.NewKeyedLimiter(opts.MessagesPerMinute, time.Minute, opts.MessagesPerMinute)
+	h.limits = newLimits(opts)
 	h.stopped.Add(1)
 	go h.typingLoop()
 	return h
@@ -124,7 +124,7 @@ func (h *Hub) authenticate(s *server.Socket) error {
 		}
 		return refusal
 	}
-	name, _ := security.CleanText(u.Name, h.opts.Sanitize)
+	name := security.CleanName(u.Name, h.opts.MaxNameLength, h.opts.Sanitize)
 	if name == "" {
 		name = u.ID
 	}

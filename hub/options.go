@@ -23,6 +23,13 @@ type Options struct {
 	BroadcastAfterSync bool
 
 	MessagesPerMinute int // send-message per user per minute on this node (30; <0 turns it off)
+	EditsPerMinute    int // edit-message and delete-message per user per minute on this node (30; <0: off)
+	ReceiptsPerSecond int // mark-as-read per user per second on this node (5; <0: off)
+	PresencePerSecond int // update-presence per user per second on this node (2; <0: off)
+	JoinsPerMinute    int // join-room and leave-room per user per minute on this node (120; <0: off)
+	StorageQuota      int // bytes of text and attachments a user may store a day on this node (100 MB; <0: off)
+	HistoryMaxBytes   int // bytes of messages in one get-history page (1,000,000; <0: no bound)
+	MaxNameLength     int // characters of a display name; longer names are cut (64; <0: no bound)
 	EventsPerSecond   int // events per socket per second (20; <0 turns it off)
 	EventBurst        int // burst of events per socket (50)
 	FloodLimit        int // refusals in a row before a socket is disconnected (100)
@@ -63,11 +70,24 @@ func (o *Options) fill() {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
 	}
-	if o.MessagesPerMinute == 0 {
-		o.MessagesPerMinute = 30
+	defaults := []struct {
+		field *int
+		value int
+	}{ // 0 takes the default; the budgets read <0 as off
+		{&o.MessagesPerMinute, 30},
+		{&o.EventsPerSecond, 20},
+		{&o.EditsPerMinute, 30},
+		{&o.ReceiptsPerSecond, 5},
+		{&o.PresencePerSecond, 2},
+		{&o.JoinsPerMinute, 120},
+		{&o.StorageQuota, 100_000_000},
+		{&o.HistoryMaxBytes, 1_000_000},
+		{&o.MaxNameLength, 64},
 	}
-	if o.EventsPerSecond == 0 {
-		o.EventsPerSecond = 20
+	for _, d := range defaults {
+		if *d.field == 0 {
+			*d.field = d.value
+		}
 	}
 	if o.EventBurst <= 0 {
 		o.EventBurst = 50

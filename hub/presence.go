@@ -127,6 +127,9 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 	if !statuses[status] {
 		return nil, invalid(`status must be "online", "away", "busy" or "offline"`)
 	}
+	if err := h.allow(h.limits.presence, m, "presence_rate"); err != nil {
+		return nil, err
+	}
 	h.mu.Lock()
 	u := h.users[m.user.ID]
 	u.status, u.statusAt = status, time.Now()

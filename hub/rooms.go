@@ -9,6 +9,9 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
+	if err := h.allow(h.limits.joins, m, "join_rate"); err != nil {
+		return nil, err
+	}
 	if !m.user.MayJoin(room, h.opts.RoomPolicy) {
 		return nil, &chatError{code: CodeForbidden, message: "you may not join " + room}
 	}
@@ -73,6 +76,9 @@ func (h *Hub) announce(s *server.Socket, m *member, room string) {
 func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
 	room, err := firstRoomArg(args)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.allow(h.limits.joins, m, "join_rate"); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
