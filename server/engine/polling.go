@@ -114,7 +114,7 @@ func hasBinary(pkts []codec.EPacket) bool {
 // receive handles a polling POST: every packet of the body, in order, each as it is
 // decoded, then "ok". A malformed packet ends the session, after those before it (as
 // engine.io does); a session that closes on the way, cut off maybe for not polling the
-// answers, handles no more of the body, and a closed one none of it.
+// answers, handles no more of the body, and a closed one none of it: it is not decoded.
 func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	if s.postActive {
@@ -124,6 +124,7 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.postActive = true
+	closed := s.closed
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -131,6 +132,20 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		s.mu.Unlock()
 	}()
 
+	if !closed {
+		if err := s.handlePayload(ctx); err != nil {
+			writeError(ctx, errBadRequest)
+			s.Close(reasonParseError)
+			return
+		}
+	}
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("ok")
+}
+
+// handlePayload hands the packets of a POST's body to the session as they are decoded,
+// until it closes; it returns the error of a malformed packet.
+func (s *Session) handlePayload(ctx *fasthttp.RequestCtx) error {
 	handle := func(p codec.EPacket) bool {
 		if s.isClosed() {
 			return false
@@ -141,20 +156,12 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		s.onPacket(p)
 		return true
 	}
-	var err error
-	if body := ctx.PostBody(); s.Protocol == 4 {
-		err = codec.EachV4Packet(body, handle)
-	} else {
-		binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
-		err = codec.EachV3Packet(body, binary, handle)
+	body := ctx.PostBody()
+	if s.Protocol == 4 {
+		return codec.EachV4Packet(body, handle)
 	}
-	if err != nil {
-		writeError(ctx, errBadRequest)
-		s.Close(reasonParseError)
-		return
-	}
-	ctx.SetContentType("text/html")
-	ctx.SetBodyString("ok")
+	binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
+	return codec.EachV3Packet(body, binary, handle)
 }
 
 // requestInfo copies what a handler may need from the request; ctx is reused after the
