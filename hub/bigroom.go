@@ -23,15 +23,15 @@ const (
 
 // roomBatch is what happened in one big room since the last tick.
 type roomBatch struct {
-	joined           []any // PresenceInfo of the first users to join
-	left             []any // ids of the first users to leave
-	joinedN, leftN   int
-	statuses         map[string]any    // user → its newest presence, the first bigStatuses users
-	statusesN        int               // presence changes in all
-	reads            map[string]string // reader → newest message id read, the first bigReaders readers
-	readsN           int
-	typingChanged    bool
-	local            bool // what only this node's sockets must hear (another node went away)
+	joined         []any // PresenceInfo of the first users to join
+	left           []any // ids of the first users to leave
+	joinedN, leftN int
+	statuses       map[string]any    // user → its newest presence, the first bigStatuses users
+	statusesN      int               // presence changes in all
+	reads          map[string]string // reader → newest message id read, the first bigReaders readers
+	readsN         int
+	typingChanged  bool
+	local          bool // what only this node's sockets must hear (another node went away)
 }
 
 // batchKey names a room's batch: one for the whole cluster, one for this node's sockets.
