@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"edgeio/server/recovery"
 	"edgeio/server/servertest"
 )
 
@@ -100,10 +101,7 @@ func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	pid = c.Connect("/", map[string]any{"token": "bob"}).Data.(map[string]any)["pid"].(string)
 	c.Session().Close(ReasonClientDisconnect)
 	time.Sleep(20 * time.Millisecond)
-	io.recovery.mu.Lock()
-	_, kept := io.recovery.sessions[pid]
-	io.recovery.mu.Unlock()
-	if kept {
+	if io.recovery.(*recovery.Log).Kept(pid) {
 		t.Fatal("a socket that disconnected on purpose was kept for recovery")
 	}
 
@@ -123,10 +121,7 @@ func waitSaved(t *testing.T, io *Server, pid string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		io.recovery.mu.Lock()
-		_, ok := io.recovery.sessions[pid]
-		io.recovery.mu.Unlock()
-		if ok {
+		if io.recovery.(*recovery.Log).Kept(pid) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -255,5 +250,26 @@ func TestRecoveryJournalIsRewrittenAndSurvivesATornTail(t *testing.T) {
 		if args := c2.Event("m"); args[0] != want {
 			t.Fatalf("replayed %v, want %v", args, want)
 		}
+	}
+}
+
+// BenchmarkLoggedBroadcast is what the recovery log costs a broadcast (to a room with no
+// member here): kept in memory, and also written to the journal.
+func BenchmarkLoggedBroadcast(b *testing.B) {
+	payload := map[string]any{"id": "0000000000001", "roomId": "room", "userId": "alice", "username": "Alice",
+		"content": "hello, everyone in the room", "createdAt": "2026-11-26T16:40:00.123Z"}
+	for _, journal := range []bool{false, true} {
+		b.Run(map[bool]string{false: "memory", true: "journal"}[journal], func(b *testing.B) {
+			opts := Options{Recovery: RecoveryOptions{Window: time.Minute}}
+			if journal {
+				opts.Recovery.Journal = filepath.Join(b.TempDir(), "recovery.journal")
+			}
+			io := New(opts)
+			defer io.shards.Close()
+			b.ReportAllocs()
+			for range b.N {
+				_ = io.To("room").Emit("new-message", payload)
+			}
+		})
 	}
 }
