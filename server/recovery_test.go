@@ -117,6 +117,47 @@ func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	}
 }
 
+// Another user presenting a socket's pid (and its offset) gets a fresh socket, and the
+// state stays its owner's: the owner recovers after the attempt, with what it missed.
+func TestAnotherUsersPidLeavesTheStateToItsOwner(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	connected := make(chan *Socket, 4)
+	io.Of("/").RecoverAs(func(s *Socket) string { return s.Handshake.Auth["token"].(string) }).
+		OnConnection(func(s *Socket) {
+			if !s.Recovered() {
+				s.Join("r")
+			}
+			connected <- s
+		})
+	alice := servertest.Dial(t, io.Engine(), false)
+	reply := alice.Connect("/", map[string]any{"token": "alice"}).Data.(map[string]any)
+	sid, pid := reply["sid"].(string), reply["pid"].(string)
+	<-connected
+	_ = io.To("r").Emit("m", 1.0)
+	offset := alice.Event("m")[1].(string)
+	alice.Session().Close("transport close")
+	waitSaved(t, io, pid)
+	_ = io.To("r").Emit("m", 2.0) // missed
+
+	for _, auth := range []map[string]any{{"pid": pid, "offset": offset}, {"pid": pid}} {
+		auth["token"] = "mallory"
+		mallory := servertest.Dial(t, io.Engine(), false)
+		r := mallory.Connect("/", auth).Data.(map[string]any)
+		if s := <-connected; s.Recovered() || r["sid"] == sid || r["pid"] == pid {
+			t.Fatalf("mallory presenting alice's pid got %v", r)
+		}
+	}
+
+	back := servertest.Dial(t, io.Engine(), false)
+	r := back.Connect("/", map[string]any{"token": "alice", "pid": pid, "offset": offset}).Data.(map[string]any)
+	if s := <-connected; !s.Recovered() || r["sid"] != sid {
+		t.Fatalf("alice after mallory's attempts: %v, recovered %v; want her socket back", r, s.Recovered())
+	}
+	if args := back.Event("m"); args[0] != 2.0 {
+		t.Fatalf("alice's replay %v, want what she missed", args)
+	}
+}
+
 func waitSaved(t *testing.T, io *Server, pid string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)

@@ -137,14 +137,15 @@ func (l *Log) attach(m *Member, missed []Missed, attach Attach) {
 	l.record(&record{Kind: recConnected, PID: m.pid, ID: m.sid, Nsp: m.nsp, Who: m.who, Rooms: rooms, Seq: m.seen})
 }
 
-// take removes pid's kept state and reports whether it is still recoverable from offset
-// ("" when the client got no broadcast since it connected) by a socket of identity who:
-// not expired, in nsp, and with nothing it missed evicted from the log. It returns the
+// take removes the kept state c names, if it is the claimant's own (its namespace, its
+// user's identity), and reports whether it is still recoverable from c's offset ("" when
+// the client got no broadcast since it connected): not expired, and with nothing it missed
+// evicted from the log. Another user's claim leaves the state to its owner. It returns the
 // state it removed (to be ended by the caller) and the position to replay from. Callers
 // hold mu.
 func (l *Log) take(c Claim) (s *state, from uint64, ok bool) {
 	s = l.kept[c.PID]
-	if s == nil {
+	if s == nil || s.nsp != c.Nsp || s.who != c.Who {
 		return nil, 0, false
 	}
 	delete(l.kept, c.PID)
@@ -158,7 +159,7 @@ func (l *Log) take(c Claim) (s *state, from uint64, ok bool) {
 		}
 		from = pos
 	}
-	ok = s.nsp == c.Nsp && s.who == c.Who && time.Now().Before(s.expires) && from >= l.first && from <= l.head()
+	ok = time.Now().Before(s.expires) && from >= l.first && from <= l.head()
 	return s, from, ok
 }
 
