@@ -113,6 +113,7 @@ func parseServe(args []string) (*config, error) {
 	fs.BoolVar(&e.AllowEIO3, "allow-eio3", false, "accept Engine.IO v3 clients (socket.io-client v2)")
 	fs.DurationVar(&c.recovery.Window, "recovery-window", 2*time.Minute, "chat: how long a client whose connection failed may come back with its rooms and what it missed (socket.recovered; 0: off)")
 	fs.IntVar(&c.recovery.MaxPackets, "recovery-max-packets", 10_000, "chat: broadcasts kept for recovering clients; a client that missed older ones reconnects afresh")
+	fs.Int64Var(&c.recovery.MaxBytes, "recovery-max-bytes", 32<<20, "chat: bytes of broadcasts kept for recovering clients (the oldest go first; the recovery journal stays within about twice this)")
 	fs.StringVar(&c.eio3Parser, "eio3-parser", "json", "parser of Engine.IO v3 clients: json, or msgpack (socket.io-msgpack-parser 2.x)")
 	fs.IntVar(&e.CompressThreshold, "compression-threshold", 1024, "smallest message or response compressed, bytes")
 	fs.BoolVar(&e.NoCompression, "no-compression", false, "turn permessage-deflate and polling gzip off")

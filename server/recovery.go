@@ -34,6 +34,7 @@ type stateRecovery interface {
 	Claim(c recovery.Claim) *recovery.Claimed
 	Collect(pid string) *recovery.Collected
 	AwaitTakeovers(ctx context.Context)
+	Stats() recovery.Stats
 	Close()
 }
 

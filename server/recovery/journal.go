@@ -24,7 +24,9 @@ import (
 // may lose the tail; those clients start afresh). The next process reads it back and goes
 // on with the same epoch and sequence, so offsets keep their meaning; a socket that was
 // connected when the process died is kept as if its connection had failed then. When the
-// journal has grown to a few times what it describes, it is rewritten from the live state.
+// journal has grown to twice what it described when it was last written whole (and by
+// journalSlack at least), it is rewritten from the live state: its size stays within about
+// twice the log's byte bound and the sockets' records.
 
 // record is one line of the journal; Kind says which fields it uses.
 type record struct {
@@ -55,12 +57,16 @@ const (
 // journal is the open journal file and the connected sockets as it knows them, which a
 // rewrite needs (the shards own the rooms, and cannot be asked under the log's lock).
 type journal struct {
-	path    string
-	f       *os.File
-	records int // written since the last rewrite
-	live    map[string]*record
-	out     journalWriter
+	path string
+	f    *os.File
+	size int64 // the file's bytes
+	base int64 // its bytes after the last rewrite
+	live map[string]*record
+	out  journalWriter
 }
+
+// journalSlack is what a journal may grow by before a rewrite, however little it describes.
+const journalSlack = 64 << 10
 
 // journalWriter frames records into one reused buffer: a record is one write.
 type journalWriter struct {
@@ -101,7 +107,7 @@ func (l *Log) record(r *record) {
 		l.journal = nil
 		return
 	}
-	if j.records++; j.records > 2*(len(l.entries)+len(j.live)+len(l.kept))+1000 {
+	if j.size += int64(len(b)); j.size > 2*j.base+journalSlack {
 		l.rewrite()
 	}
 }
@@ -136,6 +142,7 @@ func (j *journal) track(r *record) {
 func (l *Log) rewrite() {
 	j := l.journal
 	tmp := j.path + ".tmp"
+	var size int64
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err == nil {
 		w := bufio.NewWriter(f)
@@ -144,6 +151,7 @@ func (l *Log) rewrite() {
 				var b []byte
 				if b, err = j.out.encode(r); err == nil {
 					_, err = w.Write(b)
+					size += int64(len(b))
 				}
 			}
 		}
@@ -174,7 +182,7 @@ func (l *Log) rewrite() {
 		return
 	}
 	_ = j.f.Close()
-	j.f, j.records = f, 0
+	j.f, j.size, j.base = f, size, size
 }
 
 // record is the journal's line for a logged broadcast.
@@ -220,10 +228,12 @@ func (l *Log) replayFile(path string) error {
 		return err
 	}
 	// the last write: the previous process's sockets were cut off since
+	started := time.Now()
 	if err := l.replay(f, info.ModTime()); err != nil {
 		return err
 	}
-	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.kept))
+	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process (%d KB kept of a %d KB journal, read in %v)",
+		len(l.entries), len(l.kept), l.bytes>>10, info.Size()>>10, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 
@@ -274,13 +284,15 @@ func (l *Log) replay(rd io.Reader, died time.Time) error {
 		j.track(&r)
 		switch r.Kind {
 		case recHeader:
-			l.epoch, l.first, l.entries = r.Epoch, r.Seq, l.entries[:0]
+			l.epoch, l.first, l.entries, l.bytes = r.Epoch, r.Seq, l.entries[:0], 0
 		case recBroadcast:
 			if len(r.Data) == 0 {
 				continue // not a broadcast this process wrote
 			}
-			l.entries = append(l.entries, entry{at: time.UnixMilli(r.At), id: r.ID, nsp: r.Nsp, data: r.Data, rooms: r.Rooms,
-				except: r.Except, skip: r.Skip})
+			// bounded as it is read: what the previous process had evicted since its last
+			// rewrite goes again
+			l.add(entry{at: time.UnixMilli(r.At), id: r.ID, nsp: r.Nsp, data: r.Data, rooms: r.Rooms,
+				except: r.Except, skip: r.Skip}, now)
 		case recKept:
 			l.kept[r.PID] = &state{sid: r.ID, nsp: r.Nsp, who: r.Who, rooms: r.Rooms, seen: r.Seq, expires: time.UnixMilli(r.At)}
 		case recGone:
@@ -299,7 +311,8 @@ func (l *Log) replay(rd io.Reader, died time.Time) error {
 			delete(l.kept, pid)
 		}
 	}
-	l.evict(now)
+	l.evict(now, 0)
+	l.evicted = [evictReasons]uint64{} // evictions of the previous process's log, not this one's
 	return nil
 }
 

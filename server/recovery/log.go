@@ -14,6 +14,10 @@ import (
 type Options struct {
 	Window     time.Duration // how long a disconnected socket's state is kept (2 min in Socket.IO)
 	MaxPackets int           // broadcasts kept for replay at most (10,000)
+	// MaxBytes bounds the log's size (32 MiB): what its broadcasts' arguments take, about
+	// their encoded size, plus a little for each. The oldest go first. The heap holds about
+	// twice what it keeps (GOGC=100): 32 MiB cost about 90 MB under a flood of big edits.
+	MaxBytes int64
 	// Journal is a file the log and the sockets' states are written to as they change, and
 	// read back from when the log is made: clients cut off by a restart, graceful or a
 	// crash, recover on the next process (journal.go). "" keeps them in memory only.
@@ -31,6 +35,8 @@ type Log struct {
 	mu        sync.Mutex
 	first     uint64 // position of entries[0]
 	entries   []entry
+	bytes     int64                // the entries' sizes
+	evicted   [evictReasons]uint64 // broadcasts dropped from the log, by reason
 	kept      map[string]*state    // by pid
 	handovers map[string]*handover // by pid: states claimed by another node, not yet collected
 	live      map[string]*Member   // by pid: connected sockets
@@ -56,6 +62,7 @@ type entry struct {
 	data          []any
 	rooms, except []string
 	skip          string
+	size          int64 // what it holds (sizeOf)
 }
 
 // New returns a log with o's bounds, and what o.Journal holds from a previous process; nil
@@ -66,6 +73,9 @@ func New(o Options) *Log {
 	}
 	if o.MaxPackets <= 0 {
 		o.MaxPackets = 10_000
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 32 << 20
 	}
 	l := &Log{
 		opts: o,
@@ -88,21 +98,42 @@ func (l *Log) Log(b Broadcast, send func(offset string)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()
-	l.evict(now)
 	offset := l.offset(l.head())
-	e := entry{at: now, id: b.ID, nsp: b.Nsp, data: b.Data, rooms: b.Rooms, except: b.Except, skip: b.Skip}
-	l.entries = append(l.entries, e)
+	l.add(entry{at: now, id: b.ID, nsp: b.Nsp, data: b.Data, rooms: b.Rooms, except: b.Except, skip: b.Skip}, now)
 	if l.journal != nil {
-		l.record(e.record())
+		l.record(l.entries[len(l.entries)-1].record())
 	}
 	send(offset)
 }
 
-// evict drops what is older than the window or beyond MaxPackets (callers hold mu).
-func (l *Log) evict(now time.Time) {
-	drop := max(len(l.entries)+1-l.opts.MaxPackets, 0)
-	for drop < len(l.entries) && now.Sub(l.entries[drop].at) > l.opts.Window {
-		drop++
+// add appends e to the log, after evict made room for it (callers hold mu).
+func (l *Log) add(e entry, now time.Time) {
+	e.size = entrySize + int64(16*(len(e.rooms)+len(e.except))) + sizeOf(e.data)
+	l.evict(now, e.size)
+	l.entries = append(l.entries, e)
+	l.bytes += e.size
+}
+
+// evict drops from the front of the log what is older than the window, and what leaves no
+// room for one more broadcast of size bytes within MaxPackets and MaxBytes (callers hold
+// mu).
+func (l *Log) evict(now time.Time, size int64) {
+	drop := 0
+	for ; drop < len(l.entries); drop++ {
+		reason := evictedOld
+		switch {
+		case len(l.entries)-drop >= l.opts.MaxPackets:
+			reason = evictedPackets
+		case l.bytes+size > l.opts.MaxBytes:
+			reason = evictedBytes
+		case now.Sub(l.entries[drop].at) <= l.opts.Window:
+			reason = -1
+		}
+		if reason < 0 {
+			break
+		}
+		l.evicted[reason]++
+		l.bytes -= l.entries[drop].size
 	}
 	if drop == 0 {
 		return
@@ -114,6 +145,17 @@ func (l *Log) evict(now time.Time) {
 		l.entries = slices.Clone(l.entries)
 	}
 }
+
+// Why broadcasts leave the log: older than the window, or beyond MaxPackets or MaxBytes.
+const (
+	evictedOld = iota
+	evictedPackets
+	evictedBytes
+	evictReasons
+)
+
+// entrySize is what an entry takes besides its rooms and arguments.
+const entrySize = 160
 
 // head is the position of the next broadcast (callers hold mu).
 func (l *Log) head() uint64 { return l.first + uint64(len(l.entries)) }
@@ -180,3 +222,28 @@ func (e *entry) reaches(sid string, rooms []string) bool {
 
 // newPID is a fresh private session id: random, as a sid is.
 func newPID() string { return rand.Text() }
+
+// Stats are a log's figures, for metrics.
+type Stats struct {
+	Broadcasts   int   // in the log
+	Bytes        int64 // their size (Options.MaxBytes)
+	Kept         int   // states kept for their clients, or claimed by another node
+	JournalBytes int64 // the journal file's size (0 without one)
+	// broadcasts dropped from the log: older than the window, beyond MaxPackets, beyond
+	// MaxBytes
+	EvictedOld, EvictedPackets, EvictedBytes uint64
+}
+
+// Stats returns the log's figures now.
+func (l *Log) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := Stats{
+		Broadcasts: len(l.entries), Bytes: l.bytes, Kept: len(l.kept) + len(l.handovers),
+		EvictedOld: l.evicted[evictedOld], EvictedPackets: l.evicted[evictedPackets], EvictedBytes: l.evicted[evictedBytes],
+	}
+	if l.journal != nil {
+		st.JournalBytes = l.journal.size
+	}
+	return st
+}
