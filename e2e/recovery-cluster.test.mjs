@@ -52,6 +52,7 @@ async function setup(combination) {
   const room = uniq("moving");
   const alice = await chatConnect(lb, uniq("alice"), {
     combo: combination,
+    recover: true,
     opts: { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 400, randomizationFactor: 0 },
   });
   const bob = await chatConnect(B, uniq("bob"));

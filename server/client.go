@@ -149,7 +149,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	s.connected = true
 	c.mu.Unlock()
 
-	if rec := c.srv.recovery; rec != nil && c.sess.Protocol == 4 {
+	if rec := c.srv.recovery; rec != nil && c.sess.Protocol == 4 && s.tracksOffsets() {
 		// its state may be held by a ghost of its own or kept by another node: then this
 		// waits for it off the reading goroutine (the client sends nothing on this
 		// namespace before the CONNECT reply)

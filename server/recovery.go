@@ -9,9 +9,9 @@ import (
 	"edgeio/server/recovery"
 )
 
-// Connection state recovery (package recovery): a socket's CONNECT reply carries a private
-// session id (pid) besides its sid, and every room broadcast it could miss carries an
-// offset as its last argument. A client that lost its connection sends {pid, offset} with
+// Connection state recovery (package recovery): the CONNECT reply of a socket whose client
+// tracks offsets (tracksOffsets) carries a private session id (pid) besides its sid, and
+// every room broadcast it could miss carries an offset as its last argument. A client that lost its connection sends {pid, offset} with
 // its next CONNECT; within the recovery window it gets the same sid, its rooms back and, in
 // order, every broadcast after that offset that reached those rooms, and socket.recovered
 // is true: on this node, after a restart (the journal), or on another node of a cluster
@@ -70,9 +70,16 @@ func (s *Socket) RestoredRooms() []string {
 func (s *Socket) KeptForRecovery() bool { return s.rec != nil && s.rec.Kept() }
 
 // AfterRecovery runs fn once the kept state is over: taken over by a socket, here or on
-// another node (after the new socket's connection handlers ran), or expired. The app holds
-// what the state needs meanwhile (the rooms' traffic from other nodes, say).
-func (s *Socket) AfterRecovery(fn func()) { s.Namespace.srv.recovery.AfterEnd(s.rec, fn) }
+// another node (after the new socket's connection handlers ran), or expired; at once when
+// nothing is kept. The app holds what the state needs meanwhile (the rooms' traffic from
+// other nodes, say).
+func (s *Socket) AfterRecovery(fn func()) {
+	if !s.KeptForRecovery() {
+		fn()
+		return
+	}
+	s.Namespace.srv.recovery.AfterEnd(s.rec, fn)
+}
 
 // recoverable reports whether a socket closed for reason may be recovered: the connection
 // failed, not the client or the server ending it on purpose.
@@ -83,6 +90,22 @@ func recoverable(reason string) bool {
 		return true
 	}
 	return false
+}
+
+// tracksOffsets reports whether the socket's client keeps recovery offsets, so that its room
+// broadcasts may carry one more argument: it asked in its CONNECT ({recovery: true}), or it
+// came back with a pid (stock socket.io-client sends the pid it got, and only then), or the
+// server gives them to every socket (RecoveryOptions.ForAll). Other clients, those with
+// fixed-arity handlers among them, get exactly each event's arguments and no pid.
+func (s *Socket) tracksOffsets() bool {
+	if s.Namespace.srv.opts.Recovery.ForAll {
+		return true
+	}
+	if asked, _ := s.Handshake.Auth["recovery"].(bool); asked {
+		return true
+	}
+	pid, _ := s.Handshake.Auth["pid"].(string)
+	return pid != ""
 }
 
 // restore connects s with recovery on: it takes over the state its CONNECT names ({pid,

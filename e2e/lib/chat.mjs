@@ -342,12 +342,3 @@ export function waitForMatch(socket, event, pred, ms = WAIT_MS, what = "") {
     socket.on(event, on);
   });
 }
-
-/**
- * A room broadcast's arguments without the connection state recovery offset that ends them
- * (a string, after the event's own arguments; docs/reliability.md). Fails when there is none.
- */
-export function stripOffset(args, what = "a room broadcast") {
-  assert.equal(typeof args.at(-1), "string", `${what} ends with its recovery offset: ${JSON.stringify(args).slice(0, 200)}`);
-  return args.slice(0, -1);
-}

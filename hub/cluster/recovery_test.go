@@ -38,7 +38,7 @@ func startRecoveryPair(t *testing.T, sharded bool) *recoveryPair {
 	p := &recoveryPair{n1: startNode(t, cfg("n1")), n2: startNode(t, cfg("n2"))}
 	waitNodes(t, p.n1, p.n2)
 	var reply map[string]any
-	p.alice, reply = p.n1.connectWith("alice", nil)
+	p.alice, reply = p.n1.connectWith("alice", map[string]any{"recovery": true})
 	p.alicePID, _ = reply["pid"].(string)
 	p.aliceSID, _ = reply["sid"].(string)
 	if p.alicePID == "" {

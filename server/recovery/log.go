@@ -18,6 +18,10 @@ type Options struct {
 	// their encoded size, plus a little for each. The oldest go first. The heap holds about
 	// twice what it keeps (GOGC=100): 32 MiB cost about 90 MB under a flood of big edits.
 	MaxBytes int64
+	// ForAll gives every socket offsets and a pid, as Socket.IO's connectionStateRecovery
+	// does; without it only sockets whose client asked for them (or came back with a pid)
+	// get them, and clients with fixed-arity handlers get exactly the events' arguments.
+	ForAll bool
 	// Journal is a file the log and the sockets' states are written to as they change, and
 	// read back from when the log is made: clients cut off by a restart, graceful or a
 	// crash, recover on the next process (journal.go). "" keeps them in memory only.
