@@ -128,17 +128,15 @@ hostileTest("a flood of 50 KB room broadcasts: the recovery log stays within --r
   }
 }, { timeout: 60000 });
 
-hostileTest("another user presenting a victim's pid and offset gets a fresh socket; the victim still recovers, with what she missed", async (ctx) => {
-  const server = await ctx.start(PRODUCTION);
-  const room = uniq("theft");
-  const aliceId = uniq("alice");
-  const alice = makeSocket(ctx, server, { ip: "127.0.12.20", auth: { token: tokenFor(aliceId), recovery: true }, opts: backAfter(3000) });
-  assert.equal((await outcome(alice)).ok, true, "alice connects");
-  const bob = await connectUser(ctx, server, uniq("bob"), "127.0.12.21");
-  await join(alice, room);
-  await join(bob, room);
+/**
+ * A stolen pid: alice (who asked for recovery, and comes back 3 s after a cut) and bob share
+ * `room`; alice's connection fails (`cutAlice`) and bob sends; `mallory(auth)` connects as
+ * herself with alice's pid, with and without her offset, and must get a socket of her own;
+ * then alice, back, recovers with what she missed. `where` says where they connect.
+ */
+async function stolenPid({ alice, bob, room, cutAlice, mallory, where }) {
   const heard = record(alice, "new-message");
-  const before = (await ackOk(bob, "send-message", { roomId: room, content: "before the cut" })).message;
+  const before = await send(bob, room, "before the cut");
   await until(() => heard.length === 1, 5000, "alice to get the first message");
   const id = alice.id;
   const pid = alice._pid; // what a thief would have stolen
@@ -146,23 +144,41 @@ hostileTest("another user presenting a victim's pid and offset gets a fresh sock
   assert.equal(typeof pid, "string", "alice got a pid");
 
   const gone = waitFor(alice, "disconnect", 5000, "the cut");
-  cut(alice);
+  cutAlice();
   await gone;
-  const missed = (await ackOk(bob, "send-message", { roomId: room, content: "while away" })).message;
+  const missed = await send(bob, room, "while away");
   for (const auth of [{ pid, offset }, { pid }]) {
-    const mallory = makeSocket(ctx, server, { ip: "127.0.12.22", auth: { token: tokenFor(uniq("mallory")), recovery: true, ...auth } });
-    assert.equal((await outcome(mallory)).ok, true, "mallory connects, as herself");
-    assert.equal(mallory.recovered, false, "mallory did not recover alice's socket");
-    assert.notEqual(mallory.id, id, "mallory got a socket of her own");
-    mallory.close();
+    const m = await mallory(auth);
+    assert.equal(m.recovered, false, `mallory did not recover alice's socket ${where}`);
+    assert.notEqual(m.id, id, "mallory got a socket of her own");
+    m.close();
   }
   assert.equal(alice.connected, false, "alice was still away during mallory's attempts");
 
-  await waitFor(alice, "connect", 8000, "alice's reconnection");
-  assert.equal(alice.recovered, true, "alice recovered after mallory's attempts");
+  await waitFor(alice, "connect", 10000, `alice's reconnection ${where}`);
+  assert.equal(alice.recovered, true, `alice recovered ${where} after mallory's attempts`);
   assert.equal(alice.id, id, "alice's socket id");
   await until(() => heard.length === 2, 5000, "what alice missed");
   assert.deepStrictEqual(heard.map(([m]) => m.id), [before.id, missed.id], "what she missed, once");
+}
+
+hostileTest("another user presenting a victim's pid and offset gets a fresh socket; the victim still recovers, with what she missed", async (ctx) => {
+  const server = await ctx.start(PRODUCTION);
+  const room = uniq("theft");
+  const alice = makeSocket(ctx, server, { ip: "127.0.12.20", auth: { token: tokenFor(uniq("alice")), recovery: true }, opts: backAfter(3000) });
+  assert.equal((await outcome(alice)).ok, true, "alice connects");
+  const bob = await connectUser(ctx, server, uniq("bob"), "127.0.12.21");
+  await join(alice, room);
+  await join(bob, room);
+  await stolenPid({
+    alice, bob, room, where: "on her node",
+    cutAlice: () => cut(alice),
+    mallory: async (auth) => {
+      const m = makeSocket(ctx, server, { ip: "127.0.12.22", auth: { token: tokenFor(uniq("mallory")), recovery: true, ...auth } });
+      assert.equal((await outcome(m)).ok, true, "mallory connects, as herself");
+      return m;
+    },
+  });
 });
 
 test("across nodes: another user presenting a victim's pid on the other node gets a fresh socket; the victim, sent there too, recovers", { timeout: 60000 }, async () => {
@@ -182,31 +198,11 @@ test("across nodes: another user presenting a victim's pid on the other node get
       const alice = await chatConnect(lb, uniq("alice"), { recover: true, opts: { ...backAfter(3000), localAddress: "127.0.12.30" } });
       const bob = await chatConnect(B, uniq("bob"), { opts: { localAddress: "127.0.12.31" } });
       for (const s of [alice, bob]) await ackOk(s, "join-room", room);
-      const heard = record(alice, "new-message");
-      const before = await send(bob, room, "before the cut");
-      await until(() => heard.length === 1, 5000, "alice to get the first message");
-      const id = alice.id;
-      const pid = alice._pid;
-      const offset = alice._lastOffset;
-
-      const gone = waitFor(alice, "disconnect", 5000, "the cut");
-      lb.to(B);
-      lb.cut();
-      await gone;
-      const missed = await send(bob, room, "while away");
-      for (const auth of [{ pid, offset }, { pid }]) {
-        const mallory = await chatConnect(B, uniq("mallory"), { recover: true, auth, opts: { localAddress: "127.0.12.32" } });
-        assert.equal(mallory.recovered, false, "mallory did not recover alice's socket from the other node");
-        assert.notEqual(mallory.id, id, "mallory got a socket of her own");
-        mallory.close();
-      }
-      assert.equal(alice.connected, false, "alice was still away during mallory's attempts");
-
-      await waitFor(alice, "connect", 10000, "alice's reconnection, to node B");
-      assert.equal(alice.recovered, true, "alice recovered on node B after mallory's attempts");
-      assert.equal(alice.id, id, "alice's socket id");
-      await until(() => heard.length === 2, 5000, "what alice missed");
-      assert.deepStrictEqual(heard.map(([m]) => m.id), [before.id, missed.id], "what she missed, once");
+      await stolenPid({
+        alice, bob, room, where: "on the other node",
+        cutAlice: () => { lb.to(B); lb.cut(); },
+        mallory: (auth) => chatConnect(B, uniq("mallory"), { recover: true, auth, opts: { localAddress: "127.0.12.32" } }),
+      });
     } finally {
       if (lb) lb.close();
       closeOrphans();

@@ -209,33 +209,16 @@ class ChatTest(test_echo.ClientsTestCase):
         a = socketio.Client(reconnection=False, request_timeout=WAIT, serializer=serializer)
         self.clients.append(a)
 
-        # the handlers anyone writes from the events' documentation: one argument each (a
+        # the handlers anyone writes from the events' documentation take one argument (a
         # handler that gets two raises TypeError in python-socketio's thread, and the event is
         # lost without a trace in the script)
-        @a.on("room-member-joined")
-        def on_joined(info):
-            got["room-member-joined"].put(info)
+        def one_argument(event):
+            def handler(payload):
+                got[event].put(payload)
+            return handler
 
-        @a.on("new-message")
-        def on_message(message):
-            got["new-message"].put(message)
-
-        @a.on("message-edited")
-        def on_edited(edit):
-            got["message-edited"].put(edit)
-
-        @a.on("messages-read")
-        def on_read(receipt):
-            got["messages-read"].put(receipt)
-
-        @a.on("message-deleted")
-        def on_deleted(message_id):
-            got["message-deleted"].put(message_id)
-
-        @a.on("room-member-left")
-        def on_left(info):
-            got["room-member-left"].put(info)
-
+        for e in events:
+            a.on(e, one_argument(e))
         a.connect(SERVER.url, auth={"token": token(alice, name="Py " + alice)},
                   transports=test_echo.TRANSPORTS[transport], wait_timeout=WAIT)
         # carol records what arrives as it arrives: every argument
