@@ -285,7 +285,7 @@ func (c *config) check() error {
 	case "asked", "all":
 		c.recovery.ForAll = c.recoveryOffsets == "all"
 	default:
-		return nil, fmt.Errorf("--recovery-offsets must be asked or all, not %q", c.recoveryOffsets)
+		return fmt.Errorf("--recovery-offsets must be asked or all, not %q", c.recoveryOffsets)
 	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
