@@ -51,7 +51,8 @@ hostileTest("a flood of 50 KB room broadcasts: the recovery log stays within --r
   // and the test's own process stays out of the honest clients' latencies.
   const flooders = [];
   for (let k = 0; k < FLOODER_SOCKETS; k++) {
-    const s = await rawSocketIO(ctx, server, { ip: FLOODER, token: tokenFor(uniq("flooder")) });
+    // asking for recovery: the log then keeps what could be replayed to them
+    const s = await rawSocketIO(ctx, server, { ip: FLOODER, token: tokenFor(uniq("flooder")), auth: { recovery: true } });
     const own = uniq("flood");
     assert.equal((await s.emit("join-room", own)).ok, true, "a flooder joins its room");
     s.messageId = (await s.emit("send-message", { roomId: own, content: "to be edited" })).message.id;

@@ -466,12 +466,12 @@ let ackIds = 1000;
  * A raw WebSocket with a Socket.IO CONNECT (JSON parser) done: rawSocketIO(...).emit(event,
  * ...args) sends a `42<id>[...]` and resolves with the ack's argument.
  */
-export async function rawSocketIO(ctx, server, { ip, token, headers } = {}) {
+export async function rawSocketIO(ctx, server, { ip, token, headers, auth = {} } = {}) {
   const w = new RawWs(ctx, server, { ip, headers });
   await w.opened;
   const open = await w.next((f) => typeof f === "string" && f.startsWith("0"), 3000, "open packet");
   w.handshake = JSON.parse(open.slice(1));
-  w.send("40" + JSON.stringify({ token }));
+  w.send("40" + JSON.stringify({ token, ...auth }));
   const c = await w.next((f) => typeof f === "string" && (f.startsWith("40") || f.startsWith("44")), 3000, "CONNECT reply");
   if (!c.startsWith("40")) throw new Error(`raw CONNECT from ${ip} refused: ${c}`);
   w.emit = async (event, ...args) => {

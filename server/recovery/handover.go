@@ -141,6 +141,7 @@ func (l *Log) joinFromPeers(r Request, peers Peers, attach Attach) (after func()
 	}
 	l.mu.Lock()
 	since := l.head()
+	l.claiming++ // the log keeps what comes meanwhile, for the replay below
 	l.mu.Unlock()
 	peers.Hold(r.Nsp, claimed.Rooms)()
 	release := func() { peers.Release(r.Nsp, claimed.Rooms) }
@@ -149,6 +150,7 @@ func (l *Log) joinFromPeers(r Request, peers Peers, attach Attach) (after func()
 	cancel()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.claiming--
 	m := l.member(r)
 	if err != nil || got == nil {
 		// the node that had it is gone: nothing tells what the socket missed

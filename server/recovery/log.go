@@ -44,6 +44,7 @@ type Log struct {
 	kept      map[string]*state    // by pid
 	handovers map[string]*handover // by pid: states claimed by another node, not yet collected
 	live      map[string]*Member   // by pid: connected sockets
+	claiming  int                  // sockets taking a state over from another node, logging meanwhile
 	journal   *journal             // nil without Options.Journal
 	saving    sync.WaitGroup       // Keeps under way
 }
@@ -97,12 +98,18 @@ func New(o Options) *Log {
 }
 
 // Log gives b its offset, logs it and calls send with the offset, under the log's lock:
-// send hands the broadcast to the shards.
+// send hands the broadcast to the shards. While no socket takes part in recovery (none
+// connected that tracks offsets, none kept, none being taken over), nothing could ever be
+// replayed, and nothing is logged: clients that do not ask cost the log nothing.
 func (l *Log) Log(b Broadcast, send func(offset string)) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
 	offset := l.offset(l.head())
+	if len(l.live)+len(l.kept)+len(l.handovers)+l.claiming == 0 {
+		send(offset)
+		return
+	}
+	now := time.Now()
 	l.add(entry{at: now, id: b.ID, nsp: b.Nsp, data: b.Data, rooms: b.Rooms, except: b.Except, skip: b.Skip}, now)
 	if l.journal != nil {
 		l.record(l.entries[len(l.entries)-1].record())

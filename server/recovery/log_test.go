@@ -87,6 +87,7 @@ func TestJournalIsBoundedInBytes(t *testing.T) {
 func TestJournalLargerThanTheBoundIsReadWithinIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "recovery.journal")
 	l := New(Options{Window: time.Minute, MaxBytes: 64 << 20, Journal: path})
+	connect(t, l, Claim{Nsp: "/"}, "s1", "/", "/\x00r") // someone to log for
 	for i := range 200 { // 10 MB
 		l.Log(big(i), func(string) {})
 	}
@@ -95,5 +96,28 @@ func TestJournalLargerThanTheBoundIsReadWithinIt(t *testing.T) {
 	defer next.Close()
 	if st := next.Stats(); st.Bytes > 1<<20 || st.Broadcasts == 0 || st.JournalBytes > 2<<20 {
 		t.Fatalf("a 10 MB journal read with a 1 MB bound: %+v", st)
+	}
+}
+
+// While no socket takes part in recovery nothing is logged: clients that do not track
+// offsets cost the log nothing. From the first one that does, broadcasts are logged, and
+// once it is gone for good (not kept) logging stops again.
+func TestNothingIsLoggedForNobody(t *testing.T) {
+	l := New(Options{Window: time.Minute})
+	for i := range 10 {
+		l.Log(big(i), func(string) {})
+	}
+	if st := l.Stats(); st.Broadcasts != 0 || st.Bytes != 0 {
+		t.Fatalf("with no socket taking part: %+v", st)
+	}
+	m, _ := connect(t, l, Claim{Nsp: "/"}, "s1", "/", "/\x00r")
+	l.Log(big(10), func(string) {})
+	if st := l.Stats(); st.Broadcasts != 1 {
+		t.Fatalf("with a socket taking part: %+v", st)
+	}
+	l.Forget(m)
+	l.Log(big(11), func(string) {})
+	if st := l.Stats(); st.Broadcasts != 1 {
+		t.Fatalf("once it left for good: %+v", st)
 	}
 }
