@@ -88,7 +88,7 @@ func TestJournalLargerThanTheBoundIsReadWithinIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "recovery.journal")
 	l := New(Options{Window: time.Minute, MaxBytes: 64 << 20, Journal: path})
 	connect(t, l, Claim{Nsp: "/"}, "s1", "/", "/\x00r") // someone to log for
-	for i := range 200 { // 10 MB
+	for i := range 200 {                                // 10 MB
 		l.Log(big(i), func(string) {})
 	}
 	l.Close()
