@@ -87,8 +87,9 @@ func TestJournalIsBoundedInBytes(t *testing.T) {
 func TestJournalLargerThanTheBoundIsReadWithinIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "recovery.journal")
 	l := New(Options{Window: time.Minute, MaxBytes: 64 << 20, Journal: path})
-	connect(t, l, Claim{Nsp: "/"}, "s1", "/", "/\x00r") // someone to log for
-	for i := range 200 {                                // 10 MB
+	// someone to log for, and 10 MB of broadcasts
+	connect(t, l, Claim{Nsp: "/"}, "s1", "/", "/\x00r")
+	for i := range 200 {
 		l.Log(big(i), func(string) {})
 	}
 	l.Close()
