@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -59,7 +60,7 @@ func (s *Server) Len() int {
 
 // ServeHTTP handles one request under the server's path.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	ip := security.ClientIP(ctx.RemoteAddr().String(), string(ctx.Request.Header.Peek("X-Forwarded-For")), s.opts.TrustedProxies)
+	ip := s.clientIP(ctx)
 	q := ctx.QueryArgs()
 	sid := q.Peek("sid")
 	var sess *Session
@@ -147,6 +148,23 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	s.open(sess, []string{TransportWebSocket})
 	sess.poll(ctx)
 }
+
+// clientIP is the address the request comes from (security.ClientIP), reading every
+// X-Forwarded-For line: Peek would give only the first, which a client behind a proxy that
+// adds a line of its own writes itself.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	var lines [][]byte
+	if len(s.opts.TrustedProxies) > 0 {
+		for k, v := range ctx.Request.Header.All() {
+			if bytes.EqualFold(k, xffHeader) {
+				lines = append(lines, v)
+			}
+		}
+	}
+	return security.ClientIP(ctx.RemoteAddr().String(), lines, s.opts.TrustedProxies)
+}
+
+var xffHeader = []byte("X-Forwarded-For")
 
 // open registers sess, queues its open packet, hands it to OnOpen and starts its heartbeat.
 func (s *Server) open(sess *Session, upgrades []string) {

@@ -65,22 +65,40 @@ func TestClientIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ remote, xff, want string }{
-		{"203.0.113.9:5000", "1.2.3.4", "203.0.113.9"},     // untrusted peer: header ignored
-		{"127.0.0.1:5000", "1.2.3.4", "1.2.3.4"},           // trusted proxy
-		{"127.0.0.1:5000", "1.2.3.4, 10.1.1.1", "1.2.3.4"}, // chain of trusted proxies
-		{"127.0.0.1:5000", "6.6.6.6, 1.2.3.4", "1.2.3.4"},  // a client cannot push a fake first hop
-		{"127.0.0.1:5000", "garbage", "127.0.0.1"},         // broken header: the peer
-		{"127.0.0.1:5000", "", "127.0.0.1"},                // no header
-		{"[::ffff:198.51.100.1]:80", "", "198.51.100.1"},   // mapped v4
-		{"[2001:db8::1]:80", "", "2001:db8::1"},            // v6
+	cases := []struct {
+		remote string
+		xff    []string // header lines, in the order received
+		want   string
+	}{
+		{"203.0.113.9:5000", []string{"1.2.3.4"}, "203.0.113.9"},                  // untrusted peer: header ignored
+		{"127.0.0.1:5000", []string{"1.2.3.4"}, "1.2.3.4"},                        // trusted proxy
+		{"127.0.0.1:5000", []string{"1.2.3.4, 10.1.1.1"}, "1.2.3.4"},              // chain of trusted proxies
+		{"127.0.0.1:5000", []string{"6.6.6.6, 1.2.3.4"}, "1.2.3.4"},               // a client cannot push a fake first hop
+		{"127.0.0.1:5000", []string{"6.6.6.6", "1.2.3.4"}, "1.2.3.4"},             // nor a fake first line: the proxy's own line wins
+		{"127.0.0.1:5000", []string{"6.6.6.6", "5.5.5.5, 1.2.3.4"}, "1.2.3.4"},    // lines and lists together, right to left
+		{"127.0.0.1:5000", []string{"6.6.6.6", "1.2.3.4", "10.0.0.2"}, "1.2.3.4"}, // a second trusted proxy's line
+		{"127.0.0.1:5000", []string{"garbage", "1.2.3.4"}, "1.2.3.4"},             // garbage the client wrote is never read
+		{"127.0.0.1:5000", []string{"garbage"}, "127.0.0.1"},                      // broken nearest hop: the proxy that passed it
+		{"127.0.0.1:5000", []string{"1.2.3.4, garbage, 10.0.0.3"}, "10.0.0.3"},    // ...the nearest trusted one
+		{"127.0.0.1:5000", []string{"1.2.3.4:5678"}, "1.2.3.4"},                   // a hop with a port
+		{"127.0.0.1:5000", []string{"[2001:db8::7]:80"}, "2001:db8::7"},           // an IPv6 hop with a port
+		{"127.0.0.1:5000", []string{"::ffff:1.2.3.4"}, "1.2.3.4"},                 // mapped v4 hop
+		{"127.0.0.1:5000", []string{" 1.2.3.4 ,, "}, "1.2.3.4"},                   // spaces and empty elements
+		{"127.0.0.1:5000", []string{"10.0.0.9"}, "10.0.0.9"},                      // only trusted hops: the farthest
+		{"127.0.0.1:5000", nil, "127.0.0.1"},                                      // no header
+		{"[::ffff:198.51.100.1]:80", nil, "198.51.100.1"},                         // mapped v4
+		{"[2001:db8::1]:80", nil, "2001:db8::1"},                                  // v6
 	}
 	for _, c := range cases {
-		if got := ClientIP(c.remote, c.xff, trusted); got.String() != c.want {
+		var lines [][]byte
+		for _, l := range c.xff {
+			lines = append(lines, []byte(l))
+		}
+		if got := ClientIP(c.remote, lines, trusted); got.String() != c.want {
 			t.Errorf("ClientIP(%q, %q) = %v, want %s", c.remote, c.xff, got, c.want)
 		}
 	}
-	if ClientIP("nonsense", "", nil).IsValid() {
+	if ClientIP("nonsense", nil, nil).IsValid() {
 		t.Error("an unparsable peer gave an address")
 	}
 	if _, err := ParsePrefixes([]string{"10.0.0.0/99"}); err == nil {
