@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"edgeio/bench"
@@ -79,6 +80,7 @@ type config struct {
 	adminToken                   string
 	ratePerIP, maxConnsPerIP     int
 	maxConns, authFailLimit      int
+	authFailTracked              int
 	authFailWindow, authBan      time.Duration
 	requireOrigin                bool
 	demo                         bool
@@ -152,6 +154,7 @@ func parseServe(args []string) (*config, error) {
 	fs.IntVar(&c.authFailLimit, "auth-fail-limit", 10, "failed authentications from one IP that ban it (0: never)")
 	fs.DurationVar(&c.authFailWindow, "auth-fail-window", 10*time.Minute, "window the failed authentications are counted in")
 	fs.DurationVar(&c.authBan, "auth-ban", 15*time.Minute, "how long a ban lasts")
+	fs.IntVar(&c.authFailTracked, "auth-fail-tracked", 100_000, "clients (IPv4 addresses, IPv6 /64s) whose failed authentications are counted at once; when full, a new one takes an arbitrary one's place")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.denylistFile, "ip-denylist", "", "file of refused addresses and CIDRs, one a line; re-read on SIGHUP")
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
@@ -534,7 +537,7 @@ type protection struct {
 
 func newProtection(c *config) (*protection, error) {
 	p := &protection{
-		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan),
+		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan, c.authFailTracked),
 		denylist: &security.Denylist{},
 		path:     c.denylistFile,
 		banFor:   c.authBan,
@@ -570,6 +573,13 @@ func (p *protection) attach(c *config, io *server.Server) {
 		}
 		return d
 	}
+	io.Registry().MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_auth_failures_tracked",
+			Help: "Clients (IPv4 addresses, IPv6 /64s) with failed authentications counting toward a ban (--auth-fail-tracked bounds it)."},
+			func() float64 { return float64(p.bans.Tracked()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_bans", Help: "Clients banned now (failed authentications and the operator's bans)."},
+			func() float64 { return float64(p.bans.Len()) }),
+	)
 }
 
 // reload re-reads the denylist (SIGHUP) and expels the connections of newly denied
@@ -614,8 +624,9 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 				}
 			}
 			p.bans.Ban(a, d)
-			closed := p.hub.Expel(func(b netip.Addr) bool { return b == a }, "banned", "this address is banned by the operator", d)
-			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", a, d, closed)
+			client := security.BanKey(a)
+			closed := p.hub.Expel(client.Contains, "banned", "this address is banned by the operator", d)
+			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", security.ClientName(a), d, closed)
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{"address": a.String(), "until": time.Now().Add(d).UTC(), "closed": closed})
 		case http.MethodDelete:

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"fmt"
 	"net/http"
 	"net/netip"
 	"os"
@@ -142,7 +143,7 @@ func TestDenylistLoadAndReload(t *testing.T) {
 }
 
 func TestBans(t *testing.T) {
-	b := NewBans(3, time.Minute, 50*time.Millisecond)
+	b := NewBans(3, time.Minute, 50*time.Millisecond, 0)
 	a := netip.MustParseAddr("192.0.2.1")
 	if b.Fail(a) != 0 || b.Fail(a) != 0 {
 		t.Fatal("banned before the threshold")
@@ -163,13 +164,13 @@ func TestBans(t *testing.T) {
 	if !b.Lift(a) || b.Banned(a) || b.Lift(a) {
 		t.Fatal("Lift did not end the ban once")
 	}
-	old := NewBans(2, 20*time.Millisecond, time.Minute)
+	old := NewBans(2, 20*time.Millisecond, time.Minute, 0)
 	old.Fail(a)
 	time.Sleep(30 * time.Millisecond)
 	if old.Fail(a) != 0 {
 		t.Fatal("a failure outside the window counted")
 	}
-	if NewBans(0, time.Minute, time.Minute).Fail(a) != 0 {
+	if NewBans(0, time.Minute, time.Minute, 0).Fail(a) != 0 {
 		t.Fatal("bans that are off banned")
 	}
 	b.Ban(a, 40*time.Millisecond) // an operator's ban
@@ -182,6 +183,64 @@ func TestBans(t *testing.T) {
 	}
 }
 
+// An IPv6 client counts by its /64: rotating addresses inside it earns the ban all the
+// same, and the ban covers the whole /64; IPv4 addresses count one by one.
+func TestBansCountIPv6ByPrefix(t *testing.T) {
+	b := NewBans(3, time.Minute, time.Minute, 0)
+	for i := 1; i <= 2; i++ {
+		if b.Fail(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i))) != 0 {
+			t.Fatal("banned before the threshold")
+		}
+	}
+	if b.Fail(netip.MustParseAddr("2001:db8:1:2:ffff::3")) == 0 {
+		t.Fatal("three failures from one /64 did not ban it")
+	}
+	if !b.Banned(netip.MustParseAddr("2001:db8:1:2::beef")) || b.Banned(netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Fatal("the ban does not cover exactly the /64")
+	}
+	if list := b.List(); len(list) != 1 || list[0].Address != "2001:db8:1:2::/64" {
+		t.Fatalf("List = %v", list)
+	}
+	if !b.Lift(netip.MustParseAddr("2001:db8:1:2::99")) {
+		t.Fatal("Lift by another address of the /64")
+	}
+	b.Fail(netip.MustParseAddr("192.0.2.1"))
+	b.Fail(netip.MustParseAddr("192.0.2.2"))
+	if b.Fail(netip.MustParseAddr("192.0.2.3")) != 0 {
+		t.Fatal("IPv4 neighbours counted together")
+	}
+}
+
+// Counters are forgotten once their window is over, and never more than maxTracked are
+// kept: a flood of addresses each failing once holds a bounded map.
+func TestBansForgetAndBound(t *testing.T) {
+	b := NewBans(5, 30*time.Millisecond, time.Minute, 100)
+	for i := range 1000 {
+		b.Fail(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+		if n := len(b.failures); n > 100 {
+			t.Fatalf("%d counters after %d failures, bound 100", n, i+1)
+		}
+	}
+	if n := b.Tracked(); n != 100 {
+		t.Fatalf("Tracked = %d, want the bound, 100", n)
+	}
+	time.Sleep(40 * time.Millisecond)
+	if n := b.Tracked(); n != 0 {
+		t.Fatalf("Tracked = %d after the window, want 0", n)
+	}
+	// a client counting when the map is full still gets banned
+	for i := range 100 {
+		b.Fail(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
+	}
+	a := netip.MustParseAddr("192.0.2.9")
+	for range 4 {
+		b.Fail(a)
+	}
+	if b.Fail(a) == 0 {
+		t.Fatal("not banned")
+	}
+}
+
 func TestGate(t *testing.T) {
 	var refused []string
 	deny := &Denylist{}
@@ -190,7 +249,7 @@ func TestGate(t *testing.T) {
 	if _, err := deny.Load(path); err != nil {
 		t.Fatal(err)
 	}
-	bans := NewBans(1, time.Minute, time.Minute)
+	bans := NewBans(1, time.Minute, time.Minute, 0)
 	g := &Gate{
 		Denylist:   deny,
 		Bans:       bans,
