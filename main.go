@@ -94,6 +94,7 @@ type config struct {
 	storeKind               string
 	commitInterval          time.Duration
 	jwtSecret, jwtPublicKey string
+	jwtSecretFile           string
 	jwtIssuer, jwtAudience  string
 	roomPolicy, sanitize    string
 	eio3Parser              string
@@ -133,7 +134,8 @@ func parseServe(args []string) (*config, error) {
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
 	fs.DurationVar(&c.nodeTimeout, "node-timeout", 5*time.Second, "a node silent this long is dropped from presence")
 	fs.Int64Var(&c.historyCap, "history-cap", 0, "with Redis: messages kept per room (0: all)")
-	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512); EDGEIO_JWT_SECRET or --jwt-secret-file keep it off the command line, which every local user can read")
+	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "file holding the HMAC secret of client tokens (one line)")
 	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM public key file of client tokens (RS256, ES256 or EdDSA)")
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim")
@@ -186,6 +188,24 @@ func parseServe(args []string) (*config, error) {
 	if c.demo && c.app != "chat" {
 		return nil, fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
+	if c.jwtSecretFile != "" && c.jwtSecret != "" {
+		// the command line wins over the environment; both in one place is a mistake
+		switch cmdSecret, cmdFile := onCommandLine(fs, "jwt-secret"), onCommandLine(fs, "jwt-secret-file"); {
+		case cmdSecret == cmdFile:
+			return nil, errors.New("--jwt-secret and --jwt-secret-file (or EDGEIO_JWT_SECRET and EDGEIO_JWT_SECRET_FILE): set one")
+		case cmdSecret:
+			c.jwtSecretFile = ""
+		default:
+			c.jwtSecret = ""
+		}
+	}
+	if c.jwtSecretFile != "" {
+		secret, err := readSecretFile(c.jwtSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("--jwt-secret-file: %w", err)
+		}
+		c.jwtSecret = secret
+	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
 		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
@@ -221,6 +241,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// onCommandLine reports whether the flag called name was given on the command line.
+func onCommandLine(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 // applyEnv sets each flag from its EDGEIO_* variable, before the command line is parsed.
@@ -464,6 +491,20 @@ func mountDemo(c *config, io *server.Server, dev []byte) {
 
 const devSecretFile = "dev-jwt-secret"
 
+// readSecretFile reads a secret kept in a file (--jwt-secret-file): its text without the
+// surrounding white space, which must leave something.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
+}
+
 func devSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, devSecretFile)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
@@ -491,12 +532,20 @@ func token(args []string) error {
 	rooms := fs.String("rooms", "", "comma-separated room patterns (exact, prefix*, or *)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime (0: no expiry)")
 	secret := fs.String("jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HMAC secret (default: the development secret in --data-dir)")
+	secretFile := fs.String("jwt-secret-file", os.Getenv("EDGEIO_JWT_SECRET_FILE"), "file holding the HMAC secret")
 	dataDir := fs.String("data-dir", envOr("EDGEIO_DATA_DIR", "./data"), "data directory holding the development secret")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *sub == "" {
 		return errors.New("token: --sub is required")
+	}
+	if *secretFile != "" {
+		s, err := readSecretFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("token: --jwt-secret-file: %w", err)
+		}
+		*secret = s
 	}
 	if *secret == "" {
 		s, err := devSecret(*dataDir)
