@@ -157,6 +157,7 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.authFailWindow, "auth-fail-window", 10*time.Minute, "window the failed authentications are counted in")
 	fs.DurationVar(&c.authBan, "auth-ban", 15*time.Minute, "how long a ban lasts")
 	fs.IntVar(&c.authFailTracked, "auth-fail-tracked", 100_000, "clients (IPv4 addresses, IPv6 /64s) whose failed authentications are counted at once; when full, a new one takes an arbitrary one's place")
+	fs.IntVar(&c.opts.Engine.RefusalBacklog, "refusal-backlog", 1024, "refused handshakes held open at once to tell their clients why (a CONNECT_ERROR with a code); past it a refusal is a bare HTTP status")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.denylistFile, "ip-denylist", "", "file of refused addresses and CIDRs, one a line; re-read on SIGHUP")
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")

@@ -2,7 +2,6 @@ package security
 
 import (
 	"fmt"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -242,7 +241,6 @@ func TestBansForgetAndBound(t *testing.T) {
 }
 
 func TestGate(t *testing.T) {
-	var refused []string
 	deny := &Denylist{}
 	path := filepath.Join(t.TempDir(), "deny")
 	_ = os.WriteFile(path, []byte("192.0.2.66\n"), 0o600)
@@ -255,38 +253,46 @@ func TestGate(t *testing.T) {
 		Bans:       bans,
 		Handshakes: NewKeyedLimiter(3, time.Minute, 3),
 		Conns:      NewConnCounter(2, 3),
-		OnRefuse:   func(r string) { refused = append(refused, r) },
 	}
 	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
-	admit := func(ip netip.Addr, wantStatus int, wantReason string) {
+	admit := func(ip netip.Addr, want Refusal) Refusal {
 		t.Helper()
-		if status, reason := g.Admit(ip); status != wantStatus || reason != wantReason {
-			t.Fatalf("Admit(%s) = %d %q, want %d %q", ip, status, reason, wantStatus, wantReason)
+		got, refused := g.Admit(ip)
+		if refused != (want.Reason != "") || got.Reason != want.Reason || got.Code != want.Code || got.Status != want.Status {
+			t.Fatalf("Admit(%s) = %+v, %v; want %+v", ip, got, refused, want)
 		}
+		return got
 	}
-	admit(a, 0, "")
-	admit(a, 0, "")
-	admit(a, http.StatusTooManyRequests, RefusedPerIP)
+	admit(a, Refusal{})
+	admit(a, Refusal{})
+	if r := admit(a, ConnsPerIP); r.RetryAfter != ConnsRetryAfter {
+		t.Fatalf("over the cap: retry after %v", r.RetryAfter)
+	}
 	g.Release(a)
-	admit(a, http.StatusTooManyRequests, RefusedHandshakes) // 4th handshake in a minute
-	admit(b, 0, "")
-	admit(c, 0, "")
-	admit(netip.MustParseAddr("192.0.2.4"), http.StatusTooManyRequests, RefusedFull)
+	if r := admit(a, HandshakeRate); r.RetryAfter < 10*time.Second || r.RetryAfter > 20*time.Second {
+		t.Fatalf("4th handshake in a minute: retry after %v, want the 20 s to the next token", r.RetryAfter)
+	}
+	admit(b, Refusal{})
+	admit(c, Refusal{})
+	if r := admit(netip.MustParseAddr("192.0.2.4"), Full); !r.Retry || r.Code != CodeUnavailable {
+		t.Fatalf("a full server: %+v", r)
+	}
 	if g.Conns.Total() != 3 {
 		t.Fatalf("Total = %d", g.Conns.Total())
 	}
-	admit(netip.MustParseAddr("192.0.2.66"), http.StatusForbidden, RefusedDenylist)
+	if r := admit(netip.MustParseAddr("192.0.2.66"), Denied); r.RetryAfter != 0 || r.Retry {
+		t.Fatalf("denied: %+v", r)
+	}
 	bans.Fail(c)
-	admit(c, http.StatusForbidden, RefusedBanned)
-	if len(refused) != 5 {
-		t.Fatalf("refusals counted: %v", refused)
+	if r := admit(c, BannedRefusal); r.RetryAfter <= 59*time.Second || r.RetryAfter > time.Minute {
+		t.Fatalf("banned: retry after %v, want the ban's minute", r.RetryAfter)
 	}
 	g.Release(netip.MustParseAddr("203.0.113.1")) // never admitted: no effect
 	if g.Conns.Total() != 3 {
 		t.Fatal("releasing an unknown address changed the count")
 	}
 	var open Gate
-	if status, _ := open.Admit(a); status != 0 {
+	if _, refused := open.Admit(a); refused {
 		t.Fatal("an empty gate refused")
 	}
 	open.Release(a)
