@@ -4,6 +4,7 @@
 //	edgeio token [flags]     mint a development JWT
 //	edgeio bench [flags]     load-test a server with thousands of Socket.IO clients
 //	edgeio version           print the version
+//	edgeio help [command]    the commands, or one command's flags by topic
 //
 // Every flag can also be set with an EDGEIO_* environment variable: --ping-interval is
 // EDGEIO_PING_INTERVAL. A flag on the command line wins over the environment.
@@ -15,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -44,30 +46,103 @@ import (
 
 var version = "dev"
 
+// command is one subcommand of the binary.
+type command struct {
+	name, summary string
+	run           func(args []string) error
+}
+
+// commands are edgeio's subcommands, in the order `edgeio help` lists them; serve is the
+// default when the first argument is a flag or there is none.
+var commands []command
+
+func init() {
+	commands = []command{
+		{"serve", "run the server (the default command)", serve},
+		{"token", "mint a development JWT for a user", token},
+		{"bench", "load-test a server with thousands of Socket.IO clients (bench compare: compare reports)", bench.Main},
+		{"version", "print the version", func([]string) error { fmt.Println("edgeio", version); return nil }},
+		{"help", "help on a command: edgeio help [command]", help},
+	}
+}
+
 func main() {
-	args := os.Args[1:]
-	cmd := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
-	}
-	var err error
-	switch cmd {
-	case "serve":
-		err = serve(args)
-	case "token":
-		err = token(args)
-	case "bench":
-		err = bench.Main(args)
-	case "version":
-		fmt.Println("edgeio", version)
-	default:
-		err = fmt.Errorf("unknown command %q (serve, token, bench, version)", cmd)
-	}
-	if err != nil {
+	if err := run(os.Args[1:]); err != nil {
+		var usage usageError
+		if errors.As(err, &usage) {
+			fmt.Fprintf(os.Stderr, "edgeio %s: %v\nRun 'edgeio help %s' for usage.\n", usage.cmd, usage.err, usage.cmd)
+			os.Exit(2)
+		}
 		fmt.Fprintln(os.Stderr, "edgeio:", err)
 		os.Exit(1)
 	}
 }
+
+// run dispatches to the subcommand named by the first argument.
+func run(args []string) error {
+	name := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c.run(args)
+		}
+	}
+	return fmt.Errorf("unknown command %q; run 'edgeio help' for the list", name)
+}
+
+// usageError is a command line the flags of cmd do not accept.
+type usageError struct {
+	cmd string
+	err error
+}
+
+func (e usageError) Error() string { return e.cmd + ": " + e.err.Error() }
+
+// help prints the command list, or one command's usage and flags.
+func help(args []string) error {
+	if len(args) == 0 {
+		fmt.Print("edgeio: a Socket.IO-compatible real-time messaging server with a chat app.\n\n" +
+			"Usage:\n\n  edgeio [command] [flags]\n\nCommands:\n\n")
+		for _, c := range commands {
+			fmt.Printf("  %-8s %s\n", c.name, c.summary)
+		}
+		fmt.Print("\nWith no command, edgeio serves. Every serve flag can also be set with an EDGEIO_*\n" +
+			"environment variable (--ping-interval is EDGEIO_PING_INTERVAL); the command line wins.\n" +
+			"Run 'edgeio help <command>' for a command's flags.\n")
+		return nil
+	}
+	switch args[0] {
+	case "version":
+		fmt.Println("usage: edgeio version\n\nPrints the version.")
+		return nil
+	case "help":
+		fmt.Println("usage: edgeio help [command]")
+		return nil
+	}
+	return run([]string{args[0], "--help"})
+}
+
+// parseFlags parses a command's flags: --help prints usage on stdout and ends the command
+// with errHelpShown; any other mistake is a usageError.
+func parseFlags(fs *flag.FlagSet, args []string, usage func(w io.Writer)) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		usage(os.Stdout)
+		return errHelpShown
+	case err != nil:
+		return usageError{fs.Name(), err}
+	case fs.NArg() > 0:
+		return usageError{fs.Name(), fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// errHelpShown ends a command whose usage was asked for and printed.
+var errHelpShown = errors.New("help shown")
 
 // config is everything the serve command reads from flags and the environment.
 type config struct {
@@ -103,6 +178,18 @@ type config struct {
 
 func parseServe(args []string) (*config, error) {
 	c := &config{}
+	fs := serveFlags(c)
+	if err := applyEnv(fs); err != nil {
+		return nil, err
+	}
+	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
+		return nil, err
+	}
+	return c, c.check()
+}
+
+// serveFlags defines the serve command's flags, each setting a field of c.
+func serveFlags(c *config) *flag.FlagSet {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	e := &c.opts.Engine
 	fs.StringVar(&c.addr, "addr", ":3000", "client listener address")
@@ -123,7 +210,7 @@ func parseServe(args []string) (*config, error) {
 	fs.StringVar(&c.corsOrigins, "cors-origins", "", "comma-separated browser origins allowed ('*' for any)")
 	fs.IntVar(&c.opts.Shards, "shards", 0, "room-membership event loops (0: one per CPU)")
 	fs.DurationVar(&c.opts.ShutdownTimeout, "drain-timeout", 10*time.Second, "SIGTERM: how long the drain may take before the process exits (clients told to reconnect, queues flushed, the store closed)")
-	fs.DurationVar(&c.opts.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "the same as --drain-timeout")
+	deprecated(fs, "shutdown-timeout", "drain-timeout")
 
 	fs.StringVar(&c.dataDir, "data-dir", "./data", "where the embedded store keeps its file")
 	fs.StringVar(&c.storeKind, "store", "bolt", "message store without Redis: bolt (a file under --data-dir, fsynced) or memory (lost on exit)")
@@ -146,8 +233,17 @@ func parseServe(args []string) (*config, error) {
 	fs.DurationVar(&c.hub.TypingTimeout, "typing-timeout", 5*time.Second, "typing ends after this long without a refresh")
 	fs.DurationVar(&c.hub.PresenceGrace, "presence-grace", 5*time.Second, "offline is announced this long after a user's last disconnect")
 	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
+	fs.IntVar(&c.hub.BigRoom, "big-room", 1000, "members from which a room is big: member joins and leaves, presence, receipts and typing go out coalesced once a tick (0: never)")
+	fs.DurationVar(&c.hub.BigRoomTick, "big-room-tick", time.Second, "how often a big room's coalesced events go out")
 
 	fs.IntVar(&c.hub.MessagesPerMinute, "rate-messages", 30, "send-message per user per minute (0: no limit)")
+	fs.IntVar(&c.hub.EditsPerMinute, "rate-edits", 30, "edit-message and delete-message per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.ReceiptsPerSecond, "rate-receipts", 5, "mark-as-read per user per second (0: no limit)")
+	fs.IntVar(&c.hub.PresencePerSecond, "rate-presence", 2, "update-presence per user per second (0: no limit)")
+	fs.IntVar(&c.hub.JoinsPerMinute, "rate-joins", 120, "join-room and leave-room per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.StorageQuota, "storage-quota", 100_000_000, "bytes of message text and attachments one user may store a day, sends and edits (0: no quota)")
+	fs.IntVar(&c.hub.HistoryMaxBytes, "history-max-bytes", 1_000_000, "bytes of messages in one get-history answer; the rest comes with hasMore (0: no bound)")
+	fs.IntVar(&c.hub.MaxNameLength, "max-name-length", 64, "characters of a display name (the token's name claim); longer names are cut (0: no bound)")
 	fs.IntVar(&c.hub.EventsPerSecond, "rate-events", 20, "events per socket per second (0: no limit)")
 	fs.IntVar(&c.hub.EventBurst, "rate-events-burst", 50, "burst of events per socket")
 	fs.IntVar(&c.ratePerIP, "rate-handshakes", 60, "new sessions per IP per minute (0: no limit)")
@@ -168,26 +264,25 @@ func parseServe(args []string) (*config, error) {
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
 
-	if err := applyEnv(fs); err != nil {
-		return nil, err
-	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
+	return fs
+}
+
+// check validates what the flags set and derives the options they imply.
+func (c *config) check() error {
 	switch c.roomPolicy {
 	case "open", "closed":
 		c.hub.RoomPolicy = auth.RoomPolicy(c.roomPolicy)
 	default:
-		return nil, fmt.Errorf("--room-policy must be open or closed, not %q", c.roomPolicy)
+		return fmt.Errorf("--room-policy must be open or closed, not %q", c.roomPolicy)
 	}
 	switch {
 	case c.storeKind != "bolt" && c.storeKind != "memory":
-		return nil, fmt.Errorf("--store must be bolt or memory, not %q", c.storeKind)
+		return fmt.Errorf("--store must be bolt or memory, not %q", c.storeKind)
 	case c.storeKind == "memory" && (c.redisURL != "" || c.redisCluster != ""):
-		return nil, errors.New("--store memory is one process's: with --redis-url or --redis-cluster the nodes share their messages in Redis")
+		return errors.New("--store memory is one process's: with --redis-url or --redis-cluster the nodes share their messages in Redis")
 	}
 	if c.demo && c.app != "chat" {
-		return nil, fmt.Errorf("--demo needs --app chat, not %q", c.app)
+		return fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
 	if c.jwtSecretFile != "" && c.jwtSecret != "" {
 		// the command line wins over the environment; both in one place is a mistake
@@ -211,27 +306,29 @@ func parseServe(args []string) (*config, error) {
 	case "json", "msgpack":
 		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
 	default:
-		return nil, fmt.Errorf("--eio3-parser must be json or msgpack, not %q", c.eio3Parser)
+		return fmt.Errorf("--eio3-parser must be json or msgpack, not %q", c.eio3Parser)
 	}
 	switch c.sanitize {
 	case "html", "none":
 		c.hub.Sanitize = security.SanitizeMode(c.sanitize)
 	default:
-		return nil, fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
+		return fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
 	}
 	c.opts.CORSOrigins = splitList(c.corsOrigins)
 	c.opts.RequireOrigin = c.requireOrigin
 	proxies, err := security.ParsePrefixes(splitList(c.trustedProxies))
 	if err != nil {
-		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	c.opts.Engine.TrustedProxies = proxies
-	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond} {
+	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond, &c.hub.EditsPerMinute,
+		&c.hub.ReceiptsPerSecond, &c.hub.PresencePerSecond, &c.hub.JoinsPerMinute, &c.hub.StorageQuota,
+		&c.hub.HistoryMaxBytes, &c.hub.MaxNameLength, &c.hub.BigRoom} {
 		if *n == 0 {
 			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
 	}
-	return c, nil
+	return nil
 }
 
 func splitList(s string) []string {
@@ -255,7 +352,7 @@ func onCommandLine(fs *flag.FlagSet, name string) bool {
 func applyEnv(fs *flag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := "EDGEIO_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		name := envName(f.Name)
 		if v, ok := os.LookupEnv(name); ok && err == nil {
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("%s: %w", name, e)
@@ -265,12 +362,90 @@ func applyEnv(fs *flag.FlagSet) error {
 	return err
 }
 
+// serveTopics groups the serve flags under headings, in the order `edgeio help serve`
+// prints them. Every flag is in one topic (main_test.go checks), deprecated names in none.
+var serveTopics = []struct {
+	title string
+	flags []string
+}{
+	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
+	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
+	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
+		"presence-grace", "history-max-bytes", "big-room", "big-room-tick"}},
+	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
+	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
+		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
+		"auth-fail-limit", "auth-fail-window", "auth-ban", "trusted-proxies", "ip-denylist"}},
+	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets"}},
+	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
+		"compression-threshold", "no-compression", "shards"}},
+	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout"}},
+	{"Shutdown", []string{"drain-timeout"}},
+}
+
+// serveUsage prints the serve flags by topic, each with its EDGEIO_* variable.
+func serveUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "usage: edgeio [serve] [flags]\n\nRuns the server: the chat app on :3000 by default, with its store under ./data and a\n"+
+		"development JWT secret unless --jwt-secret or --jwt-public-key is set. Each flag can also\n"+
+		"come from the EDGEIO_* variable shown beside it; the command line wins.\n")
+	for _, t := range serveTopics {
+		fmt.Fprintf(w, "\n%s:\n", t.title)
+		printFlags(w, fs, t.flags)
+	}
+}
+
+// printFlags prints the named flags of fs (all of them when names is nil), as Go's flag
+// package does, with the environment variable of each serve flag.
+func printFlags(w io.Writer, fs *flag.FlagSet, names []string) {
+	if names == nil {
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	}
+	for _, name := range names {
+		f := fs.Lookup(name)
+		if f == nil {
+			continue
+		}
+		kind, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		var notes []string
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" && f.DefValue != "0s" {
+			notes = append(notes, "default "+f.DefValue)
+		}
+		if fs.Name() == "serve" {
+			notes = append(notes, "$"+envName(f.Name))
+		}
+		if len(notes) > 0 {
+			usage += " (" + strings.Join(notes, "; ") + ")"
+		}
+		fmt.Fprintf(w, "%s\n        %s\n", line, usage)
+	}
+}
+
+func envName(flagName string) string {
+	return "EDGEIO_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// deprecated keeps an old flag name working as the new one, with a warning the first time.
+func deprecated(fs *flag.FlagSet, old, now string) {
+	warned := false
+	fs.Func(old, "deprecated: use --"+now, func(v string) error {
+		if !warned {
+			warned = true
+			log.Printf("edgeio: --%s (or %s) is deprecated; use --%s", old, envName(old), now)
+		}
+		return fs.Set(now, v)
+	})
+}
+
 func serve(args []string) error {
 	c, err := parseServe(args)
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
 		return err
 	}
 	var guard *protection
@@ -283,6 +458,9 @@ func serve(args []string) error {
 		if c.storeKind != "memory" && c.redisURL == "" && c.redisCluster == "" {
 			// one node on its own disk: clients cut off by a restart (or a crash) recover on the
 			// next process
+			if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+				return err
+			}
 			c.opts.Recovery.Journal = filepath.Join(c.dataDir, "recovery.journal")
 		}
 	}
@@ -462,13 +640,14 @@ func verifier(c *config) (v *auth.Verifier, dev []byte, err error) {
 		dev = []byte(secret)
 		cfg.Secret = []byte(secret)
 		sample, _ := auth.Mint(cfg.Secret, "alice", "Alice", nil, 24*time.Hour)
-		log.Printf(`
-*** edgeio: NO --jwt-secret OR --jwt-public-key SET: USING A DEVELOPMENT SECRET ***
-*** kept in %s; do not run this way in production.
-*** sample token (user alice, 24 h):
-%s
-*** client: io("http://localhost%s", { auth: { token: "<token>" } }).emit("join-room", "general", console.log)
-*** more tokens: edgeio token --sub bob --name Bob --ttl 1h`, filepath.Join(c.dataDir, devSecretFile), sample, portOf(c.addr))
+		more := os.Args[0] + " token --sub bob --name Bob --ttl 1h"
+		if filepath.Clean(c.dataDir) != "data" {
+			more += " --data-dir " + c.dataDir
+		}
+		log.Printf("edgeio: no --jwt-secret or --jwt-public-key: using a development secret kept in %s (not for production)", filepath.Join(c.dataDir, devSecretFile))
+		log.Printf("edgeio: a token for user alice (24 h): %s", sample)
+		log.Printf("edgeio: more tokens: %s", more)
+		log.Printf(`edgeio: try it: io("http://localhost%s", { auth: { token } }).emit("join-room", "general", console.log)`, portOf(c.addr))
 	}
 	v, err = auth.NewVerifier(cfg)
 	return v, dev, err
@@ -535,11 +714,19 @@ func token(args []string) error {
 	secret := fs.String("jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HMAC secret (default: the development secret in --data-dir)")
 	secretFile := fs.String("jwt-secret-file", os.Getenv("EDGEIO_JWT_SECRET_FILE"), "file holding the HMAC secret")
 	dataDir := fs.String("data-dir", envOr("EDGEIO_DATA_DIR", "./data"), "data directory holding the development secret")
-	if err := fs.Parse(args); err != nil {
+	err := parseFlags(fs, args, func(w io.Writer) {
+		fmt.Fprint(w, "usage: edgeio token --sub ID [flags]\n\nPrints a JWT for user ID, signed with --jwt-secret (EDGEIO_JWT_SECRET), or else with the\n"+
+			"development secret that 'edgeio serve' keeps in --data-dir.\n\nFlags:\n")
+		printFlags(w, fs, nil)
+	})
+	if errors.Is(err, errHelpShown) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	if *sub == "" {
-		return errors.New("token: --sub is required")
+		return usageError{"token", errors.New("--sub is required")}
 	}
 	if *secretFile != "" {
 		s, err := readSecretFile(*secretFile)

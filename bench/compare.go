@@ -60,12 +60,13 @@ func Compare(w io.Writer, reps []*Report) error {
 	})
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\toffered/s\tdelivered/s\tmissing\tp50 ms\tp95 ms\tp99 ms\ttyping p95\tpresence p95\tcpu µs/delivery\trss KB/conn\terrors\thost busy\t")
+	fmt.Fprintln(tw, "target\toffered/s\tdelivered/s\tmissing\tp50 ms\tp95 ms\tp99 ms\ttyping p95\tpresence p95\tconnect p95\tjoined in s\tcpu µs/delivery\trss KB/conn\terrors\thost busy\t")
 	for _, r := range sorted {
 		d := r.Latency.Delivery
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f%%\t\n", r.Label, offered(r), r.Messages.DeliveriesPerSec,
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f%%\t\n", r.Label, offered(r), r.Messages.DeliveriesPerSec,
 			missingPct(r), msOrDash(d, d.P50), msOrDash(d, d.P95), msOrDash(d, d.P99),
-			orDash(r.Latency.Typing), orDash(r.Latency.Presence), cpuPerDelivery(r), rssPerConn(r), errorCount(r), r.Host.BusyPct)
+			orDash(r.Latency.Typing), orDash(r.Latency.Presence), orDash(r.Latency.Connect), joinSeconds(r),
+			cpuPerDelivery(r), rssPerConn(r), errorCount(r), r.Host.BusyPct)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -165,6 +166,14 @@ func cpuPerDelivery(r *Report) string {
 		return fmt.Sprintf("%.1f", c)
 	}
 	return "-"
+}
+
+// joinSeconds is how long the join phase took, from the first join-room to the last ack.
+func joinSeconds(r *Report) string {
+	if r.Connections.Joined == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", r.Phases.Join)
 }
 
 func rssPerConn(r *Report) string {

@@ -1,11 +1,16 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -26,7 +31,8 @@ type Config struct {
 	PresenceRate   float64       // --presence-rate: presence probes per second
 	Transport      string        // --transport: websocket or polling
 	Parser         string        // --parser: json or msgpack
-	JWTSecret      string        // --jwt-secret: HS256 secret for the tokens (required)
+	JWTSecret      string        // --jwt-secret: HS256 secret for the tokens
+	DataDir        string        // --data-dir: where the development secret is, without --jwt-secret
 	SourceIPs      string        // --source-ips: local addresses, round robin
 	ServerPID      int           // --server-pid: read the server's CPU and RSS from /proc
 	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
@@ -36,6 +42,7 @@ type Config struct {
 	Procs          int           // --procs: GOMAXPROCS of the harness (0: Go's default)
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
+	Scenario       string        // --scenario: chat, or big-room (presets for the flags not given)
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
 	Drain          time.Duration // --drain: wait for outstanding deliveries
 	Deflate        bool          // --deflate: offer permessage-deflate
@@ -52,22 +59,52 @@ const (
 	ParserMsgpack      = "msgpack"
 )
 
-// DefaultSourceIPs spreads connections over most of 127/8's first /24.
-const DefaultSourceIPs = "127.0.0.2-127.0.0.250"
+// Scenarios: the flags' values as given, or a room as big as the run (a live event).
+const (
+	ScenarioChat    = "chat"
+	ScenarioBigRoom = "big-room"
+)
 
-// ParseFlags parses the bench command line; usage and parse errors go to output.
-// It returns flag.ErrHelp for -h.
+// scenarios are each scenario's presets, applied to the flags not given.
+var scenarios = map[string]map[string]string{
+	ScenarioChat: {},
+	ScenarioBigRoom: {"conns": "10000", "room-size": "10000", "msg-rate": "10", "duration": "15s",
+		"typing-rate": "1", "presence-rate": "1"},
+}
+
+// DefaultSourceIPs, "auto", spreads connections over 127.1.0.1 onwards, ConnsPerSourceIP to
+// an address: under edgeio's default --max-conns-per-ip (5), a run against a server started
+// with no flags (make run) is not refused.
+const DefaultSourceIPs = "auto"
+
+// ConnsPerSourceIP is how many connections share one address with --source-ips auto.
+const ConnsPerSourceIP = 4
+
+// autoSourceIPs is the range --source-ips auto uses for conns connections.
+func autoSourceIPs(conns int) string {
+	n := max(1, (conns+ConnsPerSourceIP-1)/ConnsPerSourceIP)
+	last := netip.AddrFrom4([4]byte{127, 1, byte(n / 256), byte(n % 256)})
+	return "127.1.0.1-" + last.String()
+}
+
+// ParseFlags parses the bench command line. It prints the usage on output and returns
+// flag.ErrHelp for -h; any other mistake is returned, nothing printed.
 func ParseFlags(args []string, output io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(output)
-	fs.Usage = func() {
-		fmt.Fprintln(output, "usage: edgeio bench --jwt-secret SECRET [flags]")
+	fs.SetOutput(io.Discard) // a mistake is returned; only --help prints the flags
+	fs.Usage = func() {}
+	usage := func() {
+		fs.SetOutput(output)
+		fmt.Fprint(output, "usage: edgeio bench [flags]\n       edgeio bench compare REPORT.json...\n\n"+
+			"Loads a server with Socket.IO clients (the chat contract) and reports latencies, throughput\n"+
+			"and the server's CPU and memory. Against 'make run' no flag is needed: tokens are signed\n"+
+			"with its development secret from --data-dir.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "server to load (http or https)")
 	fs.StringVar(&c.Protocol, "protocol", ProtocolSocketIO, "socketio (the chat contract), or relay: the bare WebSocket relay of edgeio --app relay, the floor (same connections, rooms, rate and payload size; no acks, typing or presence)")
-	fs.StringVar(&c.Label, "label", "", "the target's name in the report, for `edgeio bench compare` (default: the protocol)")
+	fs.StringVar(&c.Label, "label", "", "the target's name in the report, for edgeio bench compare (default: the protocol)")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "Socket.IO path")
 	fs.IntVar(&c.Conns, "conns", 10000, "connections to open")
 	fs.Float64Var(&c.Rate, "rate", 2000, "new connections per second (joins go at the same rate)")
@@ -79,8 +116,9 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.Float64Var(&c.PresenceRate, "presence-rate", 10, "presence probes per second (update-presence away/online)")
 	fs.StringVar(&c.Transport, "transport", TransportWebSocket, "websocket or polling")
 	fs.StringVar(&c.Parser, "parser", ParserJSON, "json or msgpack")
-	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret the server verifies tokens with (required); tokens are for sub bench-<i>")
-	fs.StringVar(&c.SourceIPs, "source-ips", DefaultSourceIPs, `local source addresses, round robin: ranges "a-b" and addresses, comma-separated; "none": the kernel chooses`)
+	fs.StringVar(&c.JWTSecret, "jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HS256 secret the server verifies tokens with ($EDGEIO_JWT_SECRET; default: the development secret in --data-dir); tokens are for sub bench-<i>")
+	fs.StringVar(&c.DataDir, "data-dir", cmp.Or(os.Getenv("EDGEIO_DATA_DIR"), "./data"), "where the server keeps its development secret, read when --jwt-secret is not set")
+	fs.StringVar(&c.SourceIPs, "source-ips", DefaultSourceIPs, `local source addresses, round robin: ranges "a-b" and addresses, comma-separated; "auto": 127.1.0.1 onwards, 4 connections an address; "none": the kernel chooses`)
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: report its CPU and RSS from /proc")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "Bearer token for --metrics-url (the server's --admin-token)")
@@ -89,12 +127,28 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
+	fs.StringVar(&c.Scenario, "scenario", ScenarioChat, "chat (the flags as given), or big-room: one room of every connection, a live event (presets --conns 10000 --room-size 10000 --msg-rate 10 --duration 15s --typing-rate 1 --presence-rate 1, for those not given)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")
 	fs.BoolVar(&c.Deflate, "deflate", false, "offer permessage-deflate on WebSocket")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage()
+	}
+	if err != nil {
 		return c, err
+	}
+	if preset, ok := scenarios[c.Scenario]; ok {
+		given := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+		for name, v := range preset {
+			if !given[name] {
+				_ = fs.Set(name, v)
+			}
+		}
+	} else {
+		return c, fmt.Errorf("bench: --scenario must be chat or big-room, not %q", c.Scenario)
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("bench: unexpected argument %q", fs.Arg(0))
@@ -115,7 +169,7 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: --url must be http:// or https://, not %q", c.URL)
 	case u.Host == "":
 		return fmt.Errorf("bench: --url %q has no host", c.URL)
-	case c.JWTSecret == "" && c.Protocol != ProtocolRelay:
+	case c.JWTSecret == "" && c.Protocol != ProtocolRelay && c.DataDir == "":
 		return errors.New("bench: --jwt-secret is required")
 	case c.Conns <= 0:
 		return errors.New("bench: --conns must be positive")
@@ -146,6 +200,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Protocol == ProtocolRelay {
 		c.TypingRate, c.PresenceRate = 0, 0 // the relay knows no events
+	} else if c.JWTSecret == "" {
+		b, err := os.ReadFile(filepath.Join(c.DataDir, "dev-jwt-secret"))
+		if err != nil {
+			return fmt.Errorf("bench: no --jwt-secret, and no development secret to use instead: %w", err)
+		}
+		c.JWTSecret = strings.TrimSpace(string(b))
+	}
+	if c.SourceIPs == DefaultSourceIPs {
+		c.SourceIPs = autoSourceIPs(c.Conns)
 	}
 	if c.Label == "" {
 		c.Label = c.Protocol

@@ -1,7 +1,8 @@
 // Package bench is the load harness behind `edgeio bench`: one process opens thousands of
-// Socket.IO connections to any server that speaks the chat contract of SPEC.md (edgeio, or
-// the Node peer), joins them to rooms, sends messages at a fixed rate, probes typing and
-// presence, and reports latencies, throughput, errors and the server's CPU and memory.
+// Socket.IO connections to any server that speaks the chat contract of docs/events.md
+// (edgeio, or the Node peer in bench/node-peer), joins them to rooms, sends messages at a
+// fixed rate, probes typing and presence, and reports latencies, throughput, errors and the
+// server's CPU and memory.
 //
 // A run goes through phases, each bounded, and the whole run is bounded by --max-time:
 //

@@ -18,7 +18,7 @@ func Main(args []string) error {
 	if len(args) > 0 && args[0] == "compare" {
 		return CompareMain(args[1:], os.Stdout)
 	}
-	cfg, err := ParseFlags(args, os.Stderr)
+	cfg, err := ParseFlags(args, os.Stdout) // --help on stdout; a mistake is returned
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}

@@ -20,9 +20,9 @@ func TestParseSourceIPs(t *testing.T) {
 			t.Fatalf("got %v, want %v", got, want)
 		}
 	}
-	all, err := parseSourceIPs(DefaultSourceIPs)
-	if err != nil || len(all) != 249 || !allLoopback(all) {
-		t.Fatalf("default: %d addresses, %v", len(all), err)
+	all, err := parseSourceIPs(autoSourceIPs(10_000))
+	if err != nil || len(all) != 2500 || !allLoopback(all) {
+		t.Fatalf("auto for 10,000 connections: %d addresses, %v", len(all), err)
 	}
 	for _, none := range []string{"", "none", "  "} {
 		if got, err := parseSourceIPs(none); got != nil || err != nil {

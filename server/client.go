@@ -228,6 +228,14 @@ func (c *client) connectedSockets() []*Socket {
 	return slices.Collect(maps.Values(c.sockets))
 }
 
+// Engaged reports whether the client has a namespace connected (engine.Engaged): a drain
+// does not wait for one that has none.
+func (c *client) Engaged() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sockets) > 0
+}
+
 // OnClose disconnects every socket of the connection with the session's reason.
 func (c *client) OnClose(reason string) {
 	c.mu.Lock()

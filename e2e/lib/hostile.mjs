@@ -544,10 +544,11 @@ export async function rawSocketIO(ctx, server, { ip, token, headers } = {}) {
 /**
  * A WebSocket client written over net.Socket, so that it can stop reading (pause) like a
  * peer that has gone away without closing. No permessage-deflate. Frames it receives are
- * decoded only while it reads.
+ * decoded only while it reads. `eio`: the Engine.IO protocol it asks for (3 needs
+ * --allow-eio3).
  */
 export class TcpWs {
-  constructor(ctx, server, { ip, query = "" } = {}) {
+  constructor(ctx, server, { ip, query = "", eio = 4 } = {}) {
     this.ip = ip;
     this.buf = Buffer.alloc(0);
     this.upgraded = false;
@@ -566,7 +567,7 @@ export class TcpWs {
     this.opened.catch(() => {});
     this.sock.on("connect", () => {
       this.sock.write(
-        `GET /socket.io/?EIO=4&transport=websocket${query ? `&${query}` : ""} HTTP/1.1\r\n` +
+        `GET /socket.io/?EIO=${eio}&transport=websocket${query ? `&${query}` : ""} HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });

@@ -60,7 +60,8 @@ func NewServer(opts Options) *Server {
 // Options returns the options in force, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
-// Len is the number of open sessions.
+// Len is the number of sessions held: the open ones, and the closed ones whose client has
+// still to collect its last packets.
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -269,12 +270,20 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// Close refuses new sessions and closes every open one with reason.
+// Close refuses new sessions and closes every open one with reason. Those whose client is
+// not engaged (see Engaged), open or closed already, are forgotten at once: a drain that
+// waits for Len to reach 0 waits only for clients with something to collect.
 func (s *Server) Close(reason string) {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	s.CloseWhere(func(*Session) bool { return true }, reason)
+	for _, sess := range s.SessionsWhere(func(*Session) bool { return true }) {
+		engaged := sess.engaged() // before the close, which disconnects its sockets
+		sess.Close(reason)
+		if !engaged {
+			s.remove(sess)
+		}
+	}
 }
 
 // CloseWhere closes the sessions that match, with reason; it returns how many.

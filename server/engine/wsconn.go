@@ -20,15 +20,18 @@ import (
 // small WSDecoder, and hands whole messages to a goroutine that lives only while there
 // are messages to handle, so that a handler that waits (a store write) stalls nobody else.
 // Writes go straight to the socket from the sender when the socket takes them; what the
-// kernel does not take waits for a flush goroutine.
+// kernel does not take waits for a flush goroutine, within the connection's bounds
+// (--max-buffered, --max-queued): whatever it is, a message or a pong, a write that finds
+// the peer past them is refused and the peer is cut off as a slow consumer.
 type wsConn struct {
 	// The write side first, in one cache line: every delivery takes wmu and writes to fd.
 	wmu       sync.Mutex
 	flushing  bool // a flush goroutine owns the writes
 	warm      bool // a flush has run: later writes may go out inline
 	lastWrite bool // close the socket once the flush goroutine has written everything
+	closeSent bool // the close frame is queued: nothing goes after it
+	cutting   bool // the peer is past its bounds: its cut-off is on its way
 	closed    atomic.Bool
-	closeSent atomic.Bool
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	buffered  atomic.Int64 // bytes of pending and of the flush under way
@@ -45,7 +48,8 @@ type wsConn struct {
 	// upgradeNew); only the first flush goroutine reads it.
 	firstDelay time.Duration
 
-	dec codec.WSDecoder // the poller's alone
+	dec   codec.WSDecoder // the poller's alone
+	pongs []byte          // the poller's alone: the answers to one read's pings, written together
 
 	rmu        sync.Mutex
 	sess       *Session
@@ -56,6 +60,7 @@ type wsConn struct {
 	inboxBytes int
 	draining   bool   // a goroutine is handling the inbox
 	paused     bool   // reading is off until the inbox drains
+	stopped    bool   // reading is off for good
 	ended      string // why reading ended; handled after the inbox
 	closeCode  uint16 // the client's close frame, answered after the inbox
 	endHandled bool
@@ -128,6 +133,10 @@ func (wc *wsConn) OnReadable(buf []byte) {
 // onData decodes bytes read; it reports false once the connection is done.
 func (wc *wsConn) onData(b []byte) bool {
 	err := wc.dec.Feed(b, wc.onFrame)
+	if len(wc.pongs) > 0 {
+		wc.write(wc.pongs)
+		wc.pongs = nil
+	}
 	switch err {
 	case nil:
 		return true
@@ -147,7 +156,9 @@ var errClosing = io.EOF // a close frame ended the connection
 func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 	switch op {
 	case codec.WSPing:
-		wc.write(appendFrame(nil, codec.WSPong, payload, false))
+		// every ping is answered, in one write per read: a flood costs a peer that reads one
+		// system call a read, and one that does not is cut off at its bounds like any other
+		wc.pongs = appendFrame(wc.pongs, codec.WSPong, payload, false)
 	case codec.WSPong:
 	case codec.WSClose:
 		code := uint16(1000)
@@ -170,12 +181,19 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 
 // closeWith sends a close frame with code, as the last thing written, unless one was.
 // The codes the server closes a broken connection with carry their reason, which a
-// browser shows as CloseEvent.reason.
+// browser shows as CloseEvent.reason. It is let through whatever waits: one per connection.
 func (wc *wsConn) closeWith(code uint16) {
-	if wc.closeSent.Swap(true) {
+	wc.wmu.Lock()
+	defer wc.wmu.Unlock()
+	wc.closeLocked(code)
+}
+
+func (wc *wsConn) closeLocked(code uint16) {
+	if wc.closeSent {
 		return
 	}
-	wc.write(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
+	wc.closeSent = true
+	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
 }
 
 var closeReasons = map[uint16]string{
@@ -248,7 +266,7 @@ func (wc *wsConn) drain() {
 		wc.inboxBytes -= len(m.data)
 		if wc.paused && wc.inboxBytes <= inboxMaxBytes/2 && len(wc.inbox) <= inboxMaxMessages/2 {
 			wc.paused = false
-			if !wc.closed.Load() {
+			if !wc.stopped && !wc.closed.Load() {
 				wc.pl.Resume(wc.fd)
 			}
 		}
@@ -337,13 +355,34 @@ func (wc *wsConn) onEnd() {
 
 // write sends frames after everything written before: straight away when the socket
 // takes them all, else through the flush goroutine. It may be called from any goroutine.
-// The first frames (the handshake) go through the flush goroutine, a moment after the
-// 101: a client that starts listening for messages only once it has seen the connection
-// open (the official test suites do) would often miss a handshake read with the 101.
-func (wc *wsConn) write(frames []byte) {
+// It reports false, writing nothing, once the connection is closed or closing, and when
+// the peer let more than --max-buffered bytes or --max-queued writes wait before this one:
+// then the peer is cut off (once, on a goroutine of its own: the caller may hold the
+// session's lock). One large write to a peer that reads goes out whatever its size.
+func (wc *wsConn) write(frames []byte) bool {
 	wc.wmu.Lock()
 	defer wc.wmu.Unlock()
-	if wc.closed.Load() {
+	if wc.closed.Load() || wc.closeSent {
+		return false
+	}
+	o := &wc.srv.opts
+	if wc.buffered.Load() > int64(o.MaxBuffered) || wc.writes.Load() > int64(o.MaxQueued) {
+		if !wc.cutting {
+			wc.cutting = true
+			go wc.cutOffSlow()
+		}
+		return false
+	}
+	wc.enqueue(frames)
+	return true
+}
+
+// enqueue writes or queues frames, unchecked (callers hold wmu). The first frames (the
+// handshake) go through the flush goroutine, a moment after the 101: a client that starts
+// listening for messages only once it has seen the connection open (the official test
+// suites do) would often miss a handshake read with the 101.
+func (wc *wsConn) enqueue(frames []byte) {
+	if len(frames) == 0 || wc.closed.Load() {
 		return
 	}
 	if !wc.flushing {
@@ -384,12 +423,42 @@ func (wc *wsConn) takePending() [][]byte {
 	return frames
 }
 
+// cutOffSlow cuts off a peer past its bounds: the session it carries as a slow consumer;
+// an upgrade candidate (its session goes on polling) or a connection that has no session
+// with a close frame 1008 alone.
+func (wc *wsConn) cutOffSlow() {
+	wc.rmu.Lock()
+	sess, probing := wc.sess, wc.probing
+	wc.rmu.Unlock()
+	if sess != nil && !probing {
+		sess.cutOffSlow()
+		return
+	}
+	wc.farewell(nil)
+	wc.end(ReasonTransportClose)
+}
+
+// farewell ends the connection of a slow consumer: nothing more is read from it, what
+// waits for it is dropped, last (the frames that tell it why) goes out in its place, then
+// a close frame 1008 "slow consumer"; the socket closes once they are written, or a
+// second later.
+func (wc *wsConn) farewell(last []byte) {
+	wc.stopReading()
+	wc.wmu.Lock()
+	wc.dropPending()
+	if !wc.closeSent {
+		wc.enqueue(last)
+		wc.closeLocked(1008)
+	}
+	wc.wmu.Unlock()
+	wc.closeWhenWritten()
+	time.AfterFunc(time.Second, wc.closeSocket)
+}
+
 // dropPending forgets what waits for the flush goroutine, but for its first entry, which
 // may be the rest of a frame the socket took part of: what is written after it starts on
-// a frame's boundary.
+// a frame's boundary (callers hold wmu).
 func (wc *wsConn) dropPending() {
-	wc.wmu.Lock()
-	defer wc.wmu.Unlock()
 	if len(wc.pending) < 2 {
 		return
 	}
@@ -446,8 +515,12 @@ func (wc *wsConn) flush() {
 	}
 }
 
-// stopReading takes the connection out of its epoll loop: nothing more is decoded.
+// stopReading takes the connection out of its epoll loop for good: nothing more is
+// decoded, and a drain that frees the inbox does not put it back.
 func (wc *wsConn) stopReading() {
+	wc.rmu.Lock()
+	wc.stopped = true
+	wc.rmu.Unlock()
 	if wc.polled.Load() {
 		wc.pl.Remove(wc.fd, wc)
 	}

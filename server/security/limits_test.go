@@ -34,6 +34,23 @@ func TestKeyedLimiter(t *testing.T) {
 	}
 }
 
+func TestKeyedLimiterAllowN(t *testing.T) {
+	l := NewKeyedLimiter(1000, time.Hour, 1000) // a byte budget: 1,000 an hour
+	if ok, _ := l.AllowN("alice", 600); !ok {
+		t.Fatal("600 of 1,000 refused")
+	}
+	ok, wait := l.AllowN("alice", 600)
+	if ok || wait < 11*time.Minute || wait > 13*time.Minute {
+		t.Fatalf("600 more: ok=%v retry after %v, want refused with ~12 min (200 bytes at 1,000 an hour)", ok, wait)
+	}
+	if ok, _ := l.AllowN("alice", 400); !ok {
+		t.Fatal("the 400 left refused: a refusal must not spend tokens")
+	}
+	if ok, wait := l.AllowN("bob", 1001); ok || wait < 24*time.Hour {
+		t.Fatalf("more than the burst: ok=%v retry after %v, want never", ok, wait)
+	}
+}
+
 func TestKeyedLimiterForgetsFullBuckets(t *testing.T) {
 	l := NewKeyedLimiter(1000, time.Second, 1)
 	l.Allow("a")

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"edgeio/bench"
+)
+
+func TestEveryServeFlagHasOneTopic(t *testing.T) {
+	fs := serveFlags(&config{})
+	topic := map[string]string{}
+	for _, tp := range serveTopics {
+		for _, name := range tp.flags {
+			if fs.Lookup(name) == nil {
+				t.Errorf("topic %q names --%s, which serve does not define", tp.title, name)
+			}
+			if prev, dup := topic[name]; dup {
+				t.Errorf("--%s is under %q and %q", name, prev, tp.title)
+			}
+			topic[name] = tp.title
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, ok := topic[f.Name]; !ok && !strings.HasPrefix(f.Usage, "deprecated") {
+			t.Errorf("--%s is in no topic of edgeio help serve", f.Name)
+		}
+	})
+	var out bytes.Buffer
+	serveUsage(&out, fs)
+	for name := range topic {
+		if !strings.Contains(out.String(), "--"+name+" ") && !strings.Contains(out.String(), "--"+name+"\n") {
+			t.Errorf("help serve does not show --%s", name)
+		}
+		if !strings.Contains(out.String(), "$"+envName(name)) {
+			t.Errorf("help serve does not name %s", envName(name))
+		}
+	}
+	if strings.Contains(out.String(), "shutdown-timeout") {
+		t.Error("help serve shows the deprecated --shutdown-timeout")
+	}
+}
+
+func TestHelpExitsCleanlyEverywhere(t *testing.T) {
+	for _, args := range [][]string{
+		{"help"}, {"help", "serve"}, {"help", "token"}, {"help", "bench"}, {"help", "version"}, {"help", "help"},
+		{"--help"}, {"-h"}, {"serve", "--help"}, {"token", "--help"}, {"bench", "--help"}, {"token", "-h"},
+	} {
+		if err := run(args); err != nil {
+			t.Errorf("edgeio %s: %v", strings.Join(args, " "), err)
+		}
+	}
+}
+
+func TestMistakesAreNamed(t *testing.T) {
+	if err := run([]string{"frobnicate"}); err == nil || !strings.Contains(err.Error(), "edgeio help") {
+		t.Errorf("unknown command: %v", err)
+	}
+	var usage usageError
+	if err := run([]string{"--no-such-flag"}); !errors.As(err, &usage) || usage.cmd != "serve" {
+		t.Errorf("unknown serve flag: %v", err)
+	}
+	if err := run([]string{"token"}); !errors.As(err, &usage) || !strings.Contains(err.Error(), "--sub") {
+		t.Errorf("token without --sub: %v", err)
+	}
+}
+
+func TestDeprecatedShutdownTimeoutStillSetsTheDrain(t *testing.T) {
+	c, err := parseServe([]string{"--shutdown-timeout", "3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.opts.ShutdownTimeout != 3*time.Second {
+		t.Fatalf("--shutdown-timeout 3s set the drain to %v", c.opts.ShutdownTimeout)
+	}
+	t.Setenv("EDGEIO_DRAIN_TIMEOUT", "4s")
+	if c, err = parseServe(nil); err != nil || c.opts.ShutdownTimeout != 4*time.Second {
+		t.Fatalf("EDGEIO_DRAIN_TIMEOUT 4s: %v, %v", c.opts.ShutdownTimeout, err)
+	}
+}
+
+// bench with no flags signs its tokens with the development secret 'edgeio serve' keeps.
+func TestBenchUsesTheDevelopmentSecret(t *testing.T) {
+	dir := t.TempDir()
+	secret, err := devSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("EDGEIO_JWT_SECRET", "")
+	cfg, err := bench.ParseFlags([]string{"--data-dir", dir}, os.Stderr)
+	if err != nil || cfg.JWTSecret != secret {
+		t.Fatalf("bench --data-dir %s: secret %q, %v; want the development secret", dir, cfg.JWTSecret, err)
+	}
+	if _, err := bench.ParseFlags([]string{"--data-dir", filepath.Join(dir, "none")}, os.Stderr); err == nil ||
+		!strings.Contains(err.Error(), "--jwt-secret") {
+		t.Fatalf("bench with neither a secret nor a development one: %v", err)
+	}
+}
