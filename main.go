@@ -185,7 +185,34 @@ func parseServe(args []string) (*config, error) {
 	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
 		return nil, err
 	}
+	if err := c.readSecret(fs); err != nil {
+		return nil, err
+	}
 	return c, c.check()
+}
+
+// readSecret takes the HMAC secret from --jwt-secret-file when it is set there: the command
+// line wins over the environment, and both in one place is a mistake.
+func (c *config) readSecret(fs *flag.FlagSet) error {
+	if c.jwtSecretFile != "" && c.jwtSecret != "" {
+		switch cmdSecret, cmdFile := onCommandLine(fs, "jwt-secret"), onCommandLine(fs, "jwt-secret-file"); {
+		case cmdSecret == cmdFile:
+			return errors.New("--jwt-secret and --jwt-secret-file (or EDGEIO_JWT_SECRET and EDGEIO_JWT_SECRET_FILE): set one")
+		case cmdSecret:
+			c.jwtSecretFile = ""
+		default:
+			c.jwtSecret = ""
+		}
+	}
+	if c.jwtSecretFile == "" {
+		return nil
+	}
+	secret, err := readSecretFile(c.jwtSecretFile)
+	if err != nil {
+		return fmt.Errorf("--jwt-secret-file: %w", err)
+	}
+	c.jwtSecret = secret
+	return nil
 }
 
 // serveFlags defines the serve command's flags, each setting a field of c.
@@ -284,24 +311,6 @@ func (c *config) check() error {
 	if c.demo && c.app != "chat" {
 		return fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
-	if c.jwtSecretFile != "" && c.jwtSecret != "" {
-		// the command line wins over the environment; both in one place is a mistake
-		switch cmdSecret, cmdFile := onCommandLine(fs, "jwt-secret"), onCommandLine(fs, "jwt-secret-file"); {
-		case cmdSecret == cmdFile:
-			return nil, errors.New("--jwt-secret and --jwt-secret-file (or EDGEIO_JWT_SECRET and EDGEIO_JWT_SECRET_FILE): set one")
-		case cmdSecret:
-			c.jwtSecretFile = ""
-		default:
-			c.jwtSecret = ""
-		}
-	}
-	if c.jwtSecretFile != "" {
-		secret, err := readSecretFile(c.jwtSecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("--jwt-secret-file: %w", err)
-		}
-		c.jwtSecret = secret
-	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
 		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
@@ -369,13 +378,13 @@ var serveTopics = []struct {
 	flags []string
 }{
 	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
-	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
+	{"Tokens", []string{"jwt-secret", "jwt-secret-file", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
 	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
 		"presence-grace", "history-max-bytes", "big-room", "big-room-tick"}},
 	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
 	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
-		"auth-fail-limit", "auth-fail-window", "auth-ban", "trusted-proxies", "ip-denylist"}},
+		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets"}},
 	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
