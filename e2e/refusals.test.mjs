@@ -18,7 +18,7 @@ import { io } from "socket.io-client";
 import msgpack from "socket.io-msgpack-parser";
 import ioV2 from "socket.io-client-v2";
 import {
-  hostileTest, makeSocket, outcome, connectUser, pollOpen, request, until, uniq, tokenFor, sleep, after,
+  hostileTest, outcome, connectUser, pollOpen, pollUrl, request, until, uniq, tokenFor, sleep, after,
   assertConnectError,
 } from "./lib/hostile.mjs";
 import { E2E_DIR, ownChild } from "./lib/server.mjs";
@@ -213,9 +213,15 @@ hostileTest("bans, the denylist and foreign origins: BANNED with the ban's time 
 hostileTest("draining: HTTP 503 UNAVAILABLE with retryAfterMs in the body, which clients retry; socket.io-client 4 polling and python-socketio can read it", async (ctx) => {
   const server = await ctx.start(["--drain-timeout", "4s", "--allow-eio3"]);
   const ip = "127.0.11.106";
-  // a polling session that never polls keeps the server draining until --drain-timeout
+  // a connected polling client that never polls again keeps the server draining until
+  // --drain-timeout
   const stalled = await pollOpen(server, "127.0.11.107");
-  assert.ok(stalled.sid);
+  assert.ok(stalled.sid && !stalled.refused, stalled.text);
+  const connect = await request(pollUrl(server, { sid: stalled.sid }), {
+    ip: "127.0.11.107", method: "POST", body: "40" + JSON.stringify({ token: tokenFor(uniq("stalled")) }), headers: { "Content-Type": "text/plain" },
+  });
+  assert.equal(connect.status, 200, connect.text);
+  await until(async () => (await server.metric("edgeio_sockets")) === 1, 2000, "the stalled client's socket");
   server.proc.kill("SIGTERM");
   await until(async () => (await request(`${server.url}/socket.io/?EIO=4&transport=polling`, { ip }).catch(() => ({}))).status === 503, 2000, "the drain");
 
