@@ -343,6 +343,8 @@ func WriteRefusal(ctx *fasthttp.RequestCtx, why security.Refusal) {
 		ctx.Response.Header.Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
 	}
 	b = append(b, "}}"...)
+	// a refused client's connection is not kept alive: idle, it would hold a goroutine
+	ctx.SetConnectionClose()
 	ctx.SetStatusCode(why.Status)
 	ctx.SetContentType("application/json")
 	ctx.SetBody(b)
