@@ -18,7 +18,7 @@ import (
 // handshake succeeds, the client's Socket.IO CONNECT gets a CONNECT_ERROR written by
 // Server.OnRefusal (a v2 client, which sends no CONNECT, gets it at once), and the refused
 // session ends. Meanwhile the refusal holds little, and at most Options.RefusalBacklog of
-// them are held at once: a record of a few hundred bytes on polling, the connection with no
+// them are held at once: a small record on polling, the connection with no
 // goroutine on WebSocket; never a Session or a heartbeat, and no goroutine that waits
 // longer than one poll. Past the backlog, and for refusals of the server's own state
 // (draining, full), the answer is an HTTP status with a JSON body, which a stock client
