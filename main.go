@@ -173,6 +173,7 @@ type config struct {
 	jwtIssuer, jwtAudience  string
 	roomPolicy, sanitize    string
 	eio3Parser              string
+	recoveryOffsets         string
 	hub                     hub.Options
 }
 
@@ -230,6 +231,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.BoolVar(&e.AllowEIO3, "allow-eio3", false, "accept Engine.IO v3 clients (socket.io-client v2)")
 	fs.DurationVar(&c.recovery.Window, "recovery-window", 2*time.Minute, "chat: how long a client whose connection failed may come back with its rooms and what it missed (socket.recovered; 0: off)")
 	fs.IntVar(&c.recovery.MaxPackets, "recovery-max-packets", 10_000, "chat: broadcasts kept for recovering clients; a client that missed older ones reconnects afresh")
+	fs.StringVar(&c.recoveryOffsets, "recovery-offsets", "asked", "chat: which clients get recovery offsets (one more argument on room broadcasts) and a pid: asked (those that send recovery: true in their CONNECT auth, or come back with a pid) or all (as Socket.IO's connectionStateRecovery)")
+	fs.Int64Var(&c.recovery.MaxBytes, "recovery-max-bytes", 32<<20, "chat: bytes of broadcasts kept for recovering clients (the oldest go first; the recovery journal stays within about twice this)")
 	fs.StringVar(&c.eio3Parser, "eio3-parser", "json", "parser of Engine.IO v3 clients: json, or msgpack (socket.io-msgpack-parser 2.x)")
 	fs.IntVar(&e.CompressThreshold, "compression-threshold", 1024, "smallest message or response compressed, bytes")
 	fs.BoolVar(&e.NoCompression, "no-compression", false, "turn permessage-deflate and polling gzip off")
@@ -311,6 +314,12 @@ func (c *config) check() error {
 	if c.demo && c.app != "chat" {
 		return fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
+	switch c.recoveryOffsets {
+	case "asked", "all":
+		c.recovery.ForAll = c.recoveryOffsets == "all"
+	default:
+		return fmt.Errorf("--recovery-offsets must be asked or all, not %q", c.recoveryOffsets)
+	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
 		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
@@ -385,7 +394,7 @@ var serveTopics = []struct {
 	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
 		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
-	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets"}},
+	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
 	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
 	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout"}},

@@ -84,8 +84,9 @@ describe("a room of 200 with --big-room 50", { concurrency: false }, () => {
     assert.ok(presence.flatMap((ev) => ev.users).every((u) => u.status === "away"));
     assert.equal(reads.reduce((n, ev) => n + ev.count, 0), 20, "twenty receipts counted");
     assert.ok(reads.flatMap((ev) => ev.readers).every((r) => r.lastReadId === msg.id));
-    const lastTyping = typing.at(-1);
-    assert.ok(lastTyping && lastTyping.count === 3 && lastTyping.users.length === 3, `room-typing ${JSON.stringify(lastTyping)}`);
+    // (typing ends by itself after the test server's --typing-timeout of 500 ms: a later
+    // room-typing says so)
+    assert.ok(typing.some((ev) => ev.count === 3 && ev.users.length === 3), `room-typing ${JSON.stringify(typing)}`);
     const ownRead = await own;
     assert.deepEqual(ownRead.messageIds, [msg.id], "the reader's other device hears of its own read");
     readersOwn.close();

@@ -31,8 +31,8 @@ test("SIGTERM drains: 503 for new handshakes, close 1012 and the close packet, e
   const room = uniq("drain");
   const alice = uniq("alice");
   const bob = uniq("bob");
-  const a = await chatConnect(first, alice, { opts: RECONNECT });
-  const b = await chatConnect(first, bob, { combo: POLLING, opts: RECONNECT });
+  const a = await chatConnect(first, alice, { recover: true, opts: RECONNECT });
+  const b = await chatConnect(first, bob, { combo: POLLING, recover: true, opts: RECONNECT });
   await join(a, room);
   await join(b, room);
 

@@ -149,47 +149,42 @@ func (c *client) connect(name string, auth map[string]any) {
 	s.connected = true
 	c.mu.Unlock()
 
-	if log := c.srv.recovery; log != nil && c.sess.Protocol == 4 {
-		if peers := c.srv.recoveryPeers(); log.away(s, peers) {
-			// its state is held by a ghost of its own, or another node may keep it: wait
-			// for it off the reading goroutine (the client sends nothing on this namespace
-			// before the CONNECT reply)
-			go func() {
-				s.recoverAway(log, peers)
-				if s.Connected() {
-					c.connected(s, onConn)
-					return
-				}
-				// the connection closed while the other nodes answered
-				s.shard.LeaveAll(s)
-				nsp.remove(s)
-				log.forget(s, false)
-				c.connected(s, nil)
-			}()
-			return
-		}
-		s.join(log)
-	} else {
-		nsp.add(s)
-		s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
-		reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
-		if c.sess.Protocol == 4 {
-			reply.Data = map[string]any{"sid": s.ID}
-		}
-		_ = s.send(reply)
+	if rec := c.srv.recovery; rec != nil && c.sess.Protocol == 4 && s.tracksOffsets() {
+		// its state may be held by a ghost of its own or kept by another node: then this
+		// waits for it off the reading goroutine (the client sends nothing on this
+		// namespace before the CONNECT reply)
+		s.restore(rec, func(after func()) {
+			if s.Connected() {
+				c.connected(s, onConn, after)
+				return
+			}
+			// the connection closed meanwhile
+			s.shard.LeaveAll(s)
+			nsp.remove(s)
+			rec.Forget(s.rec)
+			c.connected(s, nil, after)
+		})
+		return
 	}
-	c.connected(s, onConn)
+	nsp.add(s)
+	s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
+	reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
+	if c.sess.Protocol == 4 {
+		reply.Data = map[string]any{"sid": s.ID}
+	}
+	_ = s.send(reply)
+	c.connected(s, onConn, nil)
 }
 
-// connected runs the namespace's connection handlers for s, then what waited for them.
-func (c *client) connected(s *Socket, onConn []func(*Socket)) {
+// connected runs the namespace's connection handlers for s, then after (recovery's
+// hand-offs), if any.
+func (c *client) connected(s *Socket, onConn []func(*Socket), after func()) {
 	for _, fn := range onConn {
 		fn(s)
 	}
-	for _, fn := range s.afterConnect {
-		fn()
+	if after != nil {
+		after()
 	}
-	s.afterConnect = nil
 }
 
 func (c *client) connectError(name string, ce *ConnectError) {

@@ -22,7 +22,7 @@ type Options struct {
 	// connected to "/" before it sends anything, so its parser cannot be told from its
 	// first packet as a v4 client's is: like a Socket.IO 2 server, the server is told.
 	EIO3Msgpack bool
-	// Recovery turns on connection state recovery (recovery.go) for Socket.IO v5 clients.
+	// Recovery turns on connection state recovery (package recovery) for Socket.IO v5 clients.
 	Recovery RecoveryOptions
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"edgeio/server/engine"
+	"edgeio/server/recovery"
 	"edgeio/server/security"
 	"edgeio/shard"
 
@@ -25,7 +26,7 @@ type Server struct {
 	cors       corsPolicy
 	metrics    *metrics
 	adapter    atomic.Pointer[Adapter]
-	recovery   *recoveryLog // nil when recovery is off
+	recovery   stateRecovery // nil when recovery is off
 	refusalLog refusalLog
 
 	mu       sync.RWMutex
@@ -40,21 +41,20 @@ type Server struct {
 func New(opts Options) *Server {
 	opts.fill()
 	s := &Server{
-		opts:     opts,
-		engine:   engine.NewServer(opts.Engine),
-		shards:   shard.New(opts.Shards, 4096),
-		cors:     newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
-		nsps:     make(map[string]*Namespace),
-		mounts:   make(map[string]fasthttp.RequestHandler),
-		recovery: newRecoveryLog(opts.Recovery),
+		opts:   opts,
+		engine: engine.NewServer(opts.Engine),
+		shards: shard.New(opts.Shards, 4096),
+		cors:   newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
+		nsps:   make(map[string]*Namespace),
+		mounts: make(map[string]fasthttp.RequestHandler),
+	}
+	if l := recovery.New(opts.Recovery); l != nil {
+		s.recovery = l
 	}
 	s.engine.OnOpen = s.newClient
 	s.engine.OnRefusal = s.refusalAnswer
 	s.engine.OnRefuse = s.refused
 	s.metrics = newMetrics(s)
-	if s.recovery != nil && opts.Recovery.Journal != "" {
-		s.recovery.openJournal(s, opts.Recovery.Journal)
-	}
 	s.Of("/")
 	return s
 }
@@ -232,7 +232,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for s.engine.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		s.awaitTakeovers(ctx)
+		if s.recovery != nil && s.recoveryPeers() != nil {
+			s.recovery.AwaitTakeovers(ctx)
+		}
 		if srv != nil {
 			// stops the listener and waits for open requests; hijacked WebSockets are ours
 			_ = srv.Shutdown()
@@ -249,7 +251,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if s.recovery != nil {
-		s.recovery.closeJournal()
+		s.recovery.Close()
 	}
 	return err
 }

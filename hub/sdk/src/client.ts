@@ -299,7 +299,9 @@ export class EdgeioClient {
   private authenticate(cb: (data: object) => void): void {
     Promise.resolve()
       .then(() => this.opts.getToken())
-      .then((token) => cb({ token }), (err: unknown) => {
+      // recovery: true asks for connection state recovery: room broadcasts then carry the
+      // offset socket.io-client keeps, and a reconnect within the window gets the session back
+      .then((token) => cb({ token, recovery: true }), (err: unknown) => {
         // no token, no CONNECT: stop this attempt and try again later
         this.socket.disconnect();
         this.emit("connect_error", new EdgeioError("UNAUTHORIZED", `getToken failed: ${(err as Error)?.message ?? err}`));
