@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"edgeio/bench"
@@ -154,6 +155,7 @@ type config struct {
 	adminToken                   string
 	ratePerIP, maxConnsPerIP     int
 	maxConns, authFailLimit      int
+	authFailTracked              int
 	authFailWindow, authBan      time.Duration
 	requireOrigin                bool
 	demo                         bool
@@ -167,6 +169,7 @@ type config struct {
 	storeKind               string
 	commitInterval          time.Duration
 	jwtSecret, jwtPublicKey string
+	jwtSecretFile           string
 	jwtIssuer, jwtAudience  string
 	roomPolicy, sanitize    string
 	eio3Parser              string
@@ -183,7 +186,34 @@ func parseServe(args []string) (*config, error) {
 	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
 		return nil, err
 	}
+	if err := c.readSecret(fs); err != nil {
+		return nil, err
+	}
 	return c, c.check()
+}
+
+// readSecret takes the HMAC secret from --jwt-secret-file when it is set there: the command
+// line wins over the environment, and both in one place is a mistake.
+func (c *config) readSecret(fs *flag.FlagSet) error {
+	if c.jwtSecretFile != "" && c.jwtSecret != "" {
+		switch cmdSecret, cmdFile := onCommandLine(fs, "jwt-secret"), onCommandLine(fs, "jwt-secret-file"); {
+		case cmdSecret == cmdFile:
+			return errors.New("--jwt-secret and --jwt-secret-file (or EDGEIO_JWT_SECRET and EDGEIO_JWT_SECRET_FILE): set one")
+		case cmdSecret:
+			c.jwtSecretFile = ""
+		default:
+			c.jwtSecret = ""
+		}
+	}
+	if c.jwtSecretFile == "" {
+		return nil
+	}
+	secret, err := readSecretFile(c.jwtSecretFile)
+	if err != nil {
+		return fmt.Errorf("--jwt-secret-file: %w", err)
+	}
+	c.jwtSecret = secret
+	return nil
 }
 
 // serveFlags defines the serve command's flags, each setting a field of c.
@@ -221,7 +251,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
 	fs.DurationVar(&c.nodeTimeout, "node-timeout", 5*time.Second, "a node silent this long is dropped from presence")
 	fs.Int64Var(&c.historyCap, "history-cap", 0, "with Redis: messages kept per room (0: all)")
-	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512); EDGEIO_JWT_SECRET or --jwt-secret-file keep it off the command line, which every local user can read")
+	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "file holding the HMAC secret of client tokens (one line)")
 	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM public key file of client tokens (RS256, ES256 or EdDSA)")
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim")
@@ -251,6 +282,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.authFailLimit, "auth-fail-limit", 10, "failed authentications from one IP that ban it (0: never)")
 	fs.DurationVar(&c.authFailWindow, "auth-fail-window", 10*time.Minute, "window the failed authentications are counted in")
 	fs.DurationVar(&c.authBan, "auth-ban", 15*time.Minute, "how long a ban lasts")
+	fs.IntVar(&c.authFailTracked, "auth-fail-tracked", 100_000, "clients (IPv4 addresses, IPv6 /64s) whose failed authentications are counted at once; when full, a new one takes an arbitrary one's place")
+	fs.IntVar(&c.opts.Engine.RefusalBacklog, "refusal-backlog", 1024, "refused handshakes held open at once to tell their clients why (a CONNECT_ERROR with a code); past it a refusal is a bare HTTP status")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.denylistFile, "ip-denylist", "", "file of refused addresses and CIDRs, one a line; re-read on SIGHUP")
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
@@ -326,6 +359,13 @@ func splitList(s string) []string {
 	return out
 }
 
+// onCommandLine reports whether the flag called name was given on the command line.
+func onCommandLine(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
 // applyEnv sets each flag from its EDGEIO_* variable, before the command line is parsed.
 func applyEnv(fs *flag.FlagSet) error {
 	var err error
@@ -347,13 +387,13 @@ var serveTopics = []struct {
 	flags []string
 }{
 	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
-	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
+	{"Tokens", []string{"jwt-secret", "jwt-secret-file", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
 	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
 		"presence-grace", "history-max-bytes", "big-room", "big-room-tick"}},
 	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
 	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
-		"auth-fail-limit", "auth-fail-window", "auth-ban", "trusted-proxies", "ip-denylist"}},
+		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
 	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
@@ -649,6 +689,20 @@ func mountDemo(c *config, io *server.Server, dev []byte) {
 
 const devSecretFile = "dev-jwt-secret"
 
+// readSecretFile reads a secret kept in a file (--jwt-secret-file): its text without the
+// surrounding white space, which must leave something.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
+}
+
 func devSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, devSecretFile)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
@@ -676,6 +730,7 @@ func token(args []string) error {
 	rooms := fs.String("rooms", "", "comma-separated room patterns (exact, prefix*, or *)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime (0: no expiry)")
 	secret := fs.String("jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HMAC secret (default: the development secret in --data-dir)")
+	secretFile := fs.String("jwt-secret-file", os.Getenv("EDGEIO_JWT_SECRET_FILE"), "file holding the HMAC secret")
 	dataDir := fs.String("data-dir", envOr("EDGEIO_DATA_DIR", "./data"), "data directory holding the development secret")
 	err := parseFlags(fs, args, func(w io.Writer) {
 		fmt.Fprint(w, "usage: edgeio token --sub ID [flags]\n\nPrints a JWT for user ID, signed with --jwt-secret (EDGEIO_JWT_SECRET), or else with the\n"+
@@ -690,6 +745,13 @@ func token(args []string) error {
 	}
 	if *sub == "" {
 		return usageError{"token", errors.New("--sub is required")}
+	}
+	if *secretFile != "" {
+		s, err := readSecretFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("token: --jwt-secret-file: %w", err)
+		}
+		*secret = s
 	}
 	if *secret == "" {
 		s, err := devSecret(*dataDir)
@@ -730,7 +792,7 @@ type protection struct {
 
 func newProtection(c *config) (*protection, error) {
 	p := &protection{
-		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan),
+		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan, c.authFailTracked),
 		denylist: &security.Denylist{},
 		path:     c.denylistFile,
 		banFor:   c.authBan,
@@ -766,6 +828,13 @@ func (p *protection) attach(c *config, io *server.Server) {
 		}
 		return d
 	}
+	io.Registry().MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_auth_failures_tracked",
+			Help: "Clients (IPv4 addresses, IPv6 /64s) with failed authentications counting toward a ban (--auth-fail-tracked bounds it)."},
+			func() float64 { return float64(p.bans.Tracked()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_bans", Help: "Clients banned now (failed authentications and the operator's bans)."},
+			func() float64 { return float64(p.bans.Len()) }),
+	)
 }
 
 // reload re-reads the denylist (SIGHUP) and expels the connections of newly denied
@@ -810,8 +879,9 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 				}
 			}
 			p.bans.Ban(a, d)
-			closed := p.hub.Expel(func(b netip.Addr) bool { return b == a }, "banned", "this address is banned by the operator", d)
-			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", a, d, closed)
+			client := security.BanKey(a)
+			closed := p.hub.Expel(client.Contains, "banned", "this address is banned by the operator", d)
+			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", security.ClientName(a), d, closed)
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{"address": a.String(), "until": time.Now().Add(d).UTC(), "closed": closed})
 		case http.MethodDelete:

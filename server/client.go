@@ -203,15 +203,9 @@ func (c *client) connectError(name string, ce *ConnectError) {
 	}
 }
 
-// encode encodes a packet for this connection's parser. The msgpack parser of v2 clients
-// (Engine.IO v3) takes CONNECT, DISCONNECT and CONNECT_ERROR as JSON text.
+// encode encodes a packet for this connection's parser (encodeFor).
 func (c *client) encode(p *codec.SPacket) ([]codec.EPacket, error) {
-	if c.parser == parserMsgpack && c.sess.Protocol == 3 && (p.Type == codec.SConnect || p.Type == codec.SDisconnect || p.Type == codec.SConnectError) {
-		encodeCount.Add(1)
-		b, err := codec.EncodeMsgpackText(nil, p)
-		return []codec.EPacket{{Type: codec.EMessage, Data: b}}, err
-	}
-	return encodePacket(c.parser, p)
+	return encodeFor(c.parser, c.sess.Protocol, p)
 }
 
 func (c *client) removeSocket(s *Socket) {

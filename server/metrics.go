@@ -70,6 +70,8 @@ func newMetrics(s *Server) *metrics {
 		counter("edgeio_packets_out_total", "Engine.IO packets queued for clients.", func() float64 { return float64(st.PacketsOut.Load()) }),
 		counter("edgeio_bytes_out_total", "Bytes queued for clients.", func() float64 { return float64(st.BytesOut.Load()) }),
 		counter("edgeio_encodes_total", "Socket.IO packets encoded (a broadcast costs one per parser).", func() float64 { return float64(encodeCount.Load()) }),
+		counter("edgeio_refusals_untold_total", "Refused handshakes answered with a bare HTTP status, not a CONNECT_ERROR with a code: --refusal-backlog was full.", func() float64 { return float64(st.Untold.Load()) }),
+		gauge("edgeio_refusals_held", "Refused handshakes held open to tell their clients why (--refusal-backlog bounds it).", func() float64 { return float64(e.RefusalsHeld()) }),
 		&closesCollector{stats: st},
 	)
 	if s.recovery != nil {

@@ -12,6 +12,7 @@ import (
 
 	"edgeio/server/engine"
 	"edgeio/server/recovery"
+	"edgeio/server/security"
 	"edgeio/shard"
 
 	"github.com/valyala/fasthttp"
@@ -19,13 +20,14 @@ import (
 
 // Server is a Socket.IO server. Create it with New, set up namespaces, then Serve.
 type Server struct {
-	opts     Options
-	engine   *engine.Server
-	shards   *shard.Group
-	cors     corsPolicy
-	metrics  *metrics
-	adapter  atomic.Pointer[Adapter]
-	recovery stateRecovery // nil when recovery is off
+	opts       Options
+	engine     *engine.Server
+	shards     *shard.Group
+	cors       corsPolicy
+	metrics    *metrics
+	adapter    atomic.Pointer[Adapter]
+	recovery   stateRecovery // nil when recovery is off
+	refusalLog refusalLog
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -50,10 +52,9 @@ func New(opts Options) *Server {
 		s.recovery = l
 	}
 	s.engine.OnOpen = s.newClient
+	s.engine.OnRefusal = s.refusalAnswer
+	s.engine.OnRefuse = s.refused
 	s.metrics = newMetrics(s)
-	if g := opts.Engine.Gate; g != nil && g.OnRefuse == nil {
-		g.OnRefuse = s.Refused
-	}
 	s.Of("/")
 	return s
 }
@@ -145,7 +146,8 @@ func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	var h fasthttp.RequestHandler
-	if strings.HasPrefix(path, s.opts.Engine.Path) || path+"/" == s.opts.Engine.Path {
+	isEngine := strings.HasPrefix(path, s.opts.Engine.Path) || path+"/" == s.opts.Engine.Path
+	if isEngine {
 		h = s.engine.ServeHTTP
 	} else {
 		s.mu.RLock()
@@ -160,13 +162,16 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Error("Not Found", fasthttp.StatusNotFound)
 		return
 	}
-	if !s.cors.apply(ctx) {
-		if ctx.Response.StatusCode() == fasthttp.StatusForbidden {
-			s.Refused("origin")
+	if !s.cors.allowed(ctx) {
+		if !isEngine || !s.cors.tellRefused(ctx, s.engine) {
+			s.refused(security.ForeignOrigin, s.engine.ClientIP(ctx))
+			engine.WriteRefusal(ctx, security.ForeignOrigin)
 		}
 		return
 	}
-	h(ctx)
+	if s.cors.apply(ctx) {
+		h(ctx)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown.

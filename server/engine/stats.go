@@ -15,6 +15,7 @@ type Stats struct {
 	BytesIn    atomic.Uint64
 	PacketsOut atomic.Uint64 // Engine.IO packets queued for clients
 	BytesOut   atomic.Uint64
+	Untold     atomic.Uint64 // refusals answered with a bare HTTP status: the refusal backlog was full
 
 	mu     sync.Mutex
 	closes map[string]uint64

@@ -53,8 +53,9 @@ type wsConn struct {
 
 	rmu        sync.Mutex
 	sess       *Session
+	refusal    *refusal    // a refused handshake's connection (refusal.go), with no session
 	probing    bool        // an upgrade candidate of a session still on polling
-	timer      *time.Timer // the upgrade's deadline while probing
+	timer      *time.Timer // the upgrade's deadline while probing; a refusal's linger
 	inbox      []inbound
 	inboxBytes int
 	draining   bool   // a goroutine is handling the inbox
@@ -293,8 +294,18 @@ func (wc *wsConn) handle(m inbound) {
 		return
 	}
 	wc.rmu.Lock()
-	sess, probing := wc.sess, wc.probing
+	sess, probing, refused := wc.sess, wc.probing, wc.refusal
 	wc.rmu.Unlock()
+	if refused != nil {
+		if !m.binary {
+			if p, err := codec.ParseText(data); err == nil {
+				wc.onRefusedMessage(p)
+			}
+		} else if refused.protocol == 4 {
+			wc.onRefusedMessage(codec.EPacket{Type: codec.EMessage, Data: data, Binary: true})
+		}
+		return
+	}
 	if sess == nil {
 		return
 	}
@@ -324,9 +335,12 @@ func (wc *wsConn) handle(m inbound) {
 // for an upgrade candidate, the session it failed to upgrade, which goes on polling.
 func (wc *wsConn) onEnd() {
 	wc.rmu.Lock()
-	sess, probing, timer := wc.sess, wc.probing, wc.timer
+	sess, probing, timer, refused := wc.sess, wc.probing, wc.timer, wc.refusal
 	wc.rmu.Unlock()
 	switch {
+	case refused != nil:
+		timer.Stop()
+		wc.srv.refusals.release()
 	case sess == nil:
 	case probing: // a candidate that did not take over (onProbe runs on this goroutine too)
 		timer.Stop()
