@@ -412,7 +412,7 @@ func closeWS(wc *wsConn, reason string) {
 // the protocol, or stopped answering), as opposed to the server's decision.
 func clientCaused(reason string) bool {
 	switch reason {
-	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError:
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError, ReasonPingFlood:
 		return true
 	}
 	return false
@@ -431,6 +431,9 @@ const (
 	// ReasonSlowConsumer closes a session whose client does not read what is sent to it
 	// (--max-buffered, --max-queued).
 	ReasonSlowConsumer = "slow consumer"
+	// ReasonPingFlood closes a WebSocket whose peer sends more pings than anyone needs
+	// (pingBudget).
+	ReasonPingFlood = "ping flood"
 )
 
 // startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -50,6 +51,7 @@ type wsConn struct {
 
 	dec   codec.WSDecoder // the poller's alone
 	pongs []byte          // the poller's alone: the answers to one read's pings, written together
+	pings pingBudget      // the poller's alone
 
 	rmu        sync.Mutex
 	sess       *Session
@@ -133,15 +135,14 @@ func (wc *wsConn) OnReadable(buf []byte) {
 // onData decodes bytes read; it reports false once the connection is done.
 func (wc *wsConn) onData(b []byte) bool {
 	err := wc.dec.Feed(b, wc.onFrame)
-	if len(wc.pongs) > 0 {
-		wc.write(wc.pongs)
-		wc.pongs = nil
-	}
+	wc.writePongs()
 	switch err {
 	case nil:
 		return true
 	case errClosing: // the close is answered once what came before it is handled
 		wc.stopReading()
+	case errPingFlood:
+		wc.failWith(1008, "too many pings", ReasonPingFlood)
 	case codec.ErrWSTooLarge:
 		wc.fail(1009)
 	default:
@@ -150,14 +151,49 @@ func (wc *wsConn) onData(b []byte) bool {
 	return false
 }
 
-var errClosing = io.EOF // a close frame ended the connection
+var (
+	errClosing   = io.EOF // a close frame ended the connection
+	errPingFlood = errors.New("too many pings")
+)
+
+// pingBudget bounds the pings a peer may send: pingRate a second on average, in bursts of
+// pingBurst. No client sends them that often (browsers never do; keep-alives come seconds
+// apart), while a flood of them makes the server write an answer for each: a peer past the
+// budget is cut off (close code 1008 "too many pings"), before its answers pile up.
+type pingBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+const (
+	pingRate  = 10
+	pingBurst = 100
+)
+
+// allow spends a ping; false once the peer is over its budget.
+func (b *pingBudget) allow(now time.Time) bool {
+	if b.at.IsZero() {
+		b.tokens = pingBurst
+	} else {
+		b.tokens = min(pingBurst, b.tokens+now.Sub(b.at).Seconds()*pingRate)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
 
 // onFrame takes one control frame or data message from the decoder.
 func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 	switch op {
 	case codec.WSPing:
-		// every ping is answered, in one write per read: a flood costs a peer that reads one
-		// system call a read, and one that does not is cut off at its bounds like any other
+		// every ping within the budget is answered, in one write per read; one that does not
+		// read its answers is cut off at its bounds like any other
+		if !wc.pings.allow(time.Now()) {
+			return errPingFlood
+		}
 		wc.pongs = appendFrame(wc.pongs, codec.WSPong, payload, false)
 	case codec.WSPong:
 	case codec.WSClose:
@@ -174,9 +210,18 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		wc.end(ReasonTransportClose)
 		return errClosing
 	default:
+		wc.writePongs() // answered before whatever the message makes the server send
 		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
 	}
 	return nil
+}
+
+// writePongs writes the answers to the pings read so far.
+func (wc *wsConn) writePongs() {
+	if len(wc.pongs) > 0 {
+		wc.write(wc.pongs)
+		wc.pongs = nil
+	}
 }
 
 // closeWith sends a close frame with code, as the last thing written, unless one was.
@@ -188,12 +233,16 @@ func (wc *wsConn) closeWith(code uint16) {
 	wc.closeLocked(code)
 }
 
-func (wc *wsConn) closeLocked(code uint16) {
+func (wc *wsConn) closeLocked(code uint16) { wc.closeLockedSaying(code, closeReasons[code]) }
+
+// closeLockedSaying sends the close frame with code and text as its reason (callers hold
+// wmu).
+func (wc *wsConn) closeLockedSaying(code uint16, text string) {
 	if wc.closeSent {
 		return
 	}
 	wc.closeSent = true
-	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
+	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, text...), false))
 }
 
 var closeReasons = map[uint16]string{
@@ -349,7 +398,13 @@ func (wc *wsConn) onEnd() {
 		sess.candidate = false
 		sess.mu.Unlock()
 	default:
-		sess.Close(ReasonTransportClose)
+		reason := ReasonTransportClose
+		wc.rmu.Lock()
+		if wc.ended == ReasonPingFlood {
+			reason = wc.ended
+		}
+		wc.rmu.Unlock()
+		sess.Close(reason)
 	}
 }
 
@@ -529,10 +584,17 @@ func (wc *wsConn) stopReading() {
 // fail ends a connection that broke the protocol: nothing more is read, the close frame
 // with code goes out after what is queued, and the session hears of the end after the
 // messages that came before.
-func (wc *wsConn) fail(code uint16) {
+func (wc *wsConn) fail(code uint16) { wc.failWith(code, closeReasons[code], ReasonTransportClose) }
+
+// failWith ends a connection as fail does, with text as the close frame's reason and
+// reason as the session's.
+func (wc *wsConn) failWith(code uint16, text, reason string) {
 	wc.stopReading()
-	wc.closeGracefully(code)
-	wc.end(ReasonTransportClose)
+	wc.wmu.Lock()
+	wc.closeLockedSaying(code, text)
+	wc.wmu.Unlock()
+	wc.closeGracefully(code) // the frame is on its way: closes once it is written
+	wc.end(reason)
 }
 
 // closeGracefully sends a close frame with code after what is queued and closes the
