@@ -10,11 +10,13 @@ import (
 // jsonParser turns JSON text into the data tree (JSON.parse semantics: strict RFC 8259).
 // Strings without escapes are substrings of the text, so the caller should pass a string it
 // copied once from the read buffer. Arrays and objects are gathered on scratch stacks and
-// then allocated at their exact size.
+// then allocated at their exact size. Every value is charged its heap cost against left
+// (budget.go).
 type jsonParser struct {
 	s     string
 	i     int
 	depth int
+	left  int
 	vals  []any
 	kvs   []member
 }
@@ -30,10 +32,11 @@ var jsonParsers = sync.Pool{New: func() any { return new(jsonParser) }}
 // maxScratch is the scratch capacity a pooled parser may keep.
 const maxScratch = 1024
 
-// parseJSON parses s[i:] as one JSON value; only whitespace may follow it.
-func parseJSON(s string, i int) (any, error) {
+// parseJSON parses s[i:] as one JSON value; only whitespace may follow it. The value may
+// take limit bytes of heap (budget.go): beyond, errOverBudget.
+func parseJSON(s string, i, limit int) (any, error) {
 	p := jsonParsers.Get().(*jsonParser)
-	p.s, p.i, p.depth = s, i, 0
+	p.s, p.i, p.depth, p.left = s, i, 0, limit
 	v, err := p.value()
 	if err == nil {
 		p.ws()
@@ -53,6 +56,32 @@ func parseJSON(s string, i int) (any, error) {
 
 func (p *jsonParser) fail() error {
 	return errf("invalid JSON at offset %d", p.i)
+}
+
+// spend charges n bytes of heap to the budget.
+func (p *jsonParser) spend(n int) error {
+	if p.left -= n; p.left < 0 {
+		return errOverBudget
+	}
+	return nil
+}
+
+// growScratch makes room for one more entry of size bytes on a scratch stack by doubling
+// it. Stacks beyond what the pool keeps are charged: a packet's budget bounds what decoding
+// it allocates, the stacks it outgrew included.
+func growScratch[T any](p *jsonParser, stack []T, size int) ([]T, error) {
+	if len(stack) < cap(stack) {
+		return stack, nil
+	}
+	n := max(2*cap(stack), 16)
+	if n > maxScratch {
+		if err := p.spend(n * size); err != nil {
+			return stack, err
+		}
+	}
+	bigger := make([]T, len(stack), n)
+	copy(bigger, stack)
+	return bigger, nil
 }
 
 func (p *jsonParser) ws() {
@@ -77,7 +106,7 @@ func (p *jsonParser) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, nil
+		return s, p.spend(costString)
 	case '[':
 		return p.array()
 	case '{':
@@ -116,6 +145,9 @@ func (p *jsonParser) array() (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
+	if err := p.spend(costSlice); err != nil {
+		return nil, err
+	}
 	base := len(p.vals)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == ']' {
@@ -125,6 +157,12 @@ func (p *jsonParser) array() (any, error) {
 	}
 	for {
 		v, err := p.value()
+		if err == nil {
+			err = p.spend(costSlot)
+		}
+		if err == nil {
+			p.vals, err = growScratch(p, p.vals, costSlot)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -155,6 +193,9 @@ func (p *jsonParser) object() (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
+	if err := p.spend(costMap); err != nil {
+		return nil, err
+	}
 	base := len(p.kvs)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
@@ -177,6 +218,13 @@ func (p *jsonParser) object() (any, error) {
 		}
 		p.i++
 		v, err := p.value()
+		if err == nil {
+			n := len(p.kvs) - base + 1
+			err = p.spend(mapCost(n) - mapCost(n-1))
+		}
+		if err == nil {
+			p.kvs, err = growScratch(p, p.kvs, 2*costSlot) // a member: a key and a value
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -246,7 +294,7 @@ func (p *jsonParser) strSlow(start, i int) (string, error) {
 		switch {
 		case c == '"':
 			p.i = i + 1
-			return sb.String(), nil
+			return sb.String(), p.spend(sb.Cap())
 		case c < 0x20:
 			p.i = i
 			return "", p.fail()
@@ -378,10 +426,13 @@ func (p *jsonParser) number() (any, error) {
 	}
 	p.i = i
 	if simple && digits <= 15 {
-		if !neg {
-			return boxUint(mant), nil
+		if !neg && mant < uint64(len(boxedUints)) {
+			return boxedUints[mant], nil
 		}
-		return -float64(mant), nil
+		if !neg {
+			return float64(mant), p.spend(costNumber)
+		}
+		return -float64(mant), p.spend(costNumber)
 	}
 	f, err := strconv.ParseFloat(s[start:i], 64)
 	if err != nil {
@@ -389,7 +440,7 @@ func (p *jsonParser) number() (any, error) {
 		// carry back, so refuse it.
 		return nil, errf("number out of range at offset %d", start)
 	}
-	return f, nil
+	return f, p.spend(costNumber)
 }
 
 // skipDigits skips one or more digits; it returns -1 when there is none.

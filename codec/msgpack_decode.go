@@ -8,12 +8,14 @@ import (
 )
 
 // mpReader decodes msgpack as notepack.io does, into the data tree. Strings are substrings
-// of s, one copy of the input; bin payloads are copied one by one.
+// of s, one copy of the input; bin payloads are copied one by one. Every value is charged
+// its heap cost against left (budget.go), containers before they are allocated.
 type mpReader struct {
 	b     []byte
 	s     string
 	i     int
 	depth int
+	left  int
 }
 
 // undefinedT is notepack's undefined (fixext 1, type 0). Inside data it reads as nil; for
@@ -22,6 +24,14 @@ type undefinedT struct{}
 
 func (r *mpReader) fail() error {
 	return errf("invalid msgpack at offset %d", r.i)
+}
+
+// spend charges n bytes of heap to the budget.
+func (r *mpReader) spend(n int) error {
+	if r.left -= n; r.left < 0 {
+		return errOverBudget
+	}
+	return nil
 }
 
 // take returns the next n bytes' start offset.
@@ -114,8 +124,14 @@ func (r *mpReader) value() (any, error) {
 	case 'm':
 		return r.object(n)
 	case 's':
+		if err := r.spend(costString); err != nil {
+			return nil, err
+		}
 		return r.str(n)
 	case 'b':
+		if err := r.spend(costSlice + n); err != nil {
+			return nil, err
+		}
 		i, err := r.take(n)
 		if err != nil {
 			return nil, err
@@ -127,33 +143,37 @@ func (r *mpReader) value() (any, error) {
 	switch {
 	case c < 0x80:
 		return boxedUints[c], nil
+	case c == 0xc0:
+		return nil, nil
+	case c == 0xc2:
+		return false, nil
+	case c == 0xc3:
+		return true, nil
+	case c >= 0xd4 && c <= 0xd8:
+		return r.ext(c, 1<<(c-0xd4))
+	}
+	// a number: boxed, unless boxUint finds it preallocated (charged all the same)
+	if err := r.spend(costNumber); err != nil {
+		return nil, err
+	}
+	switch {
 	case c >= 0xe0:
 		return float64(int8(c)), nil
-	}
-	switch c {
-	case 0xc0:
-		return nil, nil
-	case 0xc2:
-		return false, nil
-	case 0xc3:
-		return true, nil
-	case 0xca:
+	case c == 0xca:
 		v, err := r.uint(4)
 		return float64(math.Float32frombits(uint32(v))), err
-	case 0xcb:
+	case c == 0xcb:
 		v, err := r.uint(8)
 		return math.Float64frombits(v), err
-	case 0xcc, 0xcd, 0xce, 0xcf:
+	case c >= 0xcc && c <= 0xcf:
 		v, err := r.uint(1 << (c - 0xcc))
 		return boxUint(v), err
-	case 0xd0, 0xd1, 0xd2, 0xd3:
+	case c >= 0xd0 && c <= 0xd3:
 		size := 1 << (c - 0xd0)
 		v, err := r.uint(size)
 		// Sign-extend from size bytes.
 		shift := 64 - 8*size
 		return float64(int64(v<<shift) >> shift), err
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
-		return r.ext(c, 1<<(c-0xd4))
 	}
 	r.i--
 	return nil, r.fail() // 0xc1 is never used
@@ -168,6 +188,9 @@ func (r *mpReader) enter() error {
 
 func (r *mpReader) array(n int) (any, error) {
 	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	if err := r.spend(costSlice + costSlot*n); err != nil {
 		return nil, err
 	}
 	arr := make([]any, n)
@@ -186,6 +209,9 @@ func (r *mpReader) array(n int) (any, error) {
 
 func (r *mpReader) object(n int) (any, error) {
 	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	if err := r.spend(mapCost(n)); err != nil {
 		return nil, err
 	}
 	m := make(map[string]any, n)
@@ -247,11 +273,11 @@ func (r *mpReader) ext(c byte, n int) (any, error) {
 	case typ == 0 && c == 0xd4:
 		return undefinedT{}, nil
 	case typ == 0 && c == 0xd7:
-		return jsDateJSON(int64(binary.BigEndian.Uint64(data))), nil
+		return jsDateJSON(int64(binary.BigEndian.Uint64(data))), r.spend(costString + len("+275760-09-13T00:00:00.000Z"))
 	case typ == 0:
-		return append([]byte{}, data...), nil
+		return append([]byte{}, data...), r.spend(costSlice + n)
 	}
-	return []any{float64(int8(typ)), append([]byte{}, data...)}, nil
+	return []any{float64(int8(typ)), append([]byte{}, data...)}, r.spend(2*costSlice + 2*costSlot + costNumber + n)
 }
 
 // jsDateJSON is Date#toJSON: an ISO string, or null outside the range of a Date.

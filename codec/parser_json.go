@@ -76,7 +76,12 @@ func EncodeJSON(dst []byte, p *SPacket) (text []byte, attachments [][]byte, err 
 //
 // Decoded packets never alias the input. BINARY_EVENT / BINARY_ACK come out as SEvent /
 // SAck (as socket.io-parser does), with the attachments in place of the placeholders.
+// A packet whose data would take more than its budget (budget.go) is a *BudgetError.
 type JSONDecoder struct {
+	// Budget is the heap a packet's data may take per byte of its text, plus BudgetBase
+	// (DefaultBudget when 0; no budget when negative).
+	Budget int
+
 	pending *SPacket
 	want    int
 	bufs    [][]byte
@@ -89,7 +94,7 @@ func (d *JSONDecoder) DecodeText(b []byte) (*SPacket, error) {
 		d.Reset()
 		return nil, errf("text packet while attachments were due")
 	}
-	p, n, err := decodeJSONPacket(b)
+	p, n, err := decodeJSONPacket(b, budgetLimit(len(b), d.Budget))
 	if err != nil || n == 0 {
 		return p, err
 	}
@@ -123,7 +128,8 @@ func (d *JSONDecoder) Reset() {
 }
 
 // decodeJSONPacket decodes one text packet; n is the number of attachments still due.
-func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
+// Its data may take limit bytes of heap.
+func decodeJSONPacket(b []byte, limit int) (p *SPacket, n int, err error) {
 	if len(b) == 0 || b[0] < '0' || b[0] > '0'+byte(SBinaryAck) {
 		return nil, 0, errf("unknown packet type")
 	}
@@ -180,7 +186,10 @@ func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
 		p.ID = id
 	}
 	if i < len(s) {
-		if p.Data, err = parseJSON(s, i); err != nil {
+		if p.Data, err = parseJSON(s, i, limit); err != nil {
+			if err == errOverBudget {
+				err = &BudgetError{Type: t, Nsp: p.Nsp, ID: p.ID, Limit: limit}
+			}
 			return nil, 0, err
 		}
 	}
