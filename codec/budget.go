@@ -37,6 +37,10 @@ const (
 // 24 to 29. A 1 MB packet then allocates 9 MB at most, instead of up to 117 MB.
 const DefaultBudget = 8
 
+// measureAbove is the size above which a packet is measured before it is built: refusing
+// one over its budget then allocates nothing.
+const measureAbove = 64 << 10
+
 // BudgetBase is every packet's allowance beyond perByte: small packets may take any shape
 // (a few nested objects cost hundreds of bytes each, whatever their size on the wire).
 const BudgetBase = 64 << 10
@@ -68,8 +72,10 @@ func mapCost(n int) int {
 var errOverBudget = errors.New("codec: over the decode budget")
 
 // BudgetError is the error of a packet whose data would take more memory than its budget.
-// Type, Nsp and ID are the packet's where they could be read without decoding the data
-// (ID is NoID otherwise), so that its sender can be told why.
+// Type, Nsp and ID are the packet's where they could be read cheaply, so that its sender
+// can be told why: always with the JSON parser, whose header comes before the data; with
+// msgpack, whose clients write the id after the data, when the data holds at most 65,536
+// values to pass over (ID is NoID otherwise).
 type BudgetError struct {
 	Type  SType
 	Nsp   string

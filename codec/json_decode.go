@@ -11,14 +11,16 @@ import (
 // Strings without escapes are substrings of the text, so the caller should pass a string it
 // copied once from the read buffer. Arrays and objects are gathered on scratch stacks and
 // then allocated at their exact size. Every value is charged its heap cost against left
-// (budget.go).
+// (budget.go). A measuring parser (measure) builds no container and boxes no number: it
+// only charges them.
 type jsonParser struct {
-	s     string
-	i     int
-	depth int
-	left  int
-	vals  []any
-	kvs   []member
+	s       string
+	i       int
+	depth   int
+	left    int
+	measure bool
+	vals    []any
+	kvs     []member
 }
 
 type member struct {
@@ -35,8 +37,20 @@ const maxScratch = 1024
 // parseJSON parses s[i:] as one JSON value; only whitespace may follow it. The value may
 // take limit bytes of heap (budget.go): beyond, errOverBudget.
 func parseJSON(s string, i, limit int) (any, error) {
+	return runJSON(s, i, limit, false)
+}
+
+// measureJSON checks s[i:] as parseJSON does, and charges what its value would take
+// without building it (but for the strings it unescapes, which take no more than their
+// text): it finds a value over its budget for the price of a scan, and finds no other.
+func measureJSON(s string, i, limit int) error {
+	_, err := runJSON(s, i, limit, true)
+	return err
+}
+
+func runJSON(s string, i, limit int, measure bool) (any, error) {
 	p := jsonParsers.Get().(*jsonParser)
-	p.s, p.i, p.depth, p.left = s, i, 0, limit
+	p.s, p.i, p.depth, p.left, p.measure = s, i, 0, limit, measure
 	v, err := p.value()
 	if err == nil {
 		p.ws()
@@ -153,6 +167,9 @@ func (p *jsonParser) array() (any, error) {
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
 		p.depth--
+		if p.measure {
+			return nil, nil
+		}
 		return []any{}, nil
 	}
 	for {
@@ -160,13 +177,14 @@ func (p *jsonParser) array() (any, error) {
 		if err == nil {
 			err = p.spend(costSlot)
 		}
-		if err == nil {
-			p.vals, err = growScratch(p, p.vals, costSlot)
+		if err == nil && !p.measure {
+			if p.vals, err = growScratch(p, p.vals, costSlot); err == nil {
+				p.vals = append(p.vals, v)
+			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		p.vals = append(p.vals, v)
 		p.ws()
 		if p.i >= len(p.s) {
 			return nil, p.fail()
@@ -180,6 +198,10 @@ func (p *jsonParser) array() (any, error) {
 			p.i--
 			return nil, p.fail()
 		}
+	}
+	if p.measure {
+		p.depth--
+		return nil, nil
 	}
 	arr := make([]any, len(p.vals)-base)
 	copy(arr, p.vals[base:])
@@ -196,11 +218,14 @@ func (p *jsonParser) object() (any, error) {
 	if err := p.spend(costMap); err != nil {
 		return nil, err
 	}
-	base := len(p.kvs)
+	base, n := len(p.kvs), 0
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
 		p.depth--
+		if p.measure {
+			return nil, nil
+		}
 		return map[string]any{}, nil
 	}
 	for {
@@ -219,16 +244,18 @@ func (p *jsonParser) object() (any, error) {
 		p.i++
 		v, err := p.value()
 		if err == nil {
-			n := len(p.kvs) - base + 1
+			n++
 			err = p.spend(mapCost(n) - mapCost(n-1))
 		}
-		if err == nil {
-			p.kvs, err = growScratch(p, p.kvs, 2*costSlot) // a member: a key and a value
+		if err == nil && !p.measure {
+			// a member: a key and a value
+			if p.kvs, err = growScratch(p, p.kvs, 2*costSlot); err == nil {
+				p.kvs = append(p.kvs, member{k, v})
+			}
 		}
 		if err != nil {
 			return nil, err
 		}
-		p.kvs = append(p.kvs, member{k, v})
 		p.ws()
 		if p.i >= len(p.s) {
 			return nil, p.fail()
@@ -242,6 +269,10 @@ func (p *jsonParser) object() (any, error) {
 			p.i--
 			return nil, p.fail()
 		}
+	}
+	if p.measure {
+		p.depth--
+		return nil, nil
 	}
 	m := make(map[string]any, len(p.kvs)-base)
 	for _, kv := range p.kvs[base:] {
@@ -425,20 +456,24 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	p.i = i
+	var f float64
 	if simple && digits <= 15 {
 		if !neg && mant < uint64(len(boxedUints)) {
 			return boxedUints[mant], nil
 		}
-		if !neg {
-			return float64(mant), p.spend(costNumber)
+		if f = float64(mant); neg {
+			f = -f
 		}
-		return -float64(mant), p.spend(costNumber)
+	} else {
+		var err error
+		if f, err = strconv.ParseFloat(s[start:i], 64); err != nil {
+			// Only overflow gets here; JSON.parse would say Infinity, which JSON cannot
+			// carry back, so refuse it.
+			return nil, errf("number out of range at offset %d", start)
+		}
 	}
-	f, err := strconv.ParseFloat(s[start:i], 64)
-	if err != nil {
-		// Only overflow gets here; JSON.parse would say Infinity, which JSON cannot
-		// carry back, so refuse it.
-		return nil, errf("number out of range at offset %d", start)
+	if p.measure {
+		return nil, p.spend(costNumber)
 	}
 	return f, p.spend(costNumber)
 }

@@ -16,6 +16,7 @@ type mpReader struct {
 	i     int
 	depth int
 	left  int
+	walk  int // reading a header only: the values skip may still pass over
 }
 
 // undefinedT is notepack's undefined (fixext 1, type 0). Inside data it reads as nil; for
@@ -251,6 +252,9 @@ func (r *mpReader) str(n int) (string, error) {
 		return "", err
 	}
 	if r.s == "" {
+		if r.walk > 0 { // reading a header only: the string, not the whole packet
+			return fixUTF8(string(r.b[i : i+n])), nil
+		}
 		r.s = string(r.b)
 	}
 	return fixUTF8(r.s[i : i+n]), nil
@@ -261,6 +265,9 @@ func (r *mpReader) str(n int) (string, error) {
 // ArrayBuffer. Other types come out as [type, bytes], as notepack returns them.
 func (r *mpReader) ext(c byte, n int) (any, error) {
 	typ, err := r.uint(1)
+	if err == nil {
+		err = r.spend(extCost(c, typ, n))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -273,11 +280,24 @@ func (r *mpReader) ext(c byte, n int) (any, error) {
 	case typ == 0 && c == 0xd4:
 		return undefinedT{}, nil
 	case typ == 0 && c == 0xd7:
-		return jsDateJSON(int64(binary.BigEndian.Uint64(data))), r.spend(costString + len("+275760-09-13T00:00:00.000Z"))
+		return jsDateJSON(int64(binary.BigEndian.Uint64(data))), nil
 	case typ == 0:
-		return append([]byte{}, data...), r.spend(costSlice + n)
+		return append([]byte{}, data...), nil
 	}
-	return []any{float64(int8(typ)), append([]byte{}, data...)}, r.spend(2*costSlice + 2*costSlot + costNumber + n)
+	return []any{float64(int8(typ)), append([]byte{}, data...)}, nil
+}
+
+// extCost is what ext allocates for an extension of type typ and n bytes.
+func extCost(c byte, typ uint64, n int) int {
+	switch {
+	case typ == 0 && c == 0xd4:
+		return 0 // undefined
+	case typ == 0 && c == 0xd7:
+		return costString + len("+275760-09-13T00:00:00.000Z") // the longest Date
+	case typ == 0:
+		return costSlice + n
+	}
+	return 2*costSlice + 2*costSlot + costNumber + n
 }
 
 // jsDateJSON is Date#toJSON: an ISO string, or null outside the range of a Date.
@@ -315,50 +335,89 @@ func appendPadded(b []byte, v, width int) []byte {
 }
 
 // skip checks and passes over one value without building it (keys the parser ignores,
-// such as the client's "options").
-func (r *mpReader) skip() error {
+// such as the client's "options"). With charge it charges what value would (map keys
+// aside, and Dates as the string they become), so that a large packet is measured before it
+// is built.
+func (r *mpReader) skip(charge bool) error {
+	if r.walk > 0 {
+		if r.walk--; r.walk == 0 {
+			return errOverBudget
+		}
+	}
 	c, kind, n, err := r.head()
 	if err != nil {
 		return err
 	}
+	cost := 0
 	switch kind {
 	case 'a', 'm':
 		if err := r.enter(); err != nil {
 			return err
 		}
-		if kind == 'm' {
-			n *= 2
+		if cost = costSlice + costSlot*n; kind == 'm' {
+			cost = mapCost(n)
+		}
+		if charge {
+			if err := r.spend(cost); err != nil {
+				return err
+			}
 		}
 		for range n {
-			if err := r.skip(); err != nil {
+			if kind == 'm' {
+				if err := r.skip(false); err != nil { // the key: in mapCost
+					return err
+				}
+			}
+			if err := r.skip(charge); err != nil {
 				return err
 			}
 		}
 		r.depth--
 		return nil
-	case 's', 'b':
-		_, err := r.take(n)
-		return err
+	case 's':
+		cost = costString
+	case 'b':
+		cost = costSlice + n
 	case 'x':
-		_, err := r.take(n + 1)
-		return err
+		return r.skipExt(c, n, charge)
 	}
 	switch {
-	case c < 0xc0 || c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+	case kind != 0:
+	case c < 0x80, c == 0xc0, c == 0xc2, c == 0xc3:
 		return nil
-	case c == 0xca:
-		_, err = r.take(4)
-	case c == 0xcb:
-		_, err = r.take(8)
-	case c >= 0xcc && c <= 0xcf:
-		_, err = r.take(1 << (c - 0xcc))
-	case c >= 0xd0 && c <= 0xd3:
-		_, err = r.take(1 << (c - 0xd0))
 	case c >= 0xd4 && c <= 0xd8:
-		_, err = r.take(1 + 1<<(c-0xd4))
+		return r.skipExt(c, 1<<(c-0xd4), charge)
+	case c >= 0xe0:
+		n, cost = 0, costNumber
+	case c == 0xca:
+		n, cost = 4, costNumber
+	case c == 0xcb:
+		n, cost = 8, costNumber
+	case c >= 0xcc && c <= 0xcf:
+		n, cost = 1<<(c-0xcc), costNumber
+	case c >= 0xd0 && c <= 0xd3:
+		n, cost = 1<<(c-0xd0), costNumber
 	default:
 		r.i--
-		err = r.fail()
+		return r.fail()
+	}
+	if charge {
+		if err := r.spend(cost); err != nil {
+			return err
+		}
+	}
+	_, err = r.take(n)
+	return err
+}
+
+// skipExt passes over an extension of n bytes (skip).
+func (r *mpReader) skipExt(c byte, n int, charge bool) error {
+	typ, err := r.uint(1)
+	if err == nil && charge {
+		err = r.spend(extCost(c, typ, n))
+	}
+	if err == nil {
+		_, err = r.take(n)
 	}
 	return err
 }

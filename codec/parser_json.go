@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // The default parser (socket.io-parser 4.x):
@@ -164,39 +165,59 @@ func decodeJSONPacket(b []byte, limit int) (p *SPacket, n int, err error) {
 	if i == len(b) {
 		return p, n, checkData(t, nil, false)
 	}
-	// One copy of the text; the namespace and plain strings are substrings of it.
-	s := string(b)
-	if s[i] == '/' {
-		j := strings.IndexByte(s[i:], ',')
+	// The header is read, and a large packet's data measured, in b itself (they keep
+	// nothing of it); then one copy of the text is made, of which the namespace and plain
+	// strings are substrings: a packet refused by its measure costs no copy.
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	var nsp [2]int
+	if text[i] == '/' {
+		j := strings.IndexByte(text[i:], ',')
 		if j < 0 {
-			j = len(s) - i
+			j = len(text) - i
 		}
-		p.Nsp = fixUTF8(s[i : i+j])
-		i = min(i+j+1, len(s))
+		nsp = [2]int{i, i + j}
+		i = min(i+j+1, len(text))
 	}
-	if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+	if i < len(text) && text[i] >= '0' && text[i] <= '9' {
 		start := i
 		var id int64
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			id = id*10 + int64(s[i]-'0')
+		for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+			id = id*10 + int64(text[i]-'0')
 		}
 		if i-start > 16 || id > maxAckID {
 			return nil, 0, errf("ack id too large")
 		}
 		p.ID = id
 	}
+	if i < len(text) && len(b) > measureAbove {
+		if err := measureJSON(text, i, limit); err != nil {
+			if nsp[1] > 0 {
+				p.Nsp = fixUTF8(strings.Clone(text[nsp[0]:nsp[1]]))
+			}
+			return nil, 0, budgetError(err, p, limit)
+		}
+	}
+	s := string(b)
+	if nsp[1] > 0 {
+		p.Nsp = fixUTF8(s[nsp[0]:nsp[1]])
+	}
 	if i < len(s) {
 		if p.Data, err = parseJSON(s, i, limit); err != nil {
-			if err == errOverBudget {
-				err = &BudgetError{Type: t, Nsp: p.Nsp, ID: p.ID, Limit: limit}
-			}
-			return nil, 0, err
+			return nil, 0, budgetError(err, p, limit)
 		}
 	}
 	if err := checkData(t, p.Data, i < len(s)); err != nil {
 		return nil, 0, err
 	}
 	return p, n, nil
+}
+
+// budgetError turns errOverBudget into p's *BudgetError; other errors stay as they are.
+func budgetError(err error, p *SPacket, limit int) error {
+	if err == errOverBudget {
+		return &BudgetError{Type: p.Type, Nsp: p.Nsp, ID: p.ID, Limit: limit}
+	}
+	return err
 }
 
 // fillPlaceholders swaps {"_placeholder":true,"num":n} objects for the attachments.

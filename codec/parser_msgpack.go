@@ -96,31 +96,55 @@ func (d MsgpackDecoder) DecodeText(b []byte) (*SPacket, error) {
 	return decodeMsgpackText(b, budgetLimit(len(b), d.Budget))
 }
 
+// headerWalk bounds the values passed over to find the header of a packet over its budget
+// (a millisecond's work): beyond, the refusal carries no ack id.
+const headerWalk = 1 << 16
+
 // decodeMsgpack decodes one packet whose data may take limit bytes of heap; with
 // binaryTypes, 2.x's BINARY_EVENT and BINARY_ACK are taken as EVENT and ACK.
 func decodeMsgpack(b []byte, limit int, binaryTypes bool) (*SPacket, error) {
-	r := mpReader{b: b, left: limit}
-	typ, nsp, id, data, err := r.packet(false)
-	if err == errOverBudget {
-		// Read the packet again for the sender's sake, passing over its data: a msgpack
-		// client writes the id after the data.
-		r = mpReader{b: b, s: r.s, left: limit} // the packet's text, copied once already
-		e := &BudgetError{ID: NoID, Limit: limit}
-		if typ, nsp, id, _, err := r.packet(true); err == nil {
-			if p, err := headerOf(typ, nsp, id, binaryTypes); err == nil {
-				e.Type, e.Nsp, e.ID = p.Type, p.Nsp, p.ID
-			}
+	if len(b) > measureAbove {
+		r := mpReader{b: b, left: limit}
+		if _, _, _, _, err := r.packet(measureData); err != nil {
+			return nil, overBudget(err, b, "", limit, binaryTypes)
 		}
-		return nil, e
 	}
+	r := mpReader{b: b, left: limit}
+	typ, nsp, id, data, err := r.packet(buildData)
 	if err != nil {
-		return nil, err
+		return nil, overBudget(err, b, r.s, limit, binaryTypes)
 	}
 	return packetOf(typ, nsp, id, data, binaryTypes)
 }
 
+// overBudget turns errOverBudget into a *BudgetError with the packet's header, read again
+// for its sender's sake: passing over the data (a msgpack client writes the id after it)
+// as long as that is cheap. s is the packet's text if it was copied already. Other errors
+// are returned as they are.
+func overBudget(err error, b []byte, s string, limit int, binaryTypes bool) error {
+	if err != errOverBudget {
+		return err
+	}
+	e := &BudgetError{ID: NoID, Limit: limit}
+	r := mpReader{b: b, s: s, left: limit, walk: headerWalk}
+	if typ, nsp, id, _, err := r.packet(passData); err == nil {
+		if p, err := headerOf(typ, nsp, id, binaryTypes); err == nil {
+			e.Type, e.Nsp, e.ID = p.Type, p.Nsp, p.ID
+		}
+	}
+	return e
+}
+
 func decodeMsgpackText(b []byte, limit int) (*SPacket, error) {
-	v, err := parseJSON(string(b), 0, limit)
+	s := string(b)
+	var v any
+	var err error
+	if len(b) > measureAbove {
+		err = measureJSON(s, 0, limit)
+	}
+	if err == nil {
+		v, err = parseJSON(s, 0, limit)
+	}
 	if err == errOverBudget {
 		return nil, &BudgetError{ID: NoID, Limit: limit} // not an event: nothing to answer
 	}
@@ -161,9 +185,18 @@ func EncodeMsgpackText(dst []byte, p *SPacket) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
+// What packet does with a packet's data.
+type dataMode uint8
+
+const (
+	buildData   dataMode = iota // decode it (and the other fields)
+	measureData                 // charge what it would take, building nothing
+	passData                    // pass over it, reading only the other fields
+)
+
 // packet reads a packet's map: its fields, undefinedT where absent; other keys are passed
-// over. With skipData the data is passed over too, not built.
-func (r *mpReader) packet(skipData bool) (typ, nsp, id, data any, err error) {
+// over. How the data is read is mode's.
+func (r *mpReader) packet(mode dataMode) (typ, nsp, id, data any, err error) {
 	_, kind, n, err := r.head()
 	if err != nil {
 		return
@@ -187,6 +220,7 @@ func (r *mpReader) packet(skipData bool) (typ, nsp, id, data any, err error) {
 			return typ, nsp, id, data, err
 		}
 		var dst *any
+		charge := false
 		switch string(r.b[ki : ki+kn]) {
 		case "type":
 			dst = &typ
@@ -195,13 +229,12 @@ func (r *mpReader) packet(skipData bool) (typ, nsp, id, data any, err error) {
 		case "id":
 			dst = &id
 		case "data":
-			if !skipData {
-				dst = &data
-			}
+			dst, charge = &data, mode == measureData
 		}
-		if dst == nil {
-			err = r.skip()
-		} else {
+		switch {
+		case dst == nil || mode == measureData || dst == &data && mode == passData:
+			err = r.skip(charge)
+		default:
 			*dst, err = r.value()
 		}
 		if err != nil {

@@ -23,7 +23,7 @@ type wsEvent struct {
 // feedAll feeds stream in chunks of the given size and collects what is emitted.
 func feedAll(d *WSDecoder, stream []byte, chunk int) ([]wsEvent, error) {
 	var got []wsEvent
-	emit := func(op byte, p []byte, c bool) error {
+	emit := func(op byte, p []byte, c, _ bool) error {
 		got = append(got, wsEvent{op, string(p), c})
 		return nil
 	}
