@@ -31,6 +31,7 @@ import (
 
 	"edgeio/bench"
 	"edgeio/bench/relay"
+	"edgeio/codec"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/demo"
@@ -161,6 +162,8 @@ func parseServe(args []string) (*config, error) {
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
+	fs.IntVar(&c.opts.DecodeBudget, "decode-budget", codec.DefaultBudget, "memory a packet may decode into, bytes per byte of it (plus 64 KiB); a packet over it is refused with PAYLOAD_TOO_LARGE and its connection closed (0: no budget)")
+	fs.IntVar(&c.opts.MaxDecoding, "max-decoding", 1_000_000, "bytes of packets over 64 KiB decoded at once, process-wide; the others wait their turn (0: no bound)")
 
 	if err := applyEnv(fs); err != nil {
 		return nil, err
@@ -194,6 +197,13 @@ func parseServe(args []string) (*config, error) {
 		c.hub.Sanitize = security.SanitizeMode(c.sanitize)
 	default:
 		return nil, fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
+	}
+	// 0 turns these bounds off on the command line; in server.Options it is the default
+	if c.opts.DecodeBudget == 0 {
+		c.opts.DecodeBudget = -1
+	}
+	if c.opts.MaxDecoding == 0 {
+		c.opts.MaxDecoding = -1
 	}
 	c.opts.CORSOrigins = splitList(c.corsOrigins)
 	c.opts.RequireOrigin = c.requireOrigin

@@ -25,6 +25,7 @@ type Server struct {
 	metrics  *metrics
 	adapter  atomic.Pointer[Adapter]
 	recovery *recoveryLog // nil when recovery is off
+	decoding *decodeGate  // nil when large packets need not take turns
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -45,6 +46,7 @@ func New(opts Options) *Server {
 		nsps:     make(map[string]*Namespace),
 		mounts:   make(map[string]fasthttp.RequestHandler),
 		recovery: newRecoveryLog(opts.Recovery),
+		decoding: newDecodeGate(opts.MaxDecoding),
 	}
 	s.engine.OnOpen = s.newClient
 	s.metrics = newMetrics(s)

@@ -29,6 +29,7 @@ type wsConn struct {
 	lastWrite bool // close the socket once the flush goroutine has written everything
 	closed    atomic.Bool
 	closeSent atomic.Bool
+	linger    *time.Timer // closeGracefully's deadline, stopped once the socket closes
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	buffered  atomic.Int64 // bytes of pending and of the flush under way
@@ -64,12 +65,15 @@ type inbound struct {
 	data       []byte
 	binary     bool
 	compressed bool
+	owned      bool // data is the decoder's buffer, no one else's: given back (putBuffer) once handled
 }
 
 // A connection's reading pauses while this much waits for its handler: a client that
-// sends faster than it is served gets TCP backpressure, as with a blocking reader.
+// sends faster than it is served gets TCP backpressure, as with a blocking reader. A
+// message of --max-payload waits alone: a connection holds it, the one being handled and
+// an unfinished frame at most.
 const (
-	inboxMaxBytes    = 1 << 20
+	inboxMaxBytes    = 256 << 10
 	inboxMaxMessages = 256
 )
 
@@ -77,6 +81,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc := &wsConn{srv: srv, nc: nc, fd: -1}
 	wc.dec.MaxMessage = srv.opts.MaxPayload
 	wc.dec.Deflate = deflates
+	wc.dec.Alloc = getBuffer
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
@@ -143,7 +148,7 @@ func (wc *wsConn) onData(b []byte) bool {
 var errClosing = io.EOF // a close frame ended the connection
 
 // onFrame takes one control frame or data message from the decoder.
-func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
+func (wc *wsConn) onFrame(op byte, payload []byte, compressed, owned bool) error {
 	switch op {
 	case codec.WSPing:
 		wc.write(appendFrame(nil, codec.WSPong, payload, false))
@@ -162,7 +167,10 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		wc.end(ReasonTransportClose)
 		return errClosing
 	default:
-		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
+		if !owned { // the read buffer's: copied (a large message is the decoder's, not copied)
+			payload = bytes.Clone(payload)
+		}
+		wc.queue(inbound{data: payload, binary: op == codec.WSBinary, compressed: compressed, owned: owned})
 	}
 	return nil
 }
@@ -253,6 +261,9 @@ func (wc *wsConn) drain() {
 		}
 		wc.rmu.Unlock()
 		wc.handle(m)
+		if m.owned { // the handler keeps nothing of a message (Handler)
+			putBuffer(m.data)
+		}
 	}
 }
 
@@ -454,7 +465,14 @@ func (wc *wsConn) fail(code uint16) {
 func (wc *wsConn) closeGracefully(code uint16) {
 	wc.closeWith(code)
 	wc.closeWhenWritten()
-	time.AfterFunc(time.Second, wc.closeSocket)
+	t := time.AfterFunc(time.Second, wc.closeSocket)
+	wc.wmu.Lock()
+	if wc.closed.Load() {
+		t.Stop() // closed already: the timer need not hold the connection for a second
+	} else {
+		wc.linger = t
+	}
+	wc.wmu.Unlock()
 }
 
 // closeWhenWritten closes the socket once what is queued has gone out.
@@ -483,7 +501,14 @@ func (wc *wsConn) cut() {
 func (wc *wsConn) closeSocket() {
 	wc.wmu.Lock() // no direct write is under way (writeNow)
 	already := wc.closed.Swap(true)
+	linger := wc.linger
+	wc.linger = nil
 	wc.wmu.Unlock()
+	if linger != nil {
+		// what it holds (its decoder's unfinished frame, up to --max-payload) goes now,
+		// not a second later
+		linger.Stop()
+	}
 	if already {
 		return
 	}
