@@ -34,6 +34,7 @@ import (
 
 	"edgeio/bench"
 	"edgeio/bench/relay"
+	"edgeio/codec"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/demo"
@@ -293,6 +294,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
+	fs.IntVar(&c.opts.DecodeBudget, "decode-budget", codec.DefaultBudget, "memory a packet may decode into, bytes per byte of it (plus 64 KiB); a packet over it is refused with PAYLOAD_TOO_LARGE and its connection closed (0: no budget)")
+	fs.IntVar(&c.opts.MaxDecoding, "max-decoding", 1_000_000, "bytes of packets over 64 KiB decoded at once, process-wide; the others wait their turn (0: no bound)")
 
 	return fs
 }
@@ -331,6 +334,13 @@ func (c *config) check() error {
 		c.hub.Sanitize = security.SanitizeMode(c.sanitize)
 	default:
 		return fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
+	}
+	// 0 turns these bounds off on the command line; in server.Options it is the default
+	if c.opts.DecodeBudget == 0 {
+		c.opts.DecodeBudget = -1
+	}
+	if c.opts.MaxDecoding == 0 {
+		c.opts.MaxDecoding = -1
 	}
 	c.opts.CORSOrigins = splitList(c.corsOrigins)
 	c.opts.RequireOrigin = c.requireOrigin
@@ -395,7 +405,7 @@ var serveTopics = []struct {
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
 		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
-	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
+	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "decode-budget", "max-decoding", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
 	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout"}},
 	{"Shutdown", []string{"drain-timeout"}},

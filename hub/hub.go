@@ -102,6 +102,9 @@ func (h *Hub) Install(io *server.Server) {
 	// a recovering connection takes over only a socket of the same user
 	h.nsp.RecoverAs(func(s *server.Socket) string { return s.Data().(*member).user.ID })
 	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
+	h.nsp.OnOverBudget(func(s *server.Socket, ack server.AckFunc, message string) {
+		reply(s, ack, nil, &chatError{code: CodePayloadTooLarge, message: message})
+	})
 }
 
 // Close stops the hub's tick loops, flushing pending receipts.

@@ -33,6 +33,7 @@ type wsConn struct {
 	closeSent bool // the close frame is queued: nothing goes after it
 	cutting   bool // the peer is past its bounds: its cut-off is on its way
 	closed    atomic.Bool
+	linger    *time.Timer // closeGracefully's deadline, stopped once the socket closes
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	buffered  atomic.Int64 // bytes of pending and of the flush under way
@@ -72,12 +73,15 @@ type inbound struct {
 	data       []byte
 	binary     bool
 	compressed bool
+	owned      bool // data is the decoder's buffer, no one else's: given back (putBuffer) once handled
 }
 
 // A connection's reading pauses while this much waits for its handler: a client that
-// sends faster than it is served gets TCP backpressure, as with a blocking reader.
+// sends faster than it is served gets TCP backpressure, as with a blocking reader. A
+// message of --max-payload waits alone: a connection holds it, the one being handled and
+// an unfinished frame at most.
 const (
-	inboxMaxBytes    = 1 << 20
+	inboxMaxBytes    = 256 << 10
 	inboxMaxMessages = 256
 )
 
@@ -85,6 +89,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc := &wsConn{srv: srv, nc: nc, fd: -1}
 	wc.dec.MaxMessage = srv.opts.MaxPayload
 	wc.dec.Deflate = deflates
+	wc.dec.Alloc = getBuffer
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
@@ -186,7 +191,7 @@ func (b *pingBudget) allow(now time.Time) bool {
 }
 
 // onFrame takes one control frame or data message from the decoder.
-func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
+func (wc *wsConn) onFrame(op byte, payload []byte, compressed, owned bool) error {
 	switch op {
 	case codec.WSPing:
 		// every ping within the budget is answered, in one write per read; one that does not
@@ -211,7 +216,10 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		return errClosing
 	default:
 		wc.writePongs() // answered before whatever the message makes the server send
-		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
+		if !owned {     // the read buffer's: copied (a large message is the decoder's, not copied)
+			payload = bytes.Clone(payload)
+		}
+		wc.queue(inbound{data: payload, binary: op == codec.WSBinary, compressed: compressed, owned: owned})
 	}
 	return nil
 }
@@ -321,6 +329,9 @@ func (wc *wsConn) drain() {
 		}
 		wc.rmu.Unlock()
 		wc.handle(m)
+		if m.owned { // the handler keeps nothing of a message (Handler)
+			putBuffer(m.data)
+		}
 	}
 }
 
@@ -603,7 +614,14 @@ func (wc *wsConn) failWith(code uint16, text, reason string) {
 func (wc *wsConn) closeGracefully(code uint16) {
 	wc.closeWith(code)
 	wc.closeWhenWritten()
-	time.AfterFunc(time.Second, wc.closeSocket)
+	t := time.AfterFunc(time.Second, wc.closeSocket)
+	wc.wmu.Lock()
+	if wc.closed.Load() {
+		t.Stop() // closed already: the timer need not hold the connection for a second
+	} else {
+		wc.linger = t
+	}
+	wc.wmu.Unlock()
 }
 
 // closeWhenWritten closes the socket once what is queued has gone out.
@@ -632,7 +650,14 @@ func (wc *wsConn) cut() {
 func (wc *wsConn) closeSocket() {
 	wc.wmu.Lock() // no direct write is under way (writeNow)
 	already := wc.closed.Swap(true)
+	linger := wc.linger
+	wc.linger = nil
 	wc.wmu.Unlock()
+	if linger != nil {
+		// what it holds (its decoder's unfinished frame, up to --max-payload) goes now,
+		// not a second later
+		linger.Stop()
+	}
 	if already {
 		return
 	}
