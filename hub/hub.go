@@ -143,7 +143,7 @@ func (h *Hub) authenticate(s *server.Socket) error {
 
 type handler func(h *Hub, s *server.Socket, m *member, args []any) (map[string]any, *chatError)
 
-// handlers is every client event of SPEC.md section 3.
+// handlers is every client event of docs/events.md.
 var handlers = map[string]handler{
 	"join-room":         (*Hub).joinRoom,
 	"leave-room":        (*Hub).leaveRoom,

@@ -10,7 +10,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Errors a verification ends with; SPEC.md codes UNAUTHORIZED and TOKEN_EXPIRED.
+// Errors a verification ends with; the chat app answers them UNAUTHORIZED and TOKEN_EXPIRED.
 var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrTokenExpired = errors.New("token expired")
