@@ -10,6 +10,12 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
+// Bounds of a token's claims: a token past them is refused (its issuer made a mistake).
+const (
+	MaxSubject      = 256  // bytes of the sub claim, the user id
+	MaxRoomPatterns = 1000 // patterns in the rooms claim
+)
+
 // Errors a verification ends with; the chat app answers them UNAUTHORIZED and TOKEN_EXPIRED.
 var (
 	ErrUnauthorized = errors.New("unauthorized")
@@ -117,6 +123,11 @@ func (v *Verifier) Verify(token string) (*User, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	case strings.TrimSpace(c.Subject) == "":
 		return nil, fmt.Errorf("%w: no sub claim", ErrUnauthorized)
+	case len(c.Subject) > MaxSubject:
+		// a user id goes into every message, receipt and room-member event: bounded
+		return nil, fmt.Errorf("%w: the sub claim is longer than %d bytes", ErrUnauthorized, MaxSubject)
+	case len(c.Rooms) > MaxRoomPatterns:
+		return nil, fmt.Errorf("%w: the rooms claim has more than %d patterns", ErrUnauthorized, MaxRoomPatterns)
 	}
 	u = &User{ID: c.Subject, Name: c.Name, Rooms: c.Rooms, RoomsClaim: c.Rooms != nil}
 	if u.Name == "" {
