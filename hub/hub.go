@@ -117,6 +117,8 @@ func (h *Hub) Close() {
 // authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
 func (h *Hub) authenticate(s *server.Socket) error {
 	u, err := h.verifier.Verify(h.handshakeToken(s))
+	// a credential is not kept past its check (nor paid for by every idle connection)
+	delete(s.Handshake.Auth, "token")
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {

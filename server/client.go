@@ -148,6 +148,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.sockets[name] = s
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
+		c.connectTimer = nil // an idle connection keeps no timer it is done with
 	}
 	s.connected = true
 	c.mu.Unlock()

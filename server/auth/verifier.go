@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -53,7 +54,7 @@ type Verifier struct {
 	parser *jwt.Parser
 
 	mu    sync.Mutex
-	cache map[string]*User
+	cache map[[sha256.Size]byte]*User // by the token's hash: a token is a few hundred bytes
 }
 
 const cacheLimit = 10_000
@@ -85,7 +86,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{key: key, parser: jwt.NewParser(opts...), cache: make(map[string]*User)}, nil
+	return &Verifier{key: key, parser: jwt.NewParser(opts...), cache: make(map[[sha256.Size]byte]*User)}, nil
 }
 
 func parsePublicKey(pem []byte) (any, []string, error) {
@@ -108,8 +109,9 @@ func (v *Verifier) Verify(token string) (*User, error) {
 		return nil, fmt.Errorf("%w: no token", ErrUnauthorized)
 	}
 	now := time.Now()
+	key := sha256.Sum256([]byte(token))
 	v.mu.Lock()
-	u := v.cache[token]
+	u := v.cache[key]
 	v.mu.Unlock()
 	if u != nil && (u.ExpiresAt.IsZero() || now.Before(u.ExpiresAt)) {
 		return u, nil
@@ -140,7 +142,7 @@ func (v *Verifier) Verify(token string) (*User, error) {
 	if len(v.cache) >= cacheLimit {
 		clear(v.cache) // rare; a refill costs one verification per live token
 	}
-	v.cache[token] = u
+	v.cache[key] = u
 	v.mu.Unlock()
 	return u, nil
 }
