@@ -29,10 +29,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"edgeio/bench"
 	"edgeio/bench/relay"
+	"edgeio/codec"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/demo"
@@ -154,6 +156,7 @@ type config struct {
 	adminToken                   string
 	ratePerIP, maxConnsPerIP     int
 	maxConns, authFailLimit      int
+	authFailTracked              int
 	authFailWindow, authBan      time.Duration
 	requireOrigin                bool
 	demo                         bool
@@ -167,9 +170,11 @@ type config struct {
 	storeKind               string
 	commitInterval          time.Duration
 	jwtSecret, jwtPublicKey string
+	jwtSecretFile           string
 	jwtIssuer, jwtAudience  string
 	roomPolicy, sanitize    string
 	eio3Parser              string
+	recoveryOffsets         string
 	hub                     hub.Options
 }
 
@@ -182,7 +187,34 @@ func parseServe(args []string) (*config, error) {
 	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
 		return nil, err
 	}
+	if err := c.readSecret(fs); err != nil {
+		return nil, err
+	}
 	return c, c.check()
+}
+
+// readSecret takes the HMAC secret from --jwt-secret-file when it is set there: the command
+// line wins over the environment, and both in one place is a mistake.
+func (c *config) readSecret(fs *flag.FlagSet) error {
+	if c.jwtSecretFile != "" && c.jwtSecret != "" {
+		switch cmdSecret, cmdFile := onCommandLine(fs, "jwt-secret"), onCommandLine(fs, "jwt-secret-file"); {
+		case cmdSecret == cmdFile:
+			return errors.New("--jwt-secret and --jwt-secret-file (or EDGEIO_JWT_SECRET and EDGEIO_JWT_SECRET_FILE): set one")
+		case cmdSecret:
+			c.jwtSecretFile = ""
+		default:
+			c.jwtSecret = ""
+		}
+	}
+	if c.jwtSecretFile == "" {
+		return nil
+	}
+	secret, err := readSecretFile(c.jwtSecretFile)
+	if err != nil {
+		return fmt.Errorf("--jwt-secret-file: %w", err)
+	}
+	c.jwtSecret = secret
+	return nil
 }
 
 // serveFlags defines the serve command's flags, each setting a field of c.
@@ -200,6 +232,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.BoolVar(&e.AllowEIO3, "allow-eio3", false, "accept Engine.IO v3 clients (socket.io-client v2)")
 	fs.DurationVar(&c.recovery.Window, "recovery-window", 2*time.Minute, "chat: how long a client whose connection failed may come back with its rooms and what it missed (socket.recovered; 0: off)")
 	fs.IntVar(&c.recovery.MaxPackets, "recovery-max-packets", 10_000, "chat: broadcasts kept for recovering clients; a client that missed older ones reconnects afresh")
+	fs.StringVar(&c.recoveryOffsets, "recovery-offsets", "asked", "chat: which clients get recovery offsets (one more argument on room broadcasts) and a pid: asked (those that send recovery: true in their CONNECT auth, or come back with a pid) or all (as Socket.IO's connectionStateRecovery)")
+	fs.Int64Var(&c.recovery.MaxBytes, "recovery-max-bytes", 32<<20, "chat: bytes of broadcasts kept for recovering clients (the oldest go first; the recovery journal stays within about twice this)")
 	fs.StringVar(&c.eio3Parser, "eio3-parser", "json", "parser of Engine.IO v3 clients: json, or msgpack (socket.io-msgpack-parser 2.x)")
 	fs.IntVar(&e.CompressThreshold, "compression-threshold", 1024, "smallest message or response compressed, bytes")
 	fs.BoolVar(&e.NoCompression, "no-compression", false, "turn permessage-deflate and polling gzip off")
@@ -218,7 +252,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
 	fs.DurationVar(&c.nodeTimeout, "node-timeout", 5*time.Second, "a node silent this long is dropped from presence")
 	fs.Int64Var(&c.historyCap, "history-cap", 0, "with Redis: messages kept per room (0: all)")
-	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512)")
+	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512); EDGEIO_JWT_SECRET or --jwt-secret-file keep it off the command line, which every local user can read")
+	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "file holding the HMAC secret of client tokens (one line)")
 	fs.StringVar(&c.jwtPublicKey, "jwt-public-key", "", "PEM public key file of client tokens (RS256, ES256 or EdDSA)")
 	fs.StringVar(&c.jwtIssuer, "jwt-issuer", "", "required iss claim")
 	fs.StringVar(&c.jwtAudience, "jwt-audience", "", "required aud claim")
@@ -229,8 +264,17 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.DurationVar(&c.hub.TypingTimeout, "typing-timeout", 5*time.Second, "typing ends after this long without a refresh")
 	fs.DurationVar(&c.hub.PresenceGrace, "presence-grace", 5*time.Second, "offline is announced this long after a user's last disconnect")
 	fs.IntVar(&c.hub.MaxRoomsPerSocket, "max-rooms-per-socket", 100, "rooms one connection may join")
+	fs.IntVar(&c.hub.BigRoom, "big-room", 1000, "members from which a room is big: member joins and leaves, presence, receipts and typing go out coalesced once a tick (0: never)")
+	fs.DurationVar(&c.hub.BigRoomTick, "big-room-tick", time.Second, "how often a big room's coalesced events go out")
 
 	fs.IntVar(&c.hub.MessagesPerMinute, "rate-messages", 30, "send-message per user per minute (0: no limit)")
+	fs.IntVar(&c.hub.EditsPerMinute, "rate-edits", 30, "edit-message and delete-message per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.ReceiptsPerSecond, "rate-receipts", 5, "mark-as-read per user per second (0: no limit)")
+	fs.IntVar(&c.hub.PresencePerSecond, "rate-presence", 2, "update-presence per user per second (0: no limit)")
+	fs.IntVar(&c.hub.JoinsPerMinute, "rate-joins", 120, "join-room and leave-room per user per minute, one budget (0: no limit)")
+	fs.IntVar(&c.hub.StorageQuota, "storage-quota", 100_000_000, "bytes of message text and attachments one user may store a day, sends and edits (0: no quota)")
+	fs.IntVar(&c.hub.HistoryMaxBytes, "history-max-bytes", 1_000_000, "bytes of messages in one get-history answer; the rest comes with hasMore (0: no bound)")
+	fs.IntVar(&c.hub.MaxNameLength, "max-name-length", 64, "characters of a display name (the token's name claim); longer names are cut (0: no bound)")
 	fs.IntVar(&c.hub.EventsPerSecond, "rate-events", 20, "events per socket per second (0: no limit)")
 	fs.IntVar(&c.hub.EventBurst, "rate-events-burst", 50, "burst of events per socket")
 	fs.IntVar(&c.ratePerIP, "rate-handshakes", 60, "new sessions per IP per minute (0: no limit)")
@@ -239,6 +283,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.authFailLimit, "auth-fail-limit", 10, "failed authentications from one IP that ban it (0: never)")
 	fs.DurationVar(&c.authFailWindow, "auth-fail-window", 10*time.Minute, "window the failed authentications are counted in")
 	fs.DurationVar(&c.authBan, "auth-ban", 15*time.Minute, "how long a ban lasts")
+	fs.IntVar(&c.authFailTracked, "auth-fail-tracked", 100_000, "clients (IPv4 addresses, IPv6 /64s) whose failed authentications are counted at once; when full, a new one takes an arbitrary one's place")
+	fs.IntVar(&c.opts.Engine.RefusalBacklog, "refusal-backlog", 1024, "refused handshakes held open at once to tell their clients why (a CONNECT_ERROR with a code); past it a refusal is a bare HTTP status")
 	fs.StringVar(&c.trustedProxies, "trusted-proxies", "", "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed")
 	fs.StringVar(&c.denylistFile, "ip-denylist", "", "file of refused addresses and CIDRs, one a line; re-read on SIGHUP")
 	fs.BoolVar(&c.requireOrigin, "require-origin", false, "refuse requests without an Origin header")
@@ -248,6 +294,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
+	fs.IntVar(&c.opts.DecodeBudget, "decode-budget", codec.DefaultBudget, "memory a packet may decode into, bytes per byte of it (plus 64 KiB); a packet over it is refused with PAYLOAD_TOO_LARGE and its connection closed (0: no budget)")
+	fs.IntVar(&c.opts.MaxDecoding, "max-decoding", 1_000_000, "bytes of packets over 64 KiB decoded at once, process-wide; the others wait their turn (0: no bound)")
 
 	return fs
 }
@@ -269,6 +317,12 @@ func (c *config) check() error {
 	if c.demo && c.app != "chat" {
 		return fmt.Errorf("--demo needs --app chat, not %q", c.app)
 	}
+	switch c.recoveryOffsets {
+	case "asked", "all":
+		c.recovery.ForAll = c.recoveryOffsets == "all"
+	default:
+		return fmt.Errorf("--recovery-offsets must be asked or all, not %q", c.recoveryOffsets)
+	}
 	switch c.eio3Parser {
 	case "json", "msgpack":
 		c.opts.EIO3Msgpack = c.eio3Parser == "msgpack"
@@ -281,6 +335,13 @@ func (c *config) check() error {
 	default:
 		return fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
 	}
+	// 0 turns these bounds off on the command line; in server.Options it is the default
+	if c.opts.DecodeBudget == 0 {
+		c.opts.DecodeBudget = -1
+	}
+	if c.opts.MaxDecoding == 0 {
+		c.opts.MaxDecoding = -1
+	}
 	c.opts.CORSOrigins = splitList(c.corsOrigins)
 	c.opts.RequireOrigin = c.requireOrigin
 	proxies, err := security.ParsePrefixes(splitList(c.trustedProxies))
@@ -288,7 +349,9 @@ func (c *config) check() error {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
 	c.opts.Engine.TrustedProxies = proxies
-	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond} {
+	for _, n := range []*int{&c.hub.MessagesPerMinute, &c.hub.EventsPerSecond, &c.hub.EditsPerMinute,
+		&c.hub.ReceiptsPerSecond, &c.hub.PresencePerSecond, &c.hub.JoinsPerMinute, &c.hub.StorageQuota,
+		&c.hub.HistoryMaxBytes, &c.hub.MaxNameLength, &c.hub.BigRoom} {
 		if *n == 0 {
 			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
@@ -304,6 +367,13 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+// onCommandLine reports whether the flag called name was given on the command line.
+func onCommandLine(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 // applyEnv sets each flag from its EDGEIO_* variable, before the command line is parsed.
@@ -327,13 +397,15 @@ var serveTopics = []struct {
 	flags []string
 }{
 	{"Listeners and apps", []string{"addr", "admin-addr", "admin-token", "app", "demo", "path", "cors-origins", "require-origin"}},
-	{"Tokens", []string{"jwt-secret", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
-	{"Chat", []string{"max-content-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout", "presence-grace"}},
+	{"Tokens", []string{"jwt-secret", "jwt-secret-file", "jwt-public-key", "jwt-issuer", "jwt-audience", "auth-cookie", "csrf-cookie", "room-policy"}},
+	{"Chat", []string{"max-content-length", "max-name-length", "sanitize", "max-rooms-per-socket", "receipt-window", "typing-timeout",
+		"presence-grace", "history-max-bytes", "big-room", "big-room-tick"}},
 	{"Store", []string{"data-dir", "store", "commit-interval", "broadcast-after-sync", "history-cap"}},
-	{"Abuse protection", []string{"rate-messages", "rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
-		"auth-fail-limit", "auth-fail-window", "auth-ban", "trusted-proxies", "ip-denylist"}},
-	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets"}},
-	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
+	{"Abuse protection", []string{"rate-messages", "rate-edits", "rate-receipts", "rate-presence", "rate-joins", "storage-quota",
+		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
+		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
+	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
+	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "decode-budget", "max-decoding", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
 	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout"}},
 	{"Shutdown", []string{"drain-timeout"}},
@@ -627,6 +699,20 @@ func mountDemo(c *config, io *server.Server, dev []byte) {
 
 const devSecretFile = "dev-jwt-secret"
 
+// readSecretFile reads a secret kept in a file (--jwt-secret-file): its text without the
+// surrounding white space, which must leave something.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	secret := strings.TrimSpace(string(b))
+	if secret == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	return secret, nil
+}
+
 func devSecret(dataDir string) (string, error) {
 	path := filepath.Join(dataDir, devSecretFile)
 	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
@@ -654,6 +740,7 @@ func token(args []string) error {
 	rooms := fs.String("rooms", "", "comma-separated room patterns (exact, prefix*, or *)")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime (0: no expiry)")
 	secret := fs.String("jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HMAC secret (default: the development secret in --data-dir)")
+	secretFile := fs.String("jwt-secret-file", os.Getenv("EDGEIO_JWT_SECRET_FILE"), "file holding the HMAC secret")
 	dataDir := fs.String("data-dir", envOr("EDGEIO_DATA_DIR", "./data"), "data directory holding the development secret")
 	err := parseFlags(fs, args, func(w io.Writer) {
 		fmt.Fprint(w, "usage: edgeio token --sub ID [flags]\n\nPrints a JWT for user ID, signed with --jwt-secret (EDGEIO_JWT_SECRET), or else with the\n"+
@@ -668,6 +755,13 @@ func token(args []string) error {
 	}
 	if *sub == "" {
 		return usageError{"token", errors.New("--sub is required")}
+	}
+	if *secretFile != "" {
+		s, err := readSecretFile(*secretFile)
+		if err != nil {
+			return fmt.Errorf("token: --jwt-secret-file: %w", err)
+		}
+		*secret = s
 	}
 	if *secret == "" {
 		s, err := devSecret(*dataDir)
@@ -708,7 +802,7 @@ type protection struct {
 
 func newProtection(c *config) (*protection, error) {
 	p := &protection{
-		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan),
+		bans:     security.NewBans(c.authFailLimit, c.authFailWindow, c.authBan, c.authFailTracked),
 		denylist: &security.Denylist{},
 		path:     c.denylistFile,
 		banFor:   c.authBan,
@@ -744,6 +838,13 @@ func (p *protection) attach(c *config, io *server.Server) {
 		}
 		return d
 	}
+	io.Registry().MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_auth_failures_tracked",
+			Help: "Clients (IPv4 addresses, IPv6 /64s) with failed authentications counting toward a ban (--auth-fail-tracked bounds it)."},
+			func() float64 { return float64(p.bans.Tracked()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "edgeio_bans", Help: "Clients banned now (failed authentications and the operator's bans)."},
+			func() float64 { return float64(p.bans.Len()) }),
+	)
 }
 
 // reload re-reads the denylist (SIGHUP) and expels the connections of newly denied
@@ -788,8 +889,9 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 				}
 			}
 			p.bans.Ban(a, d)
-			closed := p.hub.Expel(func(b netip.Addr) bool { return b == a }, "banned", "this address is banned by the operator", d)
-			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", a, d, closed)
+			client := security.BanKey(a)
+			closed := p.hub.Expel(client.Contains, "banned", "this address is banned by the operator", d)
+			log.Printf("edgeio: %s banned by the operator for %s; %d sessions closed", security.ClientName(a), d, closed)
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(map[string]any{"address": a.String(), "until": time.Now().Add(d).UTC(), "closed": closed})
 		case http.MethodDelete:

@@ -246,6 +246,21 @@ func (c *conn) onEvent(name string, args []any) {
 		if u, ok := userIndex(uid); ok {
 			c.r.presence.seen(c, u, status)
 		}
+	case "room-typing", "room-presence-changed": // a big room's coalesced typists and statuses
+		users, _ := m["users"].([]any)
+		for _, item := range users {
+			e, _ := item.(map[string]any)
+			uid, _ := e["userId"].(string)
+			u, ok := userIndex(uid)
+			switch {
+			case !ok:
+			case name == "room-typing":
+				c.r.typing.seen(c, u, "")
+			default:
+				status, _ := e["status"].(string)
+				c.r.presence.seen(c, u, status)
+			}
+		}
 	case "error":
 		code, _ := m["code"].(string)
 		c.r.errors.add("error event "+orUnknown(code), 1)

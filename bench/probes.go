@@ -131,18 +131,29 @@ func (r *run) pickProbe(p *prober) (*conn, int64) {
 	return nil, 0
 }
 
-// typingProbe: typing-start then typing-stop (so that the next start is announced again);
-// the room's other members' user-typing {isTyping: true} are the samples.
+// typingProbe: typing-start, then typing-stop a moment later (so that the next start is
+// announced again, and a big room, which tells its typists once a tick, sees it typing);
+// the room's other members' user-typing {isTyping: true}, or room-typing listing it, are
+// the samples.
 func (r *run) typingProbe(c *conn, expect int64) {
 	pr := &probe{start: r.now(), expect: expect}
 	if !r.typing.begin(c.idx, pr) {
 		return
 	}
 	room := r.rooms[c.room].name
-	if c.emit(codec.NoID, "typing-start", room) != nil || c.emit(codec.NoID, "typing-stop", room) != nil {
+	if c.emit(codec.NoID, "typing-start", room) != nil {
 		r.errors.add("typing write error", 1)
+		return
 	}
+	time.AfterFunc(typingHeld, func() {
+		if c.emit(codec.NoID, "typing-stop", room) != nil {
+			r.errors.add("typing write error", 1)
+		}
+	})
 }
+
+// typingHeld is how long a typing probe types: past a big room's tick (1 s by default).
+const typingHeld = 1500 * time.Millisecond
 
 // presenceProbe: update-presence toggling away and online; the room's other members'
 // presence-update with that status are the samples.

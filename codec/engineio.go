@@ -149,25 +149,34 @@ func AppendV4Payload(dst []byte, pkts []EPacket) []byte {
 // DecodeV4Payload splits a v4 polling body into packets. Data slices share one fresh
 // backing array.
 func DecodeV4Payload(body []byte) ([]EPacket, error) {
-	if len(body) == 0 {
-		return nil, ErrBadPayload
-	}
-	n := 1 + bytes.Count(body, []byte{recordSeparator})
-	pkts := make([]EPacket, 0, n)
-	// Decoded base64 is never longer than its text, so the arena never moves.
-	arena := make([]byte, 0, len(body))
-	for range n {
-		part := body
-		if i := bytes.IndexByte(body, recordSeparator); i >= 0 {
-			part, body = body[:i], body[i+1:]
-		}
-		p, err := decodeTextInto(&arena, part)
-		if err != nil {
-			return nil, err
-		}
-		pkts = append(pkts, p)
+	pkts := make([]EPacket, 0, 1+bytes.Count(body, []byte{recordSeparator}))
+	if err := EachV4Packet(body, func(p EPacket) bool { pkts = append(pkts, p); return true }); err != nil {
+		return nil, err
 	}
 	return pkts, nil
+}
+
+// EachV4Packet decodes a v4 polling body as DecodeV4Payload does, a packet at a time: fn
+// gets each, in order, until it returns false. A body of many small packets then costs no
+// slice of them (a megabyte of pings would take 20 MB). On a malformed packet it returns
+// the error, fn having seen the packets before it, as engine.io handles them.
+func EachV4Packet(body []byte, fn func(EPacket) bool) error {
+	if len(body) == 0 {
+		return ErrBadPayload
+	}
+	// Decoded base64 is never longer than its text, so the arena never moves.
+	arena := make([]byte, 0, len(body))
+	for {
+		part, rest, more := bytes.Cut(body, []byte{recordSeparator})
+		p, err := decodeTextInto(&arena, part)
+		if err != nil {
+			return err
+		}
+		if !fn(p) || !more {
+			return nil
+		}
+		body = rest
+	}
 }
 
 func textType(c byte) (EType, error) {

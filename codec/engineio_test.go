@@ -178,3 +178,31 @@ func TestV4PayloadErrors(t *testing.T) {
 		}
 	}
 }
+
+// The packet-at-a-time decoders hand over the packets before a malformed one, and stop
+// when told to.
+func TestEachPacketStopsWhereTold(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		each func(func(EPacket) bool) error
+		err  error
+	}{
+		{"v4", func(fn func(EPacket) bool) error { return EachV4Packet([]byte("2\x1e4a\x1e2\x1e9"), fn) }, ErrBadPacketType},
+		{"v3", func(fn func(EPacket) bool) error { return EachV3Packet([]byte("1:22:4a1:21:9"), false, fn) }, ErrBadPacketType},
+		{"v3 binary", func(fn func(EPacket) bool) error {
+			return EachV3Packet([]byte("\x00\x01\xff2\x00\x02\xff4a\x00\x01\xff2\x02"), true, fn)
+		}, ErrBadPayload},
+	} {
+		var seen []EPacket
+		if err := c.each(func(p EPacket) bool { seen = append(seen, p); return true }); !errors.Is(err, c.err) {
+			t.Errorf("%s: error %v, want %v", c.name, err, c.err)
+		}
+		if want := []EPacket{ctl(EPing, ""), msg("a"), ctl(EPing, "")}; !pktsEqual(seen, want) {
+			t.Errorf("%s: saw %+v before the error, want %+v", c.name, seen, want)
+		}
+		seen = nil
+		if err := c.each(func(p EPacket) bool { seen = append(seen, p); return len(seen) < 2 }); err != nil || len(seen) != 2 {
+			t.Errorf("%s: told to stop at the second packet, saw %d (error %v)", c.name, len(seen), err)
+		}
+	}
+}

@@ -68,27 +68,38 @@ func AppendV3BinaryPayload(dst []byte, pkts []EPacket) []byte {
 // DecodeV3Payload decodes a v3 polling body; binary selects the XHR2 binary format
 // (Content-Type application/octet-stream). Data slices share one fresh backing array.
 func DecodeV3Payload(body []byte, binary bool) ([]EPacket, error) {
-	if len(body) == 0 {
-		return nil, ErrBadPayload
+	pkts := make([]EPacket, 0, 8)
+	if err := EachV3Packet(body, binary, func(p EPacket) bool { pkts = append(pkts, p); return true }); err != nil {
+		return nil, err
 	}
-	if binary {
-		return decodeV3Binary(body)
-	}
-	return decodeV3String(body)
+	return pkts, nil
 }
 
-func decodeV3String(body []byte) ([]EPacket, error) {
-	pkts := make([]EPacket, 0, 8)
+// EachV3Packet decodes a v3 polling body as DecodeV3Payload does, a packet at a time: fn
+// gets each, in order, until it returns false. A body of many small packets then costs no
+// slice of them (a megabyte of pings would take 13 MB). On a malformed packet it returns
+// the error, fn having seen the packets before it, as engine.io handles them.
+func EachV3Packet(body []byte, binary bool, fn func(EPacket) bool) error {
+	if len(body) == 0 {
+		return ErrBadPayload
+	}
+	if binary {
+		return eachV3Binary(body, fn)
+	}
+	return eachV3String(body, fn)
+}
+
+func eachV3String(body []byte, fn func(EPacket) bool) error {
 	arena := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
 		n, next, ok := lenPrefix(body, i, ':', '0')
 		if !ok {
-			return nil, ErrBadPayload
+			return ErrBadPayload
 		}
 		start := next
 		end, ok := skipUTF16(body, start, n)
 		if !ok {
-			return nil, ErrBadPayload
+			return ErrBadPayload
 		}
 		i = end
 		if n == 0 {
@@ -96,24 +107,25 @@ func decodeV3String(body []byte) ([]EPacket, error) {
 		}
 		p, err := decodeV3Text(&arena, body[start:end])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		pkts = append(pkts, p)
+		if !fn(p) {
+			return nil
+		}
 	}
-	return pkts, nil
+	return nil
 }
 
-func decodeV3Binary(body []byte) ([]EPacket, error) {
-	pkts := make([]EPacket, 0, 8)
+func eachV3Binary(body []byte, fn func(EPacket) bool) error {
 	arena := make([]byte, 0, len(body))
 	for i := 0; i < len(body); {
 		kind := body[i]
 		if kind > 1 {
-			return nil, ErrBadPayload
+			return ErrBadPayload
 		}
 		n, next, ok := lenPrefix(body, i+1, 0xff, 0)
 		if !ok || n == 0 || n > len(body)-next {
-			return nil, ErrBadPayload
+			return ErrBadPayload
 		}
 		part := body[next : next+n]
 		i = next + n
@@ -121,11 +133,11 @@ func decodeV3Binary(body []byte) ([]EPacket, error) {
 		if kind == 0 {
 			var err error
 			if p, err = decodeV3Text(&arena, part); err != nil {
-				return nil, err
+				return err
 			}
 		} else {
 			if part[0] > byte(ENoop) {
-				return nil, ErrBadPacketType
+				return ErrBadPacketType
 			}
 			p = EPacket{Type: EType(part[0]), Binary: true}
 			if len(part) > 1 {
@@ -134,9 +146,11 @@ func decodeV3Binary(body []byte) ([]EPacket, error) {
 				p.Data = arena[start:len(arena):len(arena)]
 			}
 		}
-		pkts = append(pkts, p)
+		if !fn(p) {
+			return nil
+		}
 	}
-	return pkts, nil
+	return nil
 }
 
 // decodeV3Text decodes a packet of a v3 payload; "b<type><base64>" is a binary packet.

@@ -10,7 +10,7 @@ import { serverTest, closeOrphans } from "./lib/scope.mjs";
 import { TRANSPORTS, PARSERS, normalize, parsersUnderTest } from "./lib/client.mjs";
 import {
   startChat, chatConnect, chatMatrix, uniq, ack, ackOk, join, send, history, record, sleep, until,
-  assertKeys, assertMessage, assertTombstone, assertTime, expectAckError, defaultName, stripOffset, QUIET_MS, WAIT_MS,
+  assertKeys, assertMessage, assertTombstone, assertTime, expectAckError, defaultName, QUIET_MS, WAIT_MS,
 } from "./lib/chat.mjs";
 
 let server;
@@ -65,7 +65,7 @@ for (const combo of chatMatrix()) {
       await until(() => seen.a1.length >= 2 && seen.a2.length >= 2 && seen.b.length >= 2, WAIT_MS, "second new-message");
       await sleep(QUIET_MS);
       for (const k of ["a1", "a2", "b"]) {
-        assert.deepStrictEqual(seen[k].map((args) => stripOffset(args)), [[r.message], [plain]], `new-message at ${k}: the ack's message, once, one argument and the offset`);
+        assert.deepStrictEqual(seen[k], [[r.message], [plain]], `new-message at ${k}: the ack's message, once, one argument (no recovery offset: the client did not ask)`);
       }
       assert.deepStrictEqual(seen.a3, [], "alice's socket outside the room gets nothing");
       assert.deepStrictEqual(seen.c, [], "a user outside the room gets nothing");
@@ -92,7 +92,7 @@ for (const combo of chatMatrix()) {
       await until(() => editedA.length && editedB.length, WAIT_MS, "message-edited at both");
       for (const [who, got] of [["author", editedA], ["other", editedB]]) {
         assert.equal(got.length, 1, `one message-edited at ${who}`);
-        assert.equal(stripOffset(got[0]).length, 1, "message-edited has one argument, and the offset");
+        assert.equal(got[0].length, 1, "message-edited has one argument");
         assertKeys(got[0][0], ["messageId", "roomId", "content", "editedAt"], "message-edited");
         assert.deepStrictEqual(got[0][0], { messageId: m.id, roomId: room, content: "second draft", editedAt: e.message.editedAt });
       }
@@ -102,8 +102,8 @@ for (const combo of chatMatrix()) {
       const d = await ack(a, "delete-message", m.id);
       assert.deepStrictEqual(d, { ok: true, messageId: m.id }, "delete-message ack");
       await until(() => deletedA.length && deletedB.length, WAIT_MS, "message-deleted at both");
-      assert.deepStrictEqual(deletedA.map((args) => stripOffset(args)), [[m.id]], "message-deleted is the id as a plain string (then the offset)");
-      assert.deepStrictEqual(deletedB.map((args) => stripOffset(args)), [[m.id]]);
+      assert.deepStrictEqual(deletedA, [[m.id]], "message-deleted is the id as a plain string, alone");
+      assert.deepStrictEqual(deletedB, [[m.id]]);
       assert.equal(typeof deletedB[0][0], "string");
 
       const h = await history(b, { roomId: room });
@@ -261,7 +261,7 @@ for (const combo of chatMatrix()) {
       await sleep(QUIET_MS);
       for (const [k, got] of Object.entries(reads)) {
         assert.equal(got.length, 1, `one messages-read at ${k}`);
-        assert.equal(stripOffset(got[0]).length, 1);
+        assert.equal(got[0].length, 1);
         const p = got[0][0];
         assertKeys(p, ["roomId", "messageIds", "userId", "readAt"], `messages-read at ${k}`);
         assert.equal(p.roomId, room);

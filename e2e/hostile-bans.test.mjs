@@ -1,5 +1,7 @@
 // Hostile clients: authentication failures that earn a ban (--auth-fail-limit, the admin
-// listener's /admin/bans), and a denylist re-read on SIGHUP (--ip-denylist).
+// listener's /admin/bans), and a denylist re-read on SIGHUP (--ip-denylist). A banned or
+// denied address's handshakes are refused in the protocol: CONNECT_ERROR BANNED (with
+// retryAfterMs) or FORBIDDEN.
 // Source addresses of this file: 127.0.3.x, and 127.0.0.9 / 127.0.0.10 / 127.0.0.11.
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -7,7 +9,7 @@ import os from "node:os";
 import path from "node:path";
 import {
   hostileTest, honestRoom, connectUser, makeSocket, outcome, refusedUser, join, ackOk, pollOpen,
-  pollClose, wsRefused, assertRefusal, request, until, uniq, tokenFor, badToken, after, RawWs,
+  pollClose, request, until, uniq, tokenFor, badToken, after, RawWs, pollRefusal, wsRefusal, assertConnectError,
 } from "./lib/hostile.mjs";
 
 const ADMIN_TOKEN = "hostile-admin-" + Math.random().toString(36).slice(2);
@@ -79,14 +81,15 @@ for (const transports of [["websocket"], ["polling"]]) {
     await until(() => logged.test(server.logs()), 2000, "the ban in the log");
     const closed = Number(logged.exec(server.logs())[1]);
     assert.ok(closed >= 2, `the ban closed the open session and the banning one (${closed} logged)`);
-    const after403 = makeSocket(ctx, server, { ip, token: badToken(uniq("m")), transports });
-    const o = await outcome(after403);
+    const afterBan = makeSocket(ctx, server, { ip, token: badToken(uniq("m")), transports });
+    const o = await outcome(afterBan);
     assert.equal(o.ok, false, "a handshake after the ban is refused");
-    assertRefusal(await pollOpen(server, ip), 403, "banned", "and gets HTTP 403");
+    assertConnectError(o.err, "BANNED", "socket.io-client after the ban", { retryAfterMs: 600000, tolerance: 10000 });
+    assertConnectError(await pollRefusal(server, ip), "BANNED", "a polling handshake after the ban", { retryAfterMs: 600000, tolerance: 10000 });
   });
 }
 
-hostileTest("10 bad tokens then a good one: the address is banned (403), its open session closed; admin lists and lifts the ban", async (ctx) => {
+hostileTest("10 bad tokens then a good one: the address is banned (CONNECT_ERROR BANNED), its open session closed; admin lists and lifts the ban", async (ctx) => {
   const server = await ctx.start([
     "--auth-fail-limit", "10", "--auth-fail-window", "1m", "--auth-ban", "10m", "--admin-token", ADMIN_TOKEN,
   ]);
@@ -113,11 +116,14 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   await assertExpelled(expelled, 2000, "the open session of the banned address", { message: /failed authentications/, retryAfterMs: 600000 });
   assert.ok(await server.metric("edgeio_session_closes_total", { reason: "banned" }) >= 1, "session close 'banned' counted");
 
-  // the good token from the banned address: 403 on the handshake, polling and WebSocket
-  assertRefusal(await pollOpen(server, ip), 403, "banned", "polling handshake of a banned address");
-  assertRefusal(await wsRefused(ctx, server, ip), 403, "banned", "WebSocket upgrade of a banned address");
+  // the good token from the banned address: BANNED on polling and WebSocket, with the time left
+  const ban10m = { retryAfterMs: 600000, tolerance: 10000 };
+  assertConnectError(await pollRefusal(server, ip), "BANNED", "polling handshake of a banned address", ban10m);
+  assertConnectError(await wsRefusal(ctx, server, ip), "BANNED", "WebSocket handshake of a banned address", ban10m);
   const good = makeSocket(ctx, server, { ip, token: tokenFor(victimUser) });
-  assert.equal((await outcome(good)).ok, false, "a good token from the banned address is refused");
+  const goodOutcome = await outcome(good);
+  assert.equal(goodOutcome.ok, false, "a good token from the banned address is refused");
+  assertConnectError(goodOutcome.err, "BANNED", "socket.io-client from the banned address", ban10m);
   good.close();
   // another address is unaffected
   const other = await connectUser(ctx, server, uniq("bystander"), "127.0.3.11");
@@ -139,7 +145,7 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   assert.equal((await server.admin("/admin/bans")).status, 401, "GET /admin/bans without the token");
   assert.equal((await server.admin("/admin/bans", { headers: { Authorization: "Bearer wrong" } })).status, 401, "GET with a wrong token");
   assert.equal((await server.admin(`/admin/bans?address=${ip}`, { method: "DELETE" })).status, 401, "DELETE without the token");
-  assertRefusal(await pollOpen(server, ip), 403, "banned", "still banned after a refused DELETE");
+  assertConnectError(await pollRefusal(server, ip), "BANNED", "still banned after a refused DELETE", ban10m);
   // the ban is not on the client port
   const onClientPort = await request(`${server.url}/admin/bans`, { ip: "127.0.3.12", headers: bearer });
   assert.notEqual(onClientPort.status, 200, "no /admin/bans on the client listener");
@@ -165,7 +171,7 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   assert.equal(banned.json.address, ip);
   assert.equal(banned.json.closed, 1, `one session closed: ${banned.text}`);
   await assertExpelled(backExpelled, 2000, "the session of an address the operator bans", { message: /by the operator/, retryAfterMs: 120000 });
-  assertRefusal(await pollOpen(server, ip), 403, "banned", "handshake after the operator's ban");
+  assertConnectError(await pollRefusal(server, ip), "BANNED", "handshake after the operator's ban", { retryAfterMs: 120000, tolerance: 5000 });
   const opBan = (await server.admin("/admin/bans", { headers: bearer })).json.find((b) => b.address === ip);
   assert.ok(opBan && Math.abs(Date.parse(opBan.until) - Date.now() - 120000) < 5000, `the operator's ban is listed for 2m: ${JSON.stringify(opBan)}`);
   assert.equal((await server.admin(`/admin/bans?address=${ip}`, { method: "DELETE", headers: bearer })).status, 204, "lift the operator's ban");
@@ -176,7 +182,7 @@ hostileTest("10 bad tokens then a good one: the address is banned (403), its ope
   await room.check("a ban", { n: 2 });
 });
 
-hostileTest("denylist: 403 for listed addresses; SIGHUP adds one and closes its session; a broken file keeps the old list", async (ctx) => {
+hostileTest("denylist: CONNECT_ERROR FORBIDDEN for listed addresses; SIGHUP adds one and closes its session; a broken file keeps the old list", async (ctx) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "edgeio-denylist-"));
   ctx.track({ close: () => rmSync(dir, { recursive: true, force: true }) });
   const file = path.join(dir, "deny.txt");
@@ -186,11 +192,13 @@ hostileTest("denylist: 403 for listed addresses; SIGHUP adds one and closes its 
 
   // listed: an address, and an address inside a listed network
   for (const ip of ["127.0.0.9", "127.0.3.70"]) {
-    assertRefusal(await pollOpen(server, ip), 403, "denylist", `polling handshake from ${ip}`);
-    assertRefusal(await wsRefused(ctx, server, ip), 403, "denylist", `WebSocket upgrade from ${ip}`);
+    assertConnectError(await pollRefusal(server, ip), "FORBIDDEN", `polling handshake from ${ip}`);
+    assertConnectError(await wsRefusal(ctx, server, ip), "FORBIDDEN", `WebSocket handshake from ${ip}`);
   }
   const sio = makeSocket(ctx, server, { ip: "127.0.0.9", token: tokenFor(uniq("denied")) });
-  assert.equal((await outcome(sio)).ok, false, "socket.io-client from 127.0.0.9 is refused");
+  const sioOutcome = await outcome(sio);
+  assert.equal(sioOutcome.ok, false, "socket.io-client from 127.0.0.9 is refused");
+  assertConnectError(sioOutcome.err, "FORBIDDEN", "socket.io-client from 127.0.0.9");
   sio.close();
 
   // 127.0.0.10 is not listed yet: it has a WebSocket and a polling session in the room
@@ -206,20 +214,20 @@ hostileTest("denylist: 403 for listed addresses; SIGHUP adds one and closes its 
   server.proc.kill("SIGHUP");
   await assertExpelled(expelled.ws, 2000, "the WebSocket session of the newly denied address", { message: /denied/ });
   await assertExpelled(expelled.poll, 3000, "the polling session of the newly denied address", { message: /denied/ });
-  assertRefusal(await pollOpen(server, "127.0.0.10"), 403, "denylist", "127.0.0.10 after the reload");
-  assertRefusal(await pollOpen(server, "127.0.0.9"), 403, "denylist", "127.0.0.9 after the reload");
+  assertConnectError(await pollRefusal(server, "127.0.0.10"), "FORBIDDEN", "127.0.0.10 after the reload");
+  assertConnectError(await pollRefusal(server, "127.0.0.9"), "FORBIDDEN", "127.0.0.9 after the reload");
   await until(() => /denylist reloaded/.test(server.logs()), 2000, "the reload in the log");
   assert.ok(await server.metric("edgeio_session_closes_total", { reason: "denied" }) >= 2, "session closes 'denied' counted");
   const ok11 = await pollOpen(server, "127.0.0.11");
-  assert.equal(ok11.status, 200, `an address not listed: HTTP ${ok11.status}`);
+  assert.ok(ok11.status === 200 && !ok11.refused, `an address not listed: HTTP ${ok11.status} ${ok11.text}`);
   await pollClose(server, "127.0.0.11", ok11.sid);
 
   // a broken file (which would also drop 127.0.0.10) is refused: the previous list stays
   writeFileSync(file, "127.0.0.9\nthis is not an address\n");
   server.proc.kill("SIGHUP");
   await until(() => /keeping the previous denylist/.test(server.logs()), 2000, "the log to say the broken file was refused");
-  assertRefusal(await pollOpen(server, "127.0.0.10"), 403, "denylist", "127.0.0.10 after a broken reload");
-  assertRefusal(await pollOpen(server, "127.0.3.70"), 403, "denylist", "127.0.3.70 after a broken reload");
+  assertConnectError(await pollRefusal(server, "127.0.0.10"), "FORBIDDEN", "127.0.0.10 after a broken reload");
+  assertConnectError(await pollRefusal(server, "127.0.3.70"), "FORBIDDEN", "127.0.3.70 after a broken reload");
   assert.ok(server.alive(), "a broken denylist does not stop the server");
   assert.ok(await server.metric("edgeio_refusals_total", { reason: "denylist" }) >= 7, "denylist refusals counted");
 
@@ -245,7 +253,7 @@ hostileTest("10 bad CONNECTs on one WebSocket session (no new handshakes) ban th
   assert.match(r, /^44\{.*"code":"BANNED"/, "the 10th failure is answered (BANNED) before its session closes");
   const closed = await w.closedWithin(2000);
   assert.ok(closed, "the 10th failure closes the session that made it");
-  assertRefusal(await pollOpen(server, ip), 403, "banned", "handshake after the ban");
+  assertConnectError(await pollRefusal(server, ip), "BANNED", "handshake after the ban", { retryAfterMs: 600000, tolerance: 10000 });
   const other = await connectUser(ctx, server, uniq("bystander"), "127.0.3.21");
   await ackOk(other, "get-room-presence", room.roomId);
   assert.deepStrictEqual(await room.snapshot(), before, "nothing stored changed");

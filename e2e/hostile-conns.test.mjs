@@ -1,13 +1,15 @@
 // Hostile clients: too many sessions from one address (--max-conns-per-ip, polling and
 // WebSocket), too many in all (--max-conns), too many handshakes a minute (--rate-handshakes).
+// Refusals of an address are told in the protocol (a refused session whose CONNECT gets a
+// CONNECT_ERROR RATE_LIMITED); a full server answers HTTP 503 (docs/events.md).
 // Source addresses of this file: 127.0.2.x.
 import assert from "node:assert/strict";
 import {
   hostileTest, honestRoom, connectUser, makeSocket, outcome, join, ackOk, pollOpen, pollClose,
-  wsRefused, assertRefusal, until, uniq, tokenFor,
+  wsRefused, assertRefusal, until, uniq, tokenFor, pollRefusal, wsRefusal, assertConnectError,
 } from "./lib/hostile.mjs";
 
-hostileTest("6th polling session from one address: HTTP 429; another address works; a freed slot is reused", async (ctx) => {
+hostileTest("6th polling session from one address: CONNECT_ERROR RATE_LIMITED; another address works; a freed slot is reused", async (ctx) => {
   const server = await ctx.start(["--max-conns-per-ip", "5"]);
   const room = await honestRoom(ctx, server, ["127.0.2.2", "127.0.2.3"]);
   const before = await room.snapshot();
@@ -18,8 +20,7 @@ hostileTest("6th polling session from one address: HTTP 429; another address wor
     assert.equal(r.status, 200, `handshake ${i + 1} of 5 from ${ip}: HTTP ${r.status} ${r.text}`);
     sids.push(r.sid);
   }
-  const sixth = await pollOpen(server, ip);
-  assertRefusal(sixth, 429, "conns_per_ip", "6th polling handshake");
+  assertConnectError(await pollRefusal(server, ip, { what: "6th polling handshake" }), "RATE_LIMITED", "6th polling handshake", { retryAfterMs: 5000, tolerance: 0 });
   assert.equal(await server.metric("edgeio_refusals_total", { reason: "conns_per_ip" }), 1, "conns_per_ip counted");
   // the refusal is per address
   const other = await pollOpen(server, "127.0.2.11");
@@ -28,14 +29,14 @@ hostileTest("6th polling session from one address: HTTP 429; another address wor
   // one of the five ends: its slot is free again
   await pollClose(server, ip, sids.shift());
   let again;
-  await until(async () => (again = await pollOpen(server, ip)).status === 200, 2000, `a new session from ${ip} after one closed (last: HTTP ${again && again.status})`);
+  await until(async () => (again = await pollOpen(server, ip)).status === 200 && !again.refused, 2000, `a new session from ${ip} after one closed (last: HTTP ${again && again.status} ${again && again.text})`);
   // and the address is full again
-  assertRefusal(await pollOpen(server, ip), 429, "conns_per_ip", "6th again");
+  assertConnectError(await pollRefusal(server, ip, { what: "6th again" }), "RATE_LIMITED", "6th again", { retryAfterMs: 5000 });
   assert.deepStrictEqual(await room.snapshot(), before, "nothing stored changed");
   await room.check("too many polling sessions");
 });
 
-hostileTest("6th WebSocket session from one address: connect_error, 429 before the upgrade; another address works; a freed slot is reused", async (ctx) => {
+hostileTest("6th WebSocket session from one address: connect_error RATE_LIMITED; another address works; a freed slot is reused", async (ctx) => {
   const server = await ctx.start(["--max-conns-per-ip", "5"]);
   const room = await honestRoom(ctx, server, ["127.0.2.4", "127.0.2.5"]);
   const before = await room.snapshot();
@@ -50,10 +51,10 @@ hostileTest("6th WebSocket session from one address: connect_error, 429 before t
   const sixth = makeSocket(ctx, server, { ip, token: "unused" });
   const o = await outcome(sixth);
   assert.equal(o.ok, false, "6th socket.io-client connection from one address is refused");
+  assertConnectError(o.err, "RATE_LIMITED", "6th socket.io-client connection", { retryAfterMs: 5000 });
   sixth.close();
-  // the refusal comes before the upgrade, as HTTP 429
-  const raw = await wsRefused(ctx, server, ip);
-  assertRefusal(raw, 429, "conns_per_ip", "6th WebSocket upgrade");
+  // the refused session never counts as one of the address's: the raw one is refused too
+  assertConnectError(await wsRefusal(ctx, server, ip), "RATE_LIMITED", "6th raw WebSocket", { retryAfterMs: 5000 });
   // another address is not affected
   const other = await connectUser(ctx, server, uniq("other"), "127.0.2.13");
   await ackOk(other, "get-room-presence", room.roomId);
@@ -72,21 +73,24 @@ hostileTest("6th WebSocket session from one address: connect_error, 429 before t
   await room.check("too many WebSocket sessions");
 });
 
-hostileTest("--max-conns: the session over the global bound gets HTTP 429", async (ctx) => {
+hostileTest("--max-conns: the session over the global bound gets HTTP 503 UNAVAILABLE (a stock client retries by itself)", async (ctx) => {
   const server = await ctx.start(["--max-conns", "3"]);
   const room = await honestRoom(ctx, server, ["127.0.2.6", "127.0.2.7"]);
   const third = await pollOpen(server, "127.0.2.20");
   assert.equal(third.status, 200, `3rd session: HTTP ${third.status}`);
-  assertRefusal(await pollOpen(server, "127.0.2.21"), 429, "max_conns", "4th session (polling)");
-  assertRefusal(await wsRefused(ctx, server, "127.0.2.21"), 429, "max_conns", "4th session (WebSocket)");
+  const full = await pollOpen(server, "127.0.2.21");
+  assertRefusal(full, 503, "max_conns", "4th session (polling)");
+  assert.equal(full.json.data.code, "UNAVAILABLE", "a full server: UNAVAILABLE");
+  assert.equal(full.headers["retry-after"], "1", "Retry-After");
+  assertRefusal(await wsRefused(ctx, server, "127.0.2.21"), 503, "max_conns", "4th session (WebSocket)");
   assert.ok(await server.metric("edgeio_refusals_total", { reason: "max_conns" }) >= 2, "max_conns counted");
   await pollClose(server, "127.0.2.20", third.sid);
   let r;
-  await until(async () => (r = await pollOpen(server, "127.0.2.21")).status === 200, 2000, "a session after one closed");
+  await until(async () => (r = await pollOpen(server, "127.0.2.21")).status === 200 && !r.refused, 2000, "a session after one closed");
   await room.check("a full server");
 });
 
-hostileTest("--rate-handshakes: the N+1th handshake in a minute from one address gets HTTP 429", async (ctx) => {
+hostileTest("--rate-handshakes: the N+1th handshake in a minute from one address gets CONNECT_ERROR RATE_LIMITED with retryAfterMs", async (ctx) => {
   const server = await ctx.start(["--rate-handshakes", "5"]);
   const room = await honestRoom(ctx, server, ["127.0.2.8", "127.0.2.9"]);
   const before = await room.snapshot();
@@ -96,10 +100,13 @@ hostileTest("--rate-handshakes: the N+1th handshake in a minute from one address
     assert.equal(r.status, 200, `handshake ${i + 1} of 5: HTTP ${r.status} ${r.text}`);
     await pollClose(server, ip, r.sid); // closed: only the rate counts, not concurrency
   }
-  assertRefusal(await pollOpen(server, ip), 429, "handshake_rate", "6th polling handshake in a minute");
-  assertRefusal(await wsRefused(ctx, server, ip), 429, "handshake_rate", "7th handshake (WebSocket) in a minute");
+  // 5 a minute: the next token in 12 s
+  assertConnectError(await pollRefusal(server, ip), "RATE_LIMITED", "6th polling handshake in a minute", { retryAfterMs: 12000, tolerance: 2000 });
+  assertConnectError(await wsRefusal(ctx, server, ip), "RATE_LIMITED", "7th handshake (WebSocket) in a minute", { retryAfterMs: 12000, tolerance: 2000 });
   const sio = makeSocket(ctx, server, { ip, token: "unused" });
-  assert.equal((await outcome(sio)).ok, false, "socket.io-client from that address is refused too");
+  const o = await outcome(sio);
+  assert.equal(o.ok, false, "socket.io-client from that address is refused too");
+  assertConnectError(o.err, "RATE_LIMITED", "socket.io-client", { retryAfterMs: 12000, tolerance: 2000 });
   sio.close();
   assert.ok(await server.metric("edgeio_refusals_total", { reason: "handshake_rate" }) >= 3, "handshake_rate counted");
   // other addresses have their own budget
@@ -119,17 +126,17 @@ hostileTest("X-Forwarded-For: ignored from an untrusted peer (no evading the per
   const before = await room.snapshot();
   // an attacker forging a new X-Forwarded-For for each session still counts as itself
   const ip = "127.0.2.41";
-  const statuses = [];
-  for (let i = 0; i < 4; i++) statuses.push((await pollOpen(server, ip, { headers: { "X-Forwarded-For": `198.51.100.${i + 1}` } })).status);
-  assert.deepStrictEqual(statuses, [200, 200, 429, 429], "a forged X-Forwarded-For does not open more sessions");
-  assertRefusal(await wsRefused(ctx, server, ip, { headers: { "X-Forwarded-For": "198.51.100.99" } }), 429, "conns_per_ip", "forged X-Forwarded-For on WebSocket");
+  const refused = [];
+  for (let i = 0; i < 4; i++) refused.push((await pollOpen(server, ip, { headers: { "X-Forwarded-For": `198.51.100.${i + 1}` } })).refused);
+  assert.deepStrictEqual(refused, [false, false, true, true], "a forged X-Forwarded-For does not open more sessions");
+  assertConnectError(await wsRefusal(ctx, server, ip, { headers: { "X-Forwarded-For": "198.51.100.99" } }), "RATE_LIMITED", "forged X-Forwarded-For on WebSocket", { retryAfterMs: 5000 });
   // through the trusted proxy, each client address counts for itself
-  const via = async (client) => (await pollOpen(server, proxy, { headers: { "X-Forwarded-For": client } })).status;
-  assert.deepStrictEqual([await via("203.0.113.1"), await via("203.0.113.1"), await via("203.0.113.1")], [200, 200, 429],
+  const via = async (client) => (await pollOpen(server, proxy, { headers: { "X-Forwarded-For": client } })).refused;
+  assert.deepStrictEqual([await via("203.0.113.1"), await via("203.0.113.1"), await via("203.0.113.1")], [false, false, true],
     "behind the proxy, one client address is limited");
-  assert.equal(await via("203.0.113.2"), 200, "behind the proxy, another client address has its own limit");
+  assert.equal(await via("203.0.113.2"), false, "behind the proxy, another client address has its own limit");
   // a client behind the proxy that forges an earlier hop is still the hop the proxy saw
-  assert.equal(await via("198.51.100.7, 203.0.113.1"), 429, "the nearest untrusted hop counts, not a forged earlier one");
+  assert.equal(await via("198.51.100.7, 203.0.113.1"), true, "the nearest untrusted hop counts, not a forged earlier one");
   assert.deepStrictEqual(await room.snapshot(), before, "nothing stored changed");
   await room.check("forged X-Forwarded-For");
 });

@@ -1,29 +1,37 @@
 // Hostile clients: cross-site requests (foreign Origin on polling and WebSocket, with
 // --cors-origins; no Origin with --require-origin) and a token taken from a cookie without
-// its double-submit CSRF token (--auth-cookie).
+// its double-submit CSRF token (--auth-cookie). A handshake from a refused origin opens a
+// refused session that only says why (CONNECT_ERROR FORBIDDEN, readable by the page); the
+// requests of real sessions from it get HTTP 403.
 // Source addresses of this file: 127.0.4.x.
 import assert from "node:assert/strict";
 import {
   hostileTest, honestRoom, connectUser, makeSocket, outcome, join, ackOk, pollOpen, pollClose,
   pollUrl, request, RawWs, wsRefused, uniq, tokenFor, assertHonest, storedHistory,
+  pollRefusal, wsRefusal, assertConnectError, assertRefusal,
 } from "./lib/hostile.mjs";
 
 const GOOD = "http://good.example";
 const EVIL = "http://evil.example";
 
-/** Asserts a CORS refusal: HTTP 403 with the JSON error body. */
+/** Asserts a CORS refusal of a request of a real session: HTTP 403 FORBIDDEN. */
 function assertForbidden(r, what) {
-  assert.equal(r.status, 403, `${what}: HTTP ${r.status} ${r.text}`);
-  assert.ok(r.json && r.json.message === "Forbidden", `${what}: JSON body ${r.text}`);
+  assertRefusal(r, 403, "origin", what);
+  assert.equal(r.json.data.code, "FORBIDDEN", `${what}: data.code`);
 }
 
-hostileTest("foreign Origin: 403 on polling handshakes, polling requests and WebSocket upgrades; the allowed origin passes", async (ctx) => {
+hostileTest("foreign Origin: FORBIDDEN on polling and WebSocket handshakes, 403 on a session's requests and upgrades; the allowed origin passes", async (ctx) => {
   const server = await ctx.start(["--cors-origins", GOOD]);
   const room = await honestRoom(ctx, server, ["127.0.4.2", "127.0.4.3"]); // no Origin: non-browser clients pass
   const before = await room.snapshot();
   const ip = "127.0.4.10";
 
-  assertForbidden(await pollOpen(server, ip, { headers: { Origin: EVIL } }), "polling handshake from a foreign origin");
+  const evil = { headers: { Origin: EVIL } };
+  assertConnectError(await pollRefusal(server, ip, evil), "FORBIDDEN", "polling handshake from a foreign origin");
+  // the page may read its refusal (it opens nothing)
+  const refusedOpen = await pollOpen(server, ip, evil);
+  assert.ok(refusedOpen.refused, `a refused session: ${refusedOpen.text}`);
+  assert.equal(refusedOpen.headers["access-control-allow-origin"], EVIL, "the foreign page may read why it is refused");
   const good = await pollOpen(server, ip, { headers: { Origin: GOOD } });
   assert.equal(good.status, 200, `polling handshake from the allowed origin: ${good.status} ${good.text}`);
   assert.equal(good.headers["access-control-allow-origin"], GOOD, "CORS header names the allowed origin");
@@ -39,17 +47,20 @@ hostileTest("foreign Origin: 403 on polling handshakes, polling requests and Web
   assert.equal(pre.status, 403, `preflight from a foreign origin: ${pre.status}`);
   await pollClose(server, ip, good.sid);
 
-  // WebSocket: cross-site WebSocket hijacking is refused before the upgrade
-  const ws = await wsRefused(ctx, server, ip, { headers: { Origin: EVIL } });
-  assertForbidden(ws, "WebSocket from a foreign origin");
+  // WebSocket: cross-site WebSocket hijacking gets a refused session, which holds nothing
+  assertConnectError(await wsRefusal(ctx, server, ip, evil), "FORBIDDEN", "WebSocket from a foreign origin");
   const wsGood = new RawWs(ctx, server, { ip, headers: { Origin: GOOD } });
   await wsGood.opened;
   assert.match(await wsGood.next((f) => typeof f === "string" && f.startsWith("0")), /^0\{/, "open packet for the allowed origin");
   wsGood.close();
   // stock client with a forged Origin header
-  const evilClient = makeSocket(ctx, server, { ip, token: tokenFor(uniq("evil")), extraHeaders: { Origin: EVIL } });
-  assert.equal((await outcome(evilClient)).ok, false, "socket.io-client from a foreign origin is refused");
-  evilClient.close();
+  for (const transports of [["polling"], ["websocket"]]) {
+    const evilClient = makeSocket(ctx, server, { ip, token: tokenFor(uniq("evil")), extraHeaders: { Origin: EVIL }, transports });
+    const o = await outcome(evilClient);
+    assert.equal(o.ok, false, `socket.io-client (${transports}) from a foreign origin is refused`);
+    assertConnectError(o.err, "FORBIDDEN", `socket.io-client (${transports}) from a foreign origin`);
+    evilClient.close();
+  }
   const goodClient = await connectUser(ctx, server, uniq("page"), ip, { extraHeaders: { Origin: GOOD } });
   await join(goodClient, room.roomId);
 
@@ -57,7 +68,7 @@ hostileTest("foreign Origin: 403 on polling handshakes, polling requests and Web
   await room.check("foreign-origin requests");
 });
 
-hostileTest("--require-origin: requests without Origin get 403; the allowed origin passes", async (ctx) => {
+hostileTest("--require-origin: handshakes without Origin get FORBIDDEN; the allowed origin passes", async (ctx) => {
   const server = await ctx.start(["--cors-origins", GOOD, "--require-origin"]);
   const ips = ["127.0.4.4", "127.0.4.5"];
   const members = [];
@@ -70,14 +81,16 @@ hostileTest("--require-origin: requests without Origin get 403; the allowed orig
   const room = { roomId, members };
   const before = await storedHistory(members[0], roomId);
   const ip = "127.0.4.11";
-  assertForbidden(await pollOpen(server, ip), "polling handshake without Origin");
-  assertForbidden(await pollOpen(server, ip, { headers: { Origin: EVIL } }), "polling handshake from a foreign origin");
-  assertForbidden(await wsRefused(ctx, server, ip), "WebSocket without Origin");
+  assertConnectError(await pollRefusal(server, ip), "FORBIDDEN", "polling handshake without Origin");
+  assertConnectError(await pollRefusal(server, ip, { headers: { Origin: EVIL } }), "FORBIDDEN", "polling handshake from a foreign origin");
+  assertConnectError(await wsRefusal(ctx, server, ip), "FORBIDDEN", "WebSocket without Origin");
   const noOrigin = makeSocket(ctx, server, { ip, token: tokenFor(uniq("bot")) });
-  assert.equal((await outcome(noOrigin)).ok, false, "socket.io-client without Origin is refused");
+  const o = await outcome(noOrigin);
+  assert.equal(o.ok, false, "socket.io-client without Origin is refused");
+  assertConnectError(o.err, "FORBIDDEN", "socket.io-client without Origin");
   noOrigin.close();
   const ok = await pollOpen(server, ip, { headers: { Origin: GOOD } });
-  assert.equal(ok.status, 200, `with the allowed origin: ${ok.status}`);
+  assert.ok(ok.status === 200 && !ok.refused, `with the allowed origin: ${ok.status} ${ok.text}`);
   const closeIt = await request(pollUrl(server, { sid: ok.sid }), { ip, method: "POST", body: "1", headers: { Origin: GOOD, "Content-Type": "text/plain" } });
   assert.equal(closeIt.status, 200, "closing it with the allowed origin");
   assert.deepStrictEqual(await storedHistory(members[0], roomId), before, "nothing stored changed");

@@ -7,11 +7,11 @@
 // exits before --drain-timeout.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import net from "node:net";
 import { combo } from "./lib/client.mjs";
 import { closeOrphans, withScope } from "./lib/scope.mjs";
 import { chatConnect, ackOk, send, sleep, until, waitFor, uniq } from "./lib/chat.mjs";
 import { startRedis, startNode, waitForMesh, withLogs } from "./lib/redis.mjs";
+import { balancer } from "./lib/balancer.mjs";
 
 let redis;
 const nodes = [];
@@ -22,34 +22,6 @@ after(async () => {
   await Promise.all(nodes.map((n) => n.stop()));
   if (redis) await redis.stop();
 });
-
-/**
- * A TCP balancer on 127.0.0.1 that sends every new connection to `target` (a node), as a
- * load balancer would; `cut()` drops every connection it carries, as a network failure
- * would, and `to(node)` sends new connections elsewhere.
- */
-async function balancer(target) {
-  const pairs = new Set();
-  const srv = net.createServer((down) => {
-    const up = net.connect(target.port, "127.0.0.1");
-    const pair = { down, up };
-    pairs.add(pair);
-    const end = () => { pairs.delete(pair); down.destroy(); up.destroy(); };
-    down.on("error", end).on("close", end);
-    up.on("error", end).on("close", end);
-    down.pipe(up);
-    up.pipe(down);
-  });
-  await new Promise((resolve) => srv.listen(0, "127.0.0.1", resolve));
-  const b = {
-    url: `http://127.0.0.1:${srv.address().port}`,
-    to(node) { target = node; },
-    cut() { for (const { down, up } of pairs) { down.destroy(); up.destroy(); } },
-    close() { b.cut(); srv.close(); },
-  };
-  balancers.push(b);
-  return b;
-}
 
 /** Sends a message every `gap` ms from `socket` until stopped; `acked` holds the stored ones. */
 function chatter(socket, room, gap = 60) {
@@ -76,9 +48,11 @@ function assertEachOnceInOrder(seen, acked, who) {
 async function setup(combination) {
   const [A, B] = nodes;
   const lb = await balancer(A);
+  balancers.push(lb);
   const room = uniq("moving");
   const alice = await chatConnect(lb, uniq("alice"), {
     combo: combination,
+    recover: true,
     opts: { reconnection: true, reconnectionDelay: 200, reconnectionDelayMax: 400, randomizationFactor: 0 },
   });
   const bob = await chatConnect(B, uniq("bob"));

@@ -3,7 +3,10 @@
 // socket id, its rooms, and everything the room got meanwhile (messages, an edit, a
 // deletion) exactly once and in order, then live traffic; after --recovery-window it starts
 // afresh instead. Meanwhile the room's other members, chatting, get every acknowledged
-// message exactly once and keep their delivery p95 (lib/latency.mjs).
+// message exactly once and keep their delivery p95 (lib/latency.mjs). Offsets go only to
+// clients that ask (`recovery: true` in the CONNECT auth): the others get every room
+// broadcast with exactly its documented arguments, unless the server runs with
+// --recovery-offsets all.
 import { describe, test, after } from "node:test";
 import assert from "node:assert/strict";
 import { closeOrphans, withScope } from "./lib/scope.mjs";
@@ -59,7 +62,7 @@ describe("connection state recovery", { concurrency: true }, () => {
     chatTest(`${combo.label}: cut for ${AWAY_MS / 1000} s, back with socket.recovered, the same id, its room, what it missed once and in order, then live; the others get everything once at the same p95`, [], async (server, t) => {
       const room = uniq("recover");
       const alice = await chatConnect(server, uniq("alice"), {
-        combo, opts: { reconnection: true, reconnectionDelay: AWAY_MS, reconnectionDelayMax: AWAY_MS, randomizationFactor: 0 },
+        combo, recover: true, opts: { reconnection: true, reconnectionDelay: AWAY_MS, reconnectionDelayMax: AWAY_MS, randomizationFactor: 0 },
       });
       const bob = await chatConnect(server, uniq("bob"));
       // the room's other members: carol chats, dave (polling) listens
@@ -132,7 +135,7 @@ describe("connection state recovery", { concurrency: true }, () => {
     try {
       await server.guard(async () => {
         const room = uniq("crash");
-        const alice = await chatConnect(server, uniq("alice"), { opts: { reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500, randomizationFactor: 0 } });
+        const alice = await chatConnect(server, uniq("alice"), { recover: true, opts: { reconnection: true, reconnectionDelay: 1500, reconnectionDelayMax: 1500, randomizationFactor: 0 } });
         const bob = await chatConnect(server, uniq("bob"));
         await join(alice, room);
         await join(bob, room);
@@ -172,10 +175,74 @@ describe("connection state recovery", { concurrency: true }, () => {
     }
   }));
 
+  chatTest("who gets offsets: stock clients that do not ask get every room broadcast with exactly its documented arguments, and start afresh after a cut; one that asks gets the offset last", [], async (server) => {
+    const room = uniq("offsets");
+    const plain = {
+      json: await chatConnect(server, uniq("plain"), { combo: combos[0], opts: { reconnection: true, reconnectionDelay: 300, randomizationFactor: 0 } }),
+      msgpack: await chatConnect(server, uniq("plain"), { combo: { transport: combos[1].transport, parser: PARSERS.msgpack } }),
+    };
+    const asker = await chatConnect(server, uniq("asker"), { recover: true });
+    const bob = await chatConnect(server, uniq("bob"));
+    for (const s of [...Object.values(plain), asker]) await join(s, room);
+    await sleep(QUIET_MS); // their joins' room-member-joined to each other
+    const events = ["room-member-joined", "new-message", "message-edited", "messages-read", "message-deleted", "room-member-left"];
+    const got = new Map([...Object.values(plain), asker].map((s) => [s, Object.fromEntries(events.map((e) => [e, record(s, e)]))]));
+    await join(bob, room);
+    const m = await send(bob, room, "hello");
+    await ackOk(bob, "edit-message", { messageId: m.id, content: "edited" });
+    await ackOk(bob, "mark-as-read", { roomId: room, messageIds: [m.id] });
+    await ackOk(bob, "delete-message", m.id);
+    await ackOk(bob, "leave-room", room);
+    await until(() => [...got.values()].every((g) => events.every((e) => g[e].length === 1)), 5000, "every broadcast at every client");
+    await sleep(QUIET_MS);
+    const mine = got.get(asker);
+    for (const [name, s] of Object.entries(plain)) {
+      const g = got.get(s);
+      for (const e of events) {
+        assert.deepStrictEqual(g[e], [[mine[e][0][0]]], `${name} client that did not ask: '${e}' with exactly its documented argument`);
+        assert.equal(mine[e][0].length, 2, `the client that asked: '${e}' with its offset`);
+        assert.equal(typeof mine[e][0][1], "string", `the client that asked: '${e}'s offset`);
+      }
+      assert.deepStrictEqual(g["new-message"], [[m]], `${name}: new-message is the message alone`);
+      assert.deepStrictEqual(g["message-deleted"], [[m.id]], `${name}: message-deleted is the id alone`);
+      assert.deepStrictEqual(g["room-member-left"], [[{ roomId: room, userId: bob.user.id }]], `${name}: room-member-left`);
+    }
+    // it has no pid to come back with: a cut is a fresh start
+    const id = plain.json.id;
+    const gone = waitFor(plain.json, "disconnect", 5000, "the cut");
+    cut(plain.json);
+    await gone;
+    await waitFor(plain.json, "connect", 5000, "the reconnect");
+    assert.notEqual(plain.json.recovered, true, "a client that did not ask does not recover (socket.io-client leaves recovered unset without a pid)");
+    assert.notEqual(plain.json.id, id, "a new socket id");
+  });
+
+  chatTest("--recovery-offsets all: a stock client that does not ask gets offsets and recovers, as with Socket.IO's connectionStateRecovery", ["--recovery-offsets", "all"], async (server) => {
+    const room = uniq("all");
+    const alice = await chatConnect(server, uniq("alice"), { opts: { reconnection: true, reconnectionDelay: 1000, reconnectionDelayMax: 1000, randomizationFactor: 0 } });
+    const bob = await chatConnect(server, uniq("bob"));
+    await join(alice, room);
+    await join(bob, room);
+    const heard = record(alice, "new-message");
+    const before = await send(bob, room, "before");
+    await until(() => heard.length === 1, 5000, "the first message");
+    assert.equal(typeof heard[0][1], "string", "its offset, unasked");
+    const id = alice.id;
+    const gone = waitFor(alice, "disconnect", 5000, "the cut");
+    cut(alice);
+    await gone;
+    const missed = await send(bob, room, "while away");
+    await waitFor(alice, "connect", 5000, "the reconnect");
+    assert.equal(alice.recovered, true, "socket.recovered");
+    assert.equal(alice.id, id, "the same socket id");
+    await until(() => heard.length === 2, 5000, "the replay");
+    assert.deepStrictEqual(ids(heard), [before.id, missed.id], "what it missed, once");
+  });
+
   chatTest("after --recovery-window the client starts afresh: a new id, no rooms, nothing replayed", ["--recovery-window", "1s"], async (server) => {
     const room = uniq("expired");
     const alice = await chatConnect(server, uniq("alice"), {
-      opts: { reconnection: true, reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 },
+      recover: true, opts: { reconnection: true, reconnectionDelay: 2500, reconnectionDelayMax: 2500, randomizationFactor: 0 },
     });
     const bob = await chatConnect(server, uniq("bob"));
     await join(alice, room);

@@ -326,6 +326,23 @@ test("getToken: asked before every connect; a refused or failed token is replace
   assert.equal((await c.getHistory({ roomId: uniq("r") })).ok, true, "connected and answering");
 }));
 
+test("a full address: RATE_LIMITED, and the SDK connects by itself once a place is free, not before its retryAfterMs", { timeout: 30000 }, () => withScope(async () => {
+  const server = await chat(["--max-conns-per-ip", "1"]);
+  const first = await client(server, uniq("erin"));
+  const second = await client(server, uniq("erin"), { autoConnect: false });
+  const errors = record(second, "connect_error");
+  second.connect();
+  await until(() => errors.length === 1, "the refusal");
+  const [err] = errors[0];
+  assert.equal(err.code, "RATE_LIMITED", err.message);
+  assert.equal(err.retryAfterMs, 5000, "the server's hint");
+  const refusedAt = Date.now();
+  first.close();
+  await waitFor(second, "connect", 10000, "the SDK's own retry");
+  assert.ok(Date.now() - refusedAt >= 4500, `retried after the server's retryAfterMs (${Date.now() - refusedAt} ms)`);
+  assert.equal(errors.length, 1, "one refusal, then the retry that connects");
+}));
+
 test("backoff: doubling from the first delay up to the largest, moved by up to the jitter", () => {
   const o = { initialDelayMs: 100, maxDelayMs: 1000, jitter: 0.5 };
   const mid = () => 0.5; // no move

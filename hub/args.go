@@ -46,6 +46,14 @@ func roomObject(args []any) (map[string]any, string, *chatError) {
 	return obj, room, err
 }
 
+// argAt is args[i], or nil when there are fewer.
+func argAt(args []any, i int) any {
+	if i < len(args) {
+		return args[i]
+	}
+	return nil
+}
+
 // firstRoomArg reads an event whose argument is a room id.
 func firstRoomArg(args []any) (string, *chatError) {
 	if len(args) == 0 {
@@ -57,7 +65,7 @@ func firstRoomArg(args []any) (string, *chatError) {
 func roomArg(v any) (string, *chatError) {
 	id, ok := v.(string)
 	if !ok || !security.ValidRoomID(id) {
-		return "", invalid("roomId must match ^[A-Za-z0-9][A-Za-z0-9:_.-]{0,127}$")
+		return "", invalid("roomId must be 1 to 128 letters, digits or : _ . - and start with a letter or digit")
 	}
 	return id, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"edgeio/server"
 	"edgeio/server/engine"
+	"edgeio/server/security"
 )
 
 // Expel closes every connection from the addresses match names: a ban, an operator's ban,
@@ -24,12 +25,14 @@ func (h *Hub) Expel(match func(netip.Addr) bool, reason, message string, retryAf
 		func(s *server.Socket) { _ = s.Emit("error", e) })
 }
 
-// expelBanned expels the address a failed authentication has just banned for d.
+// expelBanned expels the client (an address, or an IPv6 /64: security.BanKey) a failed
+// authentication has just banned for d.
 func (h *Hub) expelBanned(address string, d time.Duration) {
 	a, err := netip.ParseAddr(address)
 	if err != nil {
 		return
 	}
-	n := h.Expel(func(b netip.Addr) bool { return b == a }, "banned", "this address is banned for failed authentications", d)
-	log.Printf("edgeio: %s banned for failed authentications; %d sessions closed", a, n)
+	client := security.BanKey(a)
+	n := h.Expel(client.Contains, "banned", "this address is banned for failed authentications", d)
+	log.Printf("edgeio: %s banned for failed authentications; %d sessions closed", security.ClientName(a), n)
 }

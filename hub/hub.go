@@ -26,12 +26,14 @@ type Hub struct {
 	roomUsers map[string]map[string]*userState // room → users with a socket in it
 	typing    map[roomUser]time.Time           // who types where, until when
 
-	cluster Cluster                           // nil on a single node
-	remote  map[string]map[string]*remoteUser // node → its users, as it told us
+	cluster     Cluster                           // nil on a single node
+	remote      map[string]map[string]*remoteUser // node → its users, as it told us
+	remoteRooms map[string]map[string]int         // room → users other nodes have in it → how many nodes
+	batches     map[batchKey]*roomBatch           // big rooms' events of this tick
 
 	receipts    *shard.Batcher[roomUser, string]
-	messages    *security.KeyedLimiter // send-message per user
-	unannounced unannounced            // failed sends a resend may find stored
+	limits      limits      // per-user budgets of writes and broadcasts
+	unannounced unannounced // failed sends a resend may find stored
 	stop        chan struct{}
 	stopped     sync.WaitGroup
 }
@@ -70,19 +72,22 @@ func (m *member) in(room string) bool {
 func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 	opts.fill()
 	h := &Hub{
-		store:     st,
-		verifier:  v,
-		opts:      opts,
-		users:     make(map[string]*userState),
-		roomUsers: make(map[string]map[string]*userState),
-		typing:    make(map[roomUser]time.Time),
-		remote:    make(map[string]map[string]*remoteUser),
-		stop:      make(chan struct{}),
+		store:       st,
+		verifier:    v,
+		opts:        opts,
+		users:       make(map[string]*userState),
+		roomUsers:   make(map[string]map[string]*userState),
+		typing:      make(map[roomUser]time.Time),
+		remote:      make(map[string]map[string]*remoteUser),
+		remoteRooms: make(map[string]map[string]int),
+		batches:     make(map[batchKey]*roomBatch),
+		stop:        make(chan struct{}),
 	}
 	h.receipts = shard.NewBatcher(opts.ReceiptWindow, h.flushReceipts)
-	h.messages = security.NewKeyedLimiter(opts.MessagesPerMinute, time.Minute, opts.MessagesPerMinute)
-	h.stopped.Add(1)
+	h.limits = newLimits(opts)
+	h.stopped.Add(2)
 	go h.typingLoop()
+	go h.bigRoomLoop()
 	return h
 }
 
@@ -97,6 +102,9 @@ func (h *Hub) Install(io *server.Server) {
 	// a recovering connection takes over only a socket of the same user
 	h.nsp.RecoverAs(func(s *server.Socket) string { return s.Data().(*member).user.ID })
 	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
+	h.nsp.OnOverBudget(func(s *server.Socket, ack server.AckFunc, message string) {
+		reply(s, ack, nil, &chatError{code: CodePayloadTooLarge, message: message})
+	})
 }
 
 // Close stops the hub's tick loops, flushing pending receipts.
@@ -124,7 +132,7 @@ func (h *Hub) authenticate(s *server.Socket) error {
 		}
 		return refusal
 	}
-	name, _ := security.CleanText(u.Name, h.opts.Sanitize)
+	name := security.CleanName(u.Name, h.opts.MaxNameLength, h.opts.Sanitize)
 	if name == "" {
 		name = u.ID
 	}

@@ -17,12 +17,21 @@ type Options struct {
 	TypingTimeout     time.Duration         // a typing-start with no refresh ends after (5 s)
 	PresenceGrace     time.Duration         // offline goes out this long after the last disconnect (5 s)
 	MaxRoomsPerSocket int                   // rooms one socket may be in, its personal room aside (100)
+	BigRoom           int                   // members from which a room's member events are coalesced (1,000; <0: never)
+	BigRoomTick       time.Duration         // how often a big room's coalesced events go out (1 s)
 	StoreTimeout      time.Duration         // one store call (5 s)
 	// BroadcastAfterSync holds new-message back until the message is durable; by default
 	// the room gets it while the store's commit runs, and only the ack waits (bolt store).
 	BroadcastAfterSync bool
 
 	MessagesPerMinute int // send-message per user per minute on this node (30; <0 turns it off)
+	EditsPerMinute    int // edit-message and delete-message per user per minute on this node (30; <0: off)
+	ReceiptsPerSecond int // mark-as-read per user per second on this node (5; <0: off)
+	PresencePerSecond int // update-presence per user per second on this node (2; <0: off)
+	JoinsPerMinute    int // join-room and leave-room per user per minute on this node (120; <0: off)
+	StorageQuota      int // bytes of text and attachments a user may store a day on this node (100 MB; <0: off)
+	HistoryMaxBytes   int // bytes of messages in one get-history page (1,000,000; <0: no bound)
+	MaxNameLength     int // characters of a display name; longer names are cut (64; <0: no bound)
 	EventsPerSecond   int // events per socket per second (20; <0 turns it off)
 	EventBurst        int // burst of events per socket (50)
 	FloodLimit        int // refusals in a row before a socket is disconnected (100)
@@ -63,11 +72,28 @@ func (o *Options) fill() {
 	if o.StoreTimeout <= 0 {
 		o.StoreTimeout = 5 * time.Second
 	}
-	if o.MessagesPerMinute == 0 {
-		o.MessagesPerMinute = 30
+	if o.BigRoomTick <= 0 {
+		o.BigRoomTick = time.Second
 	}
-	if o.EventsPerSecond == 0 {
-		o.EventsPerSecond = 20
+	defaults := []struct {
+		field *int
+		value int
+	}{ // 0 takes the default; the budgets read <0 as off
+		{&o.MessagesPerMinute, 30},
+		{&o.EventsPerSecond, 20},
+		{&o.EditsPerMinute, 30},
+		{&o.ReceiptsPerSecond, 5},
+		{&o.PresencePerSecond, 2},
+		{&o.JoinsPerMinute, 120},
+		{&o.StorageQuota, 100_000_000},
+		{&o.HistoryMaxBytes, 1_000_000},
+		{&o.MaxNameLength, 64},
+		{&o.BigRoom, 1000},
+	}
+	for _, d := range defaults {
+		if *d.field == 0 {
+			*d.field = d.value
+		}
 	}
 	if o.EventBurst <= 0 {
 		o.EventBurst = 50

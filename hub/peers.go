@@ -81,6 +81,9 @@ func (h *Hub) PeerMessage(node string, msg []byte) {
 	defer h.mu.Unlock()
 	view := h.remote[node]
 	if view == nil || m["full"] == true {
+		for id, ru := range view {
+			h.indexRemoteLocked(id, ru, nil)
+		}
 		view = make(map[string]*remoteUser)
 		h.remote[node] = view
 	}
@@ -106,10 +109,41 @@ func (h *Hub) PeerMessage(node string, msg []byte) {
 				ru.rooms[s] = true
 			}
 		}
+		h.indexRemoteLocked(id, view[id], ru)
 		if !ru.on && len(ru.rooms) == 0 {
 			delete(view, id)
 		} else {
 			view[id] = ru
+		}
+	}
+}
+
+// indexRemoteLocked moves a remote user from the rooms of old to those of now in
+// remoteRooms (either may be nil), so that a room's size is known without visiting every
+// node's users (callers hold h.mu).
+func (h *Hub) indexRemoteLocked(id string, old, now *remoteUser) {
+	if old != nil {
+		for r := range old.rooms {
+			if now != nil && now.rooms[r] {
+				continue
+			}
+			if h.remoteRooms[r][id]--; h.remoteRooms[r][id] <= 0 {
+				delete(h.remoteRooms[r], id)
+				if len(h.remoteRooms[r]) == 0 {
+					delete(h.remoteRooms, r)
+				}
+			}
+		}
+	}
+	if now != nil {
+		for r := range now.rooms {
+			if old != nil && old.rooms[r] {
+				continue
+			}
+			if h.remoteRooms[r] == nil {
+				h.remoteRooms[r] = make(map[string]int)
+			}
+			h.remoteRooms[r][id]++
 		}
 	}
 }
@@ -124,6 +158,9 @@ func (h *Hub) PeerDown(node string) {
 	h.mu.Lock()
 	view := h.remote[node]
 	delete(h.remote, node)
+	for id, ru := range view {
+		h.indexRemoteLocked(id, ru, nil)
+	}
 	for id, ru := range view {
 		for r := range ru.rooms {
 			if !h.inRoomAnywhereLocked(id, r) {
@@ -140,12 +177,12 @@ func (h *Hub) PeerDown(node string) {
 	}
 	h.mu.Unlock()
 	for _, l := range left {
-		_ = h.nsp.To(l.room).Local().Emit("room-member-left", map[string]any{"roomId": l.room, "userId": l.user})
+		h.tellLeft(l.room, l.user, true)
 	}
 	seen := isoTime(time.Now())
 	for id, rooms := range offline {
 		if len(rooms) > 0 {
-			_ = h.nsp.To(rooms...).Local().Emit("presence-update", map[string]any{"userId": id, "status": "offline", "lastSeen": seen})
+			h.tellPresence(nil, rooms, map[string]any{"userId": id, "status": "offline", "lastSeen": seen}, true)
 		}
 	}
 }
@@ -217,25 +254,26 @@ func (h *Hub) roomsEverywhereLocked(user string) []string {
 	return out
 }
 
-// remotePresenceLocked lists the PresenceInfo of users in room that only other nodes have.
-func (h *Hub) remotePresenceLocked(room string, skip map[string]*userState) map[string]map[string]any {
-	out := map[string]map[string]any{}
-	chosen := map[string]*remoteUser{}
+// remotePresenceLocked is the PresenceInfo of a user that only other nodes have in room:
+// the view of a node where it is connected, or else the latest status chosen.
+func (h *Hub) remotePresenceLocked(room, id string) map[string]any {
+	var chosen *remoteUser
 	for _, view := range h.remote {
-		for id, ru := range view {
-			if !ru.rooms[room] || skip[id] != nil {
-				continue
-			}
-			status := ru.status
-			if !ru.on {
-				status = "offline"
-			}
-			if prev := chosen[id]; prev != nil && (prev.on && !ru.on || prev.on == ru.on && !ru.statusAt.After(prev.statusAt)) {
-				continue // a connected view, or a later choice, already speaks for the user
-			}
-			chosen[id] = ru
-			out[id] = presenceInfo(id, ru.name, status, time.Time{})
+		ru := view[id]
+		if ru == nil || !ru.rooms[room] {
+			continue
 		}
+		if chosen != nil && (chosen.on && !ru.on || chosen.on == ru.on && !ru.statusAt.After(chosen.statusAt)) {
+			continue // a connected view, or a later choice, already speaks for the user
+		}
+		chosen = ru
 	}
-	return out
+	if chosen == nil {
+		return nil
+	}
+	status := chosen.status
+	if !chosen.on {
+		status = "offline"
+	}
+	return presenceInfo(id, chosen.name, status, time.Time{})
 }

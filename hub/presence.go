@@ -83,7 +83,7 @@ func (h *Hub) disconnected(s *server.Socket, m *member) {
 		}
 	}
 	for _, r := range left {
-		_ = h.nsp.To(r).Emit("room-member-left", map[string]any{"roomId": r, "userId": m.user.ID})
+		h.tellLeft(r, m.user.ID, false)
 	}
 
 	h.mu.Lock()
@@ -116,7 +116,39 @@ func (h *Hub) goneOffline(u *userState) {
 	if len(rooms) == 0 || elsewhere {
 		return
 	}
-	_ = h.nsp.To(rooms...).Emit("presence-update", map[string]any{"userId": u.id, "status": "offline", "lastSeen": isoTime(u.lastSeen)})
+	h.tellPresence(nil, rooms, map[string]any{"userId": u.id, "status": "offline", "lastSeen": isoTime(u.lastSeen)}, false)
+}
+
+// tellPresence sends a presence change to rooms, once to each socket (but from's, when it
+// is the sender): presence-update where the room is small, a line of the tick's
+// room-presence-changed where it is big. local keeps it to this node's sockets.
+func (h *Hub) tellPresence(from *server.Socket, rooms []string, payload map[string]any, local bool) {
+	small := rooms[:0:0]
+	h.mu.Lock()
+	for _, r := range rooms {
+		if h.bigLocked(r) {
+			h.batchStatusLocked(r, payload, local)
+		} else {
+			small = append(small, r)
+		}
+	}
+	h.mu.Unlock()
+	switch {
+	case len(small) == 0:
+	case from != nil:
+		_ = from.To(small...).Emit("presence-update", payload)
+	default:
+		_ = h.to(local, small...).Emit("presence-update", payload)
+	}
+}
+
+// to is a broadcast to rooms, on every node or (local) on this one only.
+func (h *Hub) to(local bool, rooms ...string) *server.BroadcastOperator {
+	op := h.nsp.To(rooms...)
+	if local {
+		op = op.Local()
+	}
+	return op
 }
 
 func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
@@ -126,6 +158,9 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 	}
 	if !statuses[status] {
 		return nil, invalid(`status must be "online", "away", "busy" or "offline"`)
+	}
+	if err := h.allow(h.limits.presence, m, "presence_rate"); err != nil {
+		return nil, err
 	}
 	h.mu.Lock()
 	u := h.users[m.user.ID]
@@ -138,39 +173,83 @@ func (h *Hub) updatePresence(s *server.Socket, m *member, args []any) (map[strin
 	if status == "offline" {
 		payload["lastSeen"] = isoTime(time.Now())
 	}
-	_ = s.To(targets...).Emit("presence-update", payload)
+	h.tellPresence(s, targets, payload, false)
 	return map[string]any{"status": status}, nil
 }
 
+// Pages of get-room-presence: a big room's list, or any room's when a page is asked for.
+const (
+	presencePage    = 100
+	presencePageMax = 500
+	maxUserID       = 256 // a cursor longer than any user id is a mistake
+)
+
+// getRoomPresence answers roomId, or { roomId, after?, limit? }: the room's users by user
+// id; a big room's (or an asked-for page) a page at a time, with memberCount and hasMore.
 func (h *Hub) getRoomPresence(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
-	room, err := firstRoomArg(args)
-	if err != nil {
+	var room, after string
+	limit, paged := presencePage, false
+	var err *chatError
+	if obj, isObj := argAt(args, 0).(map[string]any); isObj {
+		if room, err = roomArg(obj["roomId"]); err != nil {
+			return nil, err
+		}
+		if after, err = optString(obj, "after", maxUserID); err != nil {
+			return nil, err
+		}
+		if limit, err = optInt(obj, "limit", 1, presencePageMax, presencePage); err != nil {
+			return nil, err
+		}
+		paged = after != "" || obj["limit"] != nil
+	} else if room, err = firstRoomArg(args); err != nil {
 		return nil, err
 	}
 	if !m.user.MayJoin(room, h.opts.RoomPolicy) {
 		return nil, &chatError{code: CodeForbidden, message: "you may not see " + room}
 	}
-	users := h.roomPresence(room)
-	_ = s.Emit("room-presence", map[string]any{"roomId": room, "users": users})
-	return map[string]any{"roomId": room, "users": users}, nil
+	users, total, more := h.roomPresence(room, after, limit, paged)
+	answer := map[string]any{"roomId": room, "users": users}
+	if total >= 0 {
+		answer["memberCount"], answer["hasMore"] = float64(total), more
+	}
+	_ = s.Emit("room-presence", answer)
+	return answer, nil
 }
 
-// roomPresence lists the PresenceInfo of the users in room, by user id.
-func (h *Hub) roomPresence(room string) []any {
+// roomPresence lists the PresenceInfo of the users in room by user id: all of them in a
+// small room unless paged (total is then -1), else at most limit after the id after, with
+// the room's user count and whether more follow. Only the page's users are looked up.
+func (h *Hub) roomPresence(room, after string, limit int, paged bool) (users []any, total int, more bool) {
 	h.mu.Lock()
-	infos := h.remotePresenceLocked(room, h.roomUsers[room])
-	for id, u := range h.roomUsers[room] {
-		infos[id] = u.info()
-	}
-	h.mu.Unlock()
-	ids := make([]string, 0, len(infos))
-	for id := range infos {
+	defer h.mu.Unlock()
+	local := h.roomUsers[room]
+	ids := make([]string, 0, len(local)+len(h.remoteRooms[room]))
+	for id := range local {
 		ids = append(ids, id)
 	}
-	sort.Strings(ids)
-	out := make([]any, len(ids))
-	for i, id := range ids {
-		out[i] = infos[id]
+	for id := range h.remoteRooms[room] {
+		if local[id] == nil {
+			ids = append(ids, id)
+		}
 	}
-	return out
+	sort.Strings(ids)
+	total = -1
+	if paged || h.bigLocked(room) {
+		total = len(ids)
+		ids = ids[sort.SearchStrings(ids, after):]
+		if len(ids) > 0 && ids[0] == after {
+			ids = ids[1:]
+		}
+		more = len(ids) > limit
+		ids = ids[:min(len(ids), limit)]
+	}
+	users = make([]any, len(ids))
+	for i, id := range ids {
+		if u := local[id]; u != nil {
+			users[i] = u.info()
+		} else {
+			users[i] = h.remotePresenceLocked(room, id)
+		}
+	}
+	return users, total, more
 }

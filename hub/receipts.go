@@ -4,7 +4,9 @@ import (
 	"slices"
 	"time"
 
+	"edgeio/hub/store"
 	"edgeio/server"
+	"edgeio/server/auth"
 )
 
 const maxReceiptIDs = 500
@@ -29,24 +31,41 @@ func (h *Hub) markAsRead(s *server.Socket, m *member, args []any) (map[string]an
 	if !m.in(room) {
 		return nil, &chatError{code: CodeNotInRoom, message: "not in room " + room}
 	}
-	// ids sort in creation order, so the newest one read is the watermark
-	newest := slices.Max(ids)
+	if err := h.allow(h.limits.receipts, m, "receipt_rate"); err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
 	ctx, cancel := h.ctx()
-	serr := h.store.MarkRead(ctx, room, m.user.ID, newest)
+	defer cancel()
+	// Only ids of the room's messages go out in messages-read: anything else a client
+	// sends (another room's ids, made-up strings, markup) is dropped, in one store call.
+	read, serr := h.store.InRoom(ctx, room, ids)
+	if serr != nil {
+		return nil, storeError(serr)
+	}
+	// ids sort in creation order, so the newest one read is the watermark: it must be a
+	// message of the room
+	newest := ids[len(ids)-1]
+	if len(read) == 0 || read[len(read)-1] != newest {
+		return nil, storeError(store.ErrNotFound)
+	}
+	serr = h.store.MarkRead(ctx, room, m.user.ID, newest)
 	var watermark string
 	if serr == nil {
 		// the watermark never moves back: answer with the one kept, not the one asked
 		watermark, _, serr = h.store.ReadState(ctx, room, m.user.ID)
 	}
-	cancel()
 	if serr != nil {
 		return nil, storeError(serr)
 	}
-	h.receipts.Add(roomUser{room, m.user.ID}, ids...)
+	h.receipts.Add(roomUser{room, m.user.ID}, read...)
 	return map[string]any{"roomId": room, "lastReadId": watermark}, nil
 }
 
-// flushReceipts sends one messages-read for what a user read in a room during the window.
+// flushReceipts sends one messages-read for what a user read in a room during the window:
+// to the room, or in a big room to the reader's own sockets (its other devices clear their
+// badges), the room hearing of it in the tick's room-reads.
 func (h *Hub) flushReceipts(k roomUser, ids []string) {
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -54,7 +73,12 @@ func (h *Hub) flushReceipts(k roomUser, ids []string) {
 	for i, id := range ids {
 		list[i] = id
 	}
-	_ = h.nsp.To(k.room).Emit("messages-read", map[string]any{
+	to := k.room
+	if h.big(k.room) {
+		h.batchRead(k.room, k.user, ids[len(ids)-1])
+		to = auth.PersonalRoom(k.user)
+	}
+	_ = h.nsp.To(to).Emit("messages-read", map[string]any{
 		"roomId": k.room, "messageIds": list, "userId": k.user, "readAt": isoTime(time.Now()),
 	})
 }

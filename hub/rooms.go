@@ -9,6 +9,9 @@ func (h *Hub) joinRoom(s *server.Socket, m *member, args []any) (map[string]any,
 	if err != nil {
 		return nil, err
 	}
+	if err := h.allow(h.limits.joins, m, "join_rate"); err != nil {
+		return nil, err
+	}
 	if !m.user.MayJoin(room, h.opts.RoomPolicy) {
 		return nil, &chatError{code: CodeForbidden, message: "you may not join " + room}
 	}
@@ -65,14 +68,36 @@ func (h *Hub) rejoin(s *server.Socket, m *member) {
 // announce counts s into room and tells the room's other users when it is its user's
 // first socket there.
 func (h *Hub) announce(s *server.Socket, m *member, room string) {
-	if first, info := h.enterRoom(m, room); first {
+	first, info := h.enterRoom(m, room)
+	switch {
+	case !first:
+	case h.big(room):
+		h.batchJoin(room, info)
+	default:
 		_ = s.To(room).Except(exceptUser(m)).Emit("room-member-joined", map[string]any{"roomId": room, "user": info})
+	}
+}
+
+// tellLeft tells room that user left it: room-member-left, or a line of the tick's batch
+// in a big room. local keeps it to this node's sockets.
+func (h *Hub) tellLeft(room, user string, local bool) {
+	h.mu.Lock()
+	big := h.bigLocked(room)
+	if big {
+		h.batchLeaveLocked(room, user, local)
+	}
+	h.mu.Unlock()
+	if !big {
+		_ = h.to(local, room).Emit("room-member-left", map[string]any{"roomId": room, "userId": user})
 	}
 }
 
 func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any, *chatError) {
 	room, err := firstRoomArg(args)
 	if err != nil {
+		return nil, err
+	}
+	if err := h.allow(h.limits.joins, m, "join_rate"); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -88,7 +113,7 @@ func (h *Hub) leaveRoom(s *server.Socket, m *member, args []any) (map[string]any
 		s.Leave(room)
 	}
 	if h.exitRoom(m.user.ID, room) {
-		_ = h.nsp.To(room).Emit("room-member-left", map[string]any{"roomId": room, "userId": m.user.ID})
+		h.tellLeft(room, m.user.ID, false)
 	}
 	return map[string]any{"roomId": room}, nil
 }

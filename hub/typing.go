@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"edgeio/server"
+	"edgeio/server/auth"
 )
 
 type roomUser struct{ room, user string }
@@ -56,11 +57,24 @@ func (h *Hub) stopTyping(m *member, room string) {
 	}
 }
 
-// emitTyping sends user-typing to the room's other users (none of the typist's sockets).
+// emitTyping sends user-typing to the room's other users (none of the typist's sockets),
+// or in a big room marks the tick's room-typing as due.
 func (h *Hub) emitTyping(m *member, room string, on bool) {
-	_ = h.nsp.To(room).Except(exceptUser(m)).Emit("user-typing", map[string]any{
-		"roomId": room, "userId": m.user.ID, "username": m.name, "isTyping": on,
-	})
+	h.tellTyping(room, m.user.ID, m.name, on)
+}
+
+func (h *Hub) tellTyping(room, user, name string, on bool) {
+	h.mu.Lock()
+	big := h.bigLocked(room)
+	if big {
+		h.batchTypingLocked(room)
+	}
+	h.mu.Unlock()
+	if !big {
+		_ = h.nsp.To(room).Except(auth.PersonalRoom(user)).Emit("user-typing", map[string]any{
+			"roomId": room, "userId": user, "username": name, "isTyping": on,
+		})
+	}
 }
 
 // typingLoop ends typing that was not refreshed in time, on a tick a tenth of the timeout
@@ -99,8 +113,6 @@ func (h *Hub) expireTyping(now time.Time) {
 	}
 	h.mu.Unlock()
 	for _, e := range done {
-		_ = h.nsp.To(e.key.room).Except("user:"+e.key.user).Emit("user-typing", map[string]any{
-			"roomId": e.key.room, "userId": e.key.user, "username": e.name, "isTyping": false,
-		})
+		h.tellTyping(e.key.room, e.key.user, e.name, false)
 	}
 }

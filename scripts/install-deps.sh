@@ -3,7 +3,8 @@
 #   - the npm packages of e2e/ (npm ci, or npm install without a lockfile), when
 #     e2e/node_modules is missing or older than package.json / package-lock.json;
 #   - Debian's python-socketio client with both transports (requests for polling,
-#     websocket-client for WebSocket), when /usr/bin/python3 cannot import them;
+#     websocket-client for WebSocket) and its msgpack serializer, when /usr/bin/python3
+#     cannot import them;
 #   - redis-server, when it is not on PATH;
 #   - chromium, for the browser tests, when /usr/bin/chromium is missing.
 # Safe to run again and again. Runs as root (CI, fresh Debian with Go and Node/npm).
@@ -41,8 +42,9 @@ fi
 
 # --- Debian packages --------------------------------------------------------
 apt_pkgs=()
-if ! /usr/bin/python3 -c 'import socketio, websocket, requests' >/dev/null 2>&1; then
-  apt_pkgs+=(python3-socketio python3-engineio python3-websocket python3-requests)
+if ! /usr/bin/python3 -c 'import socketio, websocket, requests, msgpack' >/dev/null 2>&1; then
+  # msgpack: python-socketio's msgpack serializer (socketio.Client(serializer="msgpack"))
+  apt_pkgs+=(python3-socketio python3-engineio python3-websocket python3-requests python3-msgpack)
 fi
 if ! command -v redis-server >/dev/null 2>&1; then
   apt_pkgs+=(redis-server)
@@ -60,5 +62,5 @@ else
   log "python3-socketio, redis-server and chromium already present"
 fi
 
-/usr/bin/python3 -c 'import socketio, websocket, requests' ||
-  { log "error: /usr/bin/python3 still cannot import socketio, websocket, requests"; exit 1; }
+/usr/bin/python3 -c 'import socketio, websocket, requests, msgpack' ||
+  { log "error: /usr/bin/python3 still cannot import socketio, websocket, requests, msgpack"; exit 1; }

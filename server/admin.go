@@ -4,6 +4,8 @@ import (
 	"crypto/subtle"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"os"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,11 +32,82 @@ func (s *Server) AdminHandler(ready func() bool, token string) *http.ServeMux {
 	mux.Handle("/dashboard", dash)
 	mux.Handle("/dashboard/", dash)
 	guarded("/debug/pprof/", http.HandlerFunc(pprof.Index))
-	guarded("/debug/pprof/cmdline", http.HandlerFunc(pprof.Cmdline))
+	guarded("/debug/pprof/cmdline", http.HandlerFunc(cmdline))
 	guarded("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
 	guarded("/debug/pprof/symbol", http.HandlerFunc(pprof.Symbol))
 	guarded("/debug/pprof/trace", http.HandlerFunc(pprof.Trace))
 	return mux
+}
+
+// cmdline is pprof's /debug/pprof/cmdline with the values of secrets hidden (RedactArgs):
+// the admin listener is for operators and tools, which need the flags, not the secrets.
+func cmdline(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(strings.Join(RedactArgs(os.Args), "\x00")))
+}
+
+// RedactArgs returns a command line with the value of every flag whose name speaks of a
+// secret, a token or a password (a --jwt-secret-file's path stays) replaced by "[redacted]",
+// and the password of every URL (--redis-url redis://:pw@host) by "xxxxx".
+func RedactArgs(args []string) []string {
+	out := make([]string, len(args))
+	secretNext := false
+	for i, a := range args {
+		switch {
+		case secretNext:
+			out[i], secretNext = redacted, false
+			continue
+		case strings.HasPrefix(a, "-") && a != "-" && a != "--":
+			name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+			if secretFlag(name) {
+				if hasValue {
+					out[i] = a[:strings.IndexByte(a, '=')+1] + redacted
+				} else {
+					out[i], secretNext = a, true
+				}
+				continue
+			}
+		}
+		out[i] = redactURLs(a)
+	}
+	return out
+}
+
+const redacted = "[redacted]"
+
+func secretFlag(name string) bool {
+	name = strings.ToLower(name)
+	if strings.HasSuffix(name, "-file") {
+		return false
+	}
+	for _, w := range []string{"secret", "token", "password", "passwd"} {
+		if strings.Contains(name, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactURLs hides the password of a URL, alone or as a flag's value.
+func redactURLs(arg string) string {
+	prefix, v := "", arg
+	if strings.HasPrefix(arg, "-") {
+		if i := strings.IndexByte(arg, '='); i >= 0 {
+			prefix, v = arg[:i+1], arg[i+1:]
+		}
+	}
+	if !strings.Contains(v, "@") {
+		return arg
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.User == nil {
+		return arg
+	}
+	if _, hasPassword := u.User.Password(); !hasPassword {
+		return arg
+	}
+	return prefix + u.Redacted()
 }
 
 // RequireToken serves h only to requests that carry token as a Bearer token; an empty token

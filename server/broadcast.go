@@ -7,6 +7,7 @@ import (
 
 	"edgeio/codec"
 	"edgeio/server/engine"
+	"edgeio/server/recovery"
 	"edgeio/shard"
 )
 
@@ -58,7 +59,7 @@ func (b *BroadcastOperator) Local() *BroadcastOperator {
 }
 
 // From marks a broadcast received from another node with its id there, which a node's
-// recovery log keeps beside its own offset (recovery_handover.go).
+// recovery log keeps beside its own offset (package recovery).
 func (b *BroadcastOperator) From(id string) *BroadcastOperator {
 	c := b.clone()
 	c.origin = id
@@ -80,7 +81,6 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 		started:  time.Now(),
 	}
 	bc := &shard.Broadcast{Msg: f, Done: f.release}
-	log := b.nsp.srv.recovery
 	if len(b.rooms) == 0 {
 		bc.Rooms = []string{b.nsp.Name}
 	} else {
@@ -95,8 +95,15 @@ func (b *BroadcastOperator) Emit(event string, args ...any) error {
 	if b.skip != nil {
 		bc.Skip = b.skip
 	}
-	if log != nil && !f.volatile && !f.shed {
-		log.broadcast(f, bc, b.origin, func() { b.nsp.srv.shards.Broadcast(bc) })
+	if rec := b.nsp.srv.recovery; rec != nil && !f.volatile && !f.shed {
+		lb := recovery.Broadcast{Nsp: b.nsp.Name, Data: f.pkt.Data.([]any), Rooms: bc.Rooms, Except: bc.Except, ID: b.origin}
+		if b.skip != nil {
+			lb.Skip = b.skip.ID
+		}
+		rec.Log(lb, func(offset string) {
+			f.offset = offset
+			b.nsp.srv.shards.Broadcast(bc)
+		})
 	} else {
 		b.nsp.srv.shards.Broadcast(bc)
 	}
@@ -149,15 +156,21 @@ func (f *outFrame) prepared(parser parserKind, withOffset bool) (*engine.Prepare
 	withOffset = withOffset && f.offset != ""
 	i := encoding(parser, withOffset)
 	e := &f.enc[i]
-	e.once.Do(func() { e.prepared = f.encode(parser, withOffset) })
+	e.once.Do(func() {
+		offset := ""
+		if withOffset {
+			offset = f.offset
+		}
+		e.prepared = encodeBroadcast(parser, f.pkt, offset)
+	})
 	return e.prepared, i
 }
 
-func (f *outFrame) encode(parser parserKind, withOffset bool) *engine.Prepared {
-	p := f.pkt
-	if withOffset {
+// encodeBroadcast encodes an event for parser, with offset as its last argument unless "".
+func encodeBroadcast(parser parserKind, p codec.SPacket, offset string) *engine.Prepared {
+	if offset != "" {
 		data := p.Data.([]any)
-		p.Data = append(data[:len(data):len(data)], f.offset)
+		p.Data = append(data[:len(data):len(data)], offset)
 	}
 	pkts, err := encodePacket(parser, &p)
 	if err != nil {

@@ -35,6 +35,7 @@ type client struct {
 
 func (s *Server) newClient(sess *engine.Session) engine.Handler {
 	c := &client{srv: s, sess: sess, sockets: make(map[string]*Socket, 1)}
+	c.dec.Budget = s.opts.DecodeBudget
 	if sess.Protocol == 3 {
 		// Socket.IO v4 clients (Engine.IO v3) join the main namespace without asking.
 		c.parserKnown = true
@@ -69,39 +70,41 @@ func (c *client) OnMessage(data []byte, binary bool) {
 			c.parser = parserMsgpack
 		}
 	}
-	var p *codec.SPacket
-	var err error
+	p, err := c.decode(data, binary)
+	var over *codec.BudgetError
 	switch {
-	case c.parser == parserMsgpack && binary && c.sess.Protocol == 3:
-		p, err = codec.DecodeMsgpackV2(data)
-	case c.parser == parserMsgpack && binary:
-		p, err = codec.DecodeMsgpack(data)
-	case c.parser == parserMsgpack && c.sess.Protocol == 3:
-		p, err = codec.DecodeMsgpackText(data) // msgpack parser 2.x: CONNECT, DISCONNECT
-	case c.parser == parserMsgpack:
-		err = errTextOnMsgpack
-	case binary:
-		p, err = c.dec.DecodeBinary(data)
-	default:
-		p, err = c.dec.DecodeText(data)
-	}
-	if err != nil {
+	case errors.As(err, &over):
+		c.overBudget(over)
+	case err != nil:
 		c.sess.Close("parse error")
-		return
-	}
-	if p != nil {
+	case p != nil:
 		c.route(p)
 	}
 }
 
-func (c *client) route(p *codec.SPacket) {
-	name := p.Nsp
+// nspName is the namespace a packet's nsp names.
+func (c *client) nspName(nsp string) string {
 	if c.sess.Protocol == 3 {
-		name, _, _ = strings.Cut(name, "?") // v4 clients put the query in the namespace
+		nsp, _, _ = strings.Cut(nsp, "?") // v4 clients put the query in the namespace
 	}
+	return nsp
+}
+
+// socketFor is the connection's socket in the namespace a packet's nsp names, or nil.
+func (c *client) socketFor(nsp string) *Socket {
 	c.mu.Lock()
-	s := c.sockets[name]
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return c.sockets[c.nspName(nsp)]
+}
+
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *client) route(p *codec.SPacket) {
+	name, s := c.nspName(p.Nsp), c.socketFor(p.Nsp)
 	switch {
 	case p.Type == codec.SConnect && s == nil:
 		auth, _ := p.Data.(map[string]any)
@@ -149,47 +152,42 @@ func (c *client) connect(name string, auth map[string]any) {
 	s.connected = true
 	c.mu.Unlock()
 
-	if log := c.srv.recovery; log != nil && c.sess.Protocol == 4 {
-		if peers := c.srv.recoveryPeers(); log.away(s, peers) {
-			// its state is held by a ghost of its own, or another node may keep it: wait
-			// for it off the reading goroutine (the client sends nothing on this namespace
-			// before the CONNECT reply)
-			go func() {
-				s.recoverAway(log, peers)
-				if s.Connected() {
-					c.connected(s, onConn)
-					return
-				}
-				// the connection closed while the other nodes answered
-				s.shard.LeaveAll(s)
-				nsp.remove(s)
-				log.forget(s, false)
-				c.connected(s, nil)
-			}()
-			return
-		}
-		s.join(log)
-	} else {
-		nsp.add(s)
-		s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
-		reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
-		if c.sess.Protocol == 4 {
-			reply.Data = map[string]any{"sid": s.ID}
-		}
-		_ = s.send(reply)
+	if rec := c.srv.recovery; rec != nil && c.sess.Protocol == 4 && s.tracksOffsets() {
+		// its state may be held by a ghost of its own or kept by another node: then this
+		// waits for it off the reading goroutine (the client sends nothing on this
+		// namespace before the CONNECT reply)
+		s.restore(rec, func(after func()) {
+			if s.Connected() {
+				c.connected(s, onConn, after)
+				return
+			}
+			// the connection closed meanwhile
+			s.shard.LeaveAll(s)
+			nsp.remove(s)
+			rec.Forget(s.rec)
+			c.connected(s, nil, after)
+		})
+		return
 	}
-	c.connected(s, onConn)
+	nsp.add(s)
+	s.shard.Join(s, nsp.Name, nsp.roomKey(s.ID))
+	reply := &codec.SPacket{Type: codec.SConnect, Nsp: name, ID: codec.NoID}
+	if c.sess.Protocol == 4 {
+		reply.Data = map[string]any{"sid": s.ID}
+	}
+	_ = s.send(reply)
+	c.connected(s, onConn, nil)
 }
 
-// connected runs the namespace's connection handlers for s, then what waited for them.
-func (c *client) connected(s *Socket, onConn []func(*Socket)) {
+// connected runs the namespace's connection handlers for s, then after (recovery's
+// hand-offs), if any.
+func (c *client) connected(s *Socket, onConn []func(*Socket), after func()) {
 	for _, fn := range onConn {
 		fn(s)
 	}
-	for _, fn := range s.afterConnect {
-		fn()
+	if after != nil {
+		after()
 	}
-	s.afterConnect = nil
 }
 
 func (c *client) connectError(name string, ce *ConnectError) {
@@ -208,15 +206,9 @@ func (c *client) connectError(name string, ce *ConnectError) {
 	}
 }
 
-// encode encodes a packet for this connection's parser. The msgpack parser of v2 clients
-// (Engine.IO v3) takes CONNECT, DISCONNECT and CONNECT_ERROR as JSON text.
+// encode encodes a packet for this connection's parser (encodeFor).
 func (c *client) encode(p *codec.SPacket) ([]codec.EPacket, error) {
-	if c.parser == parserMsgpack && c.sess.Protocol == 3 && (p.Type == codec.SConnect || p.Type == codec.SDisconnect || p.Type == codec.SConnectError) {
-		encodeCount.Add(1)
-		b, err := codec.EncodeMsgpackText(nil, p)
-		return []codec.EPacket{{Type: codec.EMessage, Data: b}}, err
-	}
-	return encodePacket(c.parser, p)
+	return encodeFor(c.parser, c.sess.Protocol, p)
 }
 
 func (c *client) removeSocket(s *Socket) {
@@ -232,6 +224,14 @@ func (c *client) connectedSockets() []*Socket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Collect(maps.Values(c.sockets))
+}
+
+// Engaged reports whether the client has a namespace connected (engine.Engaged): a drain
+// does not wait for one that has none.
+func (c *client) Engaged() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.sockets) > 0
 }
 
 // OnClose disconnects every socket of the connection with the session's reason.

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"net/url"
 
+	"edgeio/server/engine"
+	"edgeio/server/security"
+
 	"github.com/valyala/fasthttp"
 )
 
@@ -38,24 +41,16 @@ func (p corsPolicy) allowed(ctx *fasthttp.RequestCtx) bool {
 	return err == nil && bytes.Equal([]byte(u.Host), ctx.Host())
 }
 
-// apply writes the CORS response headers; it reports false (and answers 403) for a refused
-// origin, and answers preflight requests itself.
+// apply writes the CORS response headers of an allowed request; it answers preflight
+// requests itself and then reports false.
 func (p corsPolicy) apply(ctx *fasthttp.RequestCtx) bool {
-	if !p.allowed(ctx) {
-		ctx.SetStatusCode(fasthttp.StatusForbidden)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"code":4,"message":"Forbidden"}`)
-		return false
-	}
 	origin := ctx.Request.Header.Peek("Origin")
 	h := &ctx.Response.Header
 	if len(origin) > 0 {
 		if p.any && !p.origins[string(origin)] {
 			h.Set("Access-Control-Allow-Origin", "*")
 		} else {
-			h.SetBytesV("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Set("Vary", "Origin")
+			exposeTo(ctx, origin)
 		}
 	}
 	if ctx.IsOptions() {
@@ -68,4 +63,36 @@ func (p corsPolicy) apply(ctx *fasthttp.RequestCtx) bool {
 		return false
 	}
 	return true
+}
+
+func exposeTo(ctx *fasthttp.RequestCtx, origin []byte) {
+	h := &ctx.Response.Header
+	h.SetBytesV("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Credentials", "true")
+	h.Set("Vary", "Origin")
+}
+
+// tellRefused answers a request of a refused origin that opens an Engine.IO session, or
+// belongs to a refused session: in the protocol, as the engine tells every refusal, with
+// headers that let the page read why. A refused session opens nothing, so the page learns
+// only that. It reports false, answering nothing, for any other request (its session's
+// requests, a preflight), which gets a 403.
+func (p corsPolicy) tellRefused(ctx *fasthttp.RequestCtx, e *engine.Server) bool {
+	if ctx.IsOptions() {
+		return false
+	}
+	if origin := ctx.Request.Header.Peek("Origin"); len(origin) > 0 {
+		exposeTo(ctx, origin)
+	}
+	if engine.IsRefused(ctx.QueryArgs().Peek("sid")) {
+		e.ServeHTTP(ctx)
+		return true
+	}
+	if e.RefuseHandshake(ctx, security.ForeignOrigin) {
+		return true
+	}
+	for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Vary"} {
+		ctx.Response.Header.Del(k)
+	}
+	return false
 }

@@ -12,9 +12,9 @@
 // in package shard; a broadcast is encoded once per parser and handed to every shard.
 // Event handlers of one socket run one at a time, in the order the packets arrived.
 //
-// Around that: connection state recovery as Socket.IO 4.6+ does it (recovery.go; across
-// nodes through the adapter in recovery_handover.go; across a restart or a crash through
-// the journal of recovery_journal.go), backpressure for clients
-// that read too slowly (backpressure.go), the drain of Shutdown, and the admin listener
-// with its metrics, profiles and dashboard (admin.go, metrics.go, dashboard.go).
+// Around that: connection state recovery as Socket.IO 4.6+ does it (recovery.go, the seam
+// to package recovery, which keeps the log, the states, the journal and the takeovers
+// across nodes), backpressure for clients that read too slowly (backpressure.go), the
+// drain of Shutdown, and the admin listener with its metrics, profiles and dashboard
+// (admin.go, metrics.go, dashboard.go).
 package server

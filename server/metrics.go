@@ -70,8 +70,13 @@ func newMetrics(s *Server) *metrics {
 		counter("edgeio_packets_out_total", "Engine.IO packets queued for clients.", func() float64 { return float64(st.PacketsOut.Load()) }),
 		counter("edgeio_bytes_out_total", "Bytes queued for clients.", func() float64 { return float64(st.BytesOut.Load()) }),
 		counter("edgeio_encodes_total", "Socket.IO packets encoded (a broadcast costs one per parser).", func() float64 { return float64(encodeCount.Load()) }),
+		counter("edgeio_refusals_untold_total", "Refused handshakes answered with a bare HTTP status, not a CONNECT_ERROR with a code: --refusal-backlog was full.", func() float64 { return float64(st.Untold.Load()) }),
+		gauge("edgeio_refusals_held", "Refused handshakes held open to tell their clients why (--refusal-backlog bounds it).", func() float64 { return float64(e.RefusalsHeld()) }),
 		&closesCollector{stats: st},
 	)
+	if s.recovery != nil {
+		m.registry.MustRegister(recoveryCollector{s.recovery})
+	}
 	return m
 }
 
@@ -114,5 +119,34 @@ func (c *closesCollector) Describe(ch chan<- *prometheus.Desc) { ch <- closesDes
 func (c *closesCollector) Collect(ch chan<- prometheus.Metric) {
 	for reason, n := range c.stats.Closes() {
 		ch <- prometheus.MustNewConstMetric(closesDesc, prometheus.CounterValue, float64(n), reason)
+	}
+}
+
+// recoveryCollector exports the recovery log's figures.
+type recoveryCollector struct{ rec stateRecovery }
+
+var (
+	recoveryBroadcastsDesc = prometheus.NewDesc("edgeio_recovery_log_broadcasts", "Broadcasts in the recovery log (--recovery-max-packets).", nil, nil)
+	recoveryBytesDesc      = prometheus.NewDesc("edgeio_recovery_log_bytes", "Bytes the recovery log's broadcasts take (--recovery-max-bytes).", nil, nil)
+	recoveryKeptDesc       = prometheus.NewDesc("edgeio_recovery_kept", "States of disconnected sockets kept for their clients to recover.", nil, nil)
+	recoveryJournalDesc    = prometheus.NewDesc("edgeio_recovery_journal_bytes", "Size of the recovery journal file.", nil, nil)
+	recoveryEvictedDesc    = prometheus.NewDesc("edgeio_recovery_evicted_total", "Broadcasts dropped from the recovery log, by reason: window (older than --recovery-window), packets (--recovery-max-packets), bytes (--recovery-max-bytes).", []string{"reason"}, nil)
+)
+
+func (c recoveryCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{recoveryBroadcastsDesc, recoveryBytesDesc, recoveryKeptDesc, recoveryJournalDesc, recoveryEvictedDesc} {
+		ch <- d
+	}
+}
+
+func (c recoveryCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.rec.Stats()
+	gauge := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	gauge(recoveryBroadcastsDesc, float64(st.Broadcasts))
+	gauge(recoveryBytesDesc, float64(st.Bytes))
+	gauge(recoveryKeptDesc, float64(st.Kept))
+	gauge(recoveryJournalDesc, float64(st.JournalBytes))
+	for reason, n := range map[string]uint64{"window": st.EvictedOld, "packets": st.EvictedPackets, "bytes": st.EvictedBytes} {
+		ch <- prometheus.MustNewConstMetric(recoveryEvictedDesc, prometheus.CounterValue, float64(n), reason)
 	}
 }

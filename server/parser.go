@@ -18,6 +18,17 @@ const (
 	parserCount
 )
 
+// encodeFor encodes p for parser and an Engine.IO protocol: the msgpack parser of v2
+// clients (Engine.IO v3) takes CONNECT, DISCONNECT and CONNECT_ERROR as JSON text.
+func encodeFor(parser parserKind, protocol int, p *codec.SPacket) ([]codec.EPacket, error) {
+	if parser == parserMsgpack && protocol == 3 && (p.Type == codec.SConnect || p.Type == codec.SDisconnect || p.Type == codec.SConnectError) {
+		encodeCount.Add(1)
+		b, err := codec.EncodeMsgpackText(nil, p)
+		return []codec.EPacket{{Type: codec.EMessage, Data: b}}, err
+	}
+	return encodePacket(parser, p)
+}
+
 // encodePacket encodes p for parser as the Engine.IO messages that carry it.
 func encodePacket(parser parserKind, p *codec.SPacket) ([]codec.EPacket, error) {
 	encodeCount.Add(1)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"edgeio/server/recovery"
 	"edgeio/server/servertest"
 )
 
@@ -23,7 +24,7 @@ func TestRecoveryRestoresRoomsAndReplaysWhatWasMissed(t *testing.T) {
 		connected <- s
 	})
 	c1 := servertest.Dial(t, io.Engine(), false)
-	reply := c1.Connect("/", map[string]any{"token": "t"}).Data.(map[string]any)
+	reply := c1.Connect("/", map[string]any{"token": "t", "recovery": true}).Data.(map[string]any)
 	first := <-connected
 	sid, pid := reply["sid"].(string), reply["pid"].(string)
 	if sid != first.ID || pid == "" {
@@ -81,6 +82,58 @@ func TestRecoveryRestoresRoomsAndReplaysWhatWasMissed(t *testing.T) {
 	}
 }
 
+// Offsets, and the pid to recover with, go only to sockets whose client tracks them: it
+// asked in its CONNECT ({recovery: true}) or came back with a pid; a socket that did not
+// gets each broadcast with exactly its own arguments, and nothing of it is kept. With
+// ForAll every socket gets them, as with Socket.IO's connectionStateRecovery.
+func TestOffsetsOnlyForClientsThatAsk(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	io.Of("/").OnConnection(func(s *Socket) { s.Join("r") })
+	for _, msgpack := range []bool{false, true} {
+		plain := servertest.Dial(t, io.Engine(), msgpack)
+		if r := plain.Connect("/", map[string]any{"token": "t"}).Data.(map[string]any); r["pid"] != nil {
+			t.Fatalf("a client that did not ask got a pid: %v", r)
+		}
+		asked := servertest.Dial(t, io.Engine(), msgpack)
+		pid, _ := asked.Connect("/", map[string]any{"token": "t", "recovery": true}).Data.(map[string]any)["pid"].(string)
+		if pid == "" {
+			t.Fatal("a client that asked got no pid")
+		}
+		back := servertest.Dial(t, io.Engine(), msgpack)
+		if r := back.Connect("/", map[string]any{"pid": "from-another-process", "offset": "x-1"}).Data.(map[string]any); r["pid"] == nil {
+			t.Fatalf("a client that came back with a pid got none: %v", r)
+		}
+		_ = io.To("r").Emit("m", 1.0, "two")
+		if args := plain.Event("m"); len(args) != 2 || args[1] != "two" {
+			t.Fatalf("a client that did not ask got %v: want exactly the event's arguments", args)
+		}
+		for _, c := range []*servertest.Client{asked, back} {
+			if args := c.Event("m"); len(args) != 3 || args[1] != "two" || args[2] == "" {
+				t.Fatalf("a client that tracks offsets got %v: want the offset last", args)
+			}
+		}
+		kept := io.recovery.Stats().Kept
+		plain.Session().Close("transport close")
+		asked.Session().Close("transport close")
+		waitSaved(t, io, pid)
+		time.Sleep(20 * time.Millisecond) // the plain one's, were it kept, comes as soon
+		if now := io.recovery.Stats().Kept; now != kept+1 {
+			t.Fatalf("%d states kept after two failed connections: want the one of the client that asked", now-kept)
+		}
+	}
+
+	all := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute, ForAll: true}})
+	all.Of("/").OnConnection(func(s *Socket) { s.Join("r") })
+	plain := servertest.Dial(t, all.Engine(), false)
+	if r := plain.Connect("/", nil).Data.(map[string]any); r["pid"] == nil {
+		t.Fatalf("ForAll: a client that did not ask got no pid: %v", r)
+	}
+	_ = all.To("r").Emit("m", 1.0)
+	if args := plain.Event("m"); len(args) != 2 {
+		t.Fatalf("ForAll: args %v, want the offset last", args)
+	}
+}
+
 // A socket that leaves on purpose (its client disconnects) is not kept; the app's check
 // can refuse a recovery; without the window nothing carries offsets or a pid.
 func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
@@ -88,7 +141,7 @@ func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	io.Of("/").RecoverAs(func(s *Socket) string { return s.Handshake.Auth["token"].(string) }).
 		OnConnection(func(*Socket) {})
 	c := servertest.Dial(t, io.Engine(), false)
-	pid := c.Connect("/", map[string]any{"token": "alice"}).Data.(map[string]any)["pid"].(string)
+	pid := c.Connect("/", map[string]any{"token": "alice", "recovery": true}).Data.(map[string]any)["pid"].(string)
 	c.Session().Close("ping timeout")
 	waitSaved(t, io, pid)
 	other := servertest.Dial(t, io.Engine(), false)
@@ -97,13 +150,10 @@ func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	}
 
 	c = servertest.Dial(t, io.Engine(), false)
-	pid = c.Connect("/", map[string]any{"token": "bob"}).Data.(map[string]any)["pid"].(string)
+	pid = c.Connect("/", map[string]any{"token": "bob", "recovery": true}).Data.(map[string]any)["pid"].(string)
 	c.Session().Close(ReasonClientDisconnect)
 	time.Sleep(20 * time.Millisecond)
-	io.recovery.mu.Lock()
-	_, kept := io.recovery.sessions[pid]
-	io.recovery.mu.Unlock()
-	if kept {
+	if io.recovery.(*recovery.Log).Kept(pid) {
 		t.Fatal("a socket that disconnected on purpose was kept for recovery")
 	}
 
@@ -119,14 +169,52 @@ func TestRecoveryOnlyForFailedConnectionsTheAppAccepts(t *testing.T) {
 	}
 }
 
+// Another user presenting a socket's pid (and its offset) gets a fresh socket, and the
+// state stays its owner's: the owner recovers after the attempt, with what it missed.
+func TestAnotherUsersPidLeavesTheStateToItsOwner(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	connected := make(chan *Socket, 4)
+	io.Of("/").RecoverAs(func(s *Socket) string { return s.Handshake.Auth["token"].(string) }).
+		OnConnection(func(s *Socket) {
+			if !s.Recovered() {
+				s.Join("r")
+			}
+			connected <- s
+		})
+	alice := servertest.Dial(t, io.Engine(), false)
+	reply := alice.Connect("/", map[string]any{"token": "alice", "recovery": true}).Data.(map[string]any)
+	sid, pid := reply["sid"].(string), reply["pid"].(string)
+	<-connected
+	_ = io.To("r").Emit("m", 1.0)
+	offset := alice.Event("m")[1].(string)
+	alice.Session().Close("transport close")
+	waitSaved(t, io, pid)
+	_ = io.To("r").Emit("m", 2.0) // missed
+
+	for _, auth := range []map[string]any{{"pid": pid, "offset": offset}, {"pid": pid}} {
+		auth["token"] = "mallory"
+		mallory := servertest.Dial(t, io.Engine(), false)
+		r := mallory.Connect("/", auth).Data.(map[string]any)
+		if s := <-connected; s.Recovered() || r["sid"] == sid || r["pid"] == pid {
+			t.Fatalf("mallory presenting alice's pid got %v", r)
+		}
+	}
+
+	back := servertest.Dial(t, io.Engine(), false)
+	r := back.Connect("/", map[string]any{"token": "alice", "pid": pid, "offset": offset}).Data.(map[string]any)
+	if s := <-connected; !s.Recovered() || r["sid"] != sid {
+		t.Fatalf("alice after mallory's attempts: %v, recovered %v; want her socket back", r, s.Recovered())
+	}
+	if args := back.Event("m"); args[0] != 2.0 {
+		t.Fatalf("alice's replay %v, want what she missed", args)
+	}
+}
+
 func waitSaved(t *testing.T, io *Server, pid string) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		io.recovery.mu.Lock()
-		_, ok := io.recovery.sessions[pid]
-		io.recovery.mu.Unlock()
-		if ok {
+		if io.recovery.(*recovery.Log).Kept(pid) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -149,7 +237,7 @@ func TestRecoverySurvivesARestart(t *testing.T) {
 			first := newTestServer(t, opts)
 			first.Of("/").RecoverAs(func(s *Socket) string { return "alice" }).OnConnection(func(s *Socket) { s.Join("r") })
 			c := servertest.Dial(t, first.Engine(), false)
-			pid := c.Connect("/", nil).Data.(map[string]any)["pid"].(string)
+			pid := c.Connect("/", map[string]any{"recovery": true}).Data.(map[string]any)["pid"].(string)
 			_ = first.To("r").Emit("m", 1.0, map[string]any{"blob": []byte{1, 2}})
 			offset := c.Event("m")[2].(string)
 			_ = first.To("r").Emit("m", 2.0) // not read before the restart
@@ -217,7 +305,7 @@ func TestRecoveryJournalIsRewrittenAndSurvivesATornTail(t *testing.T) {
 	first := newTestServer(t, opts)
 	first.Of("/").OnConnection(func(s *Socket) { s.Join("r") })
 	c := servertest.Dial(t, first.Engine(), false)
-	pid := c.Connect("/", nil).Data.(map[string]any)["pid"].(string)
+	pid := c.Connect("/", map[string]any{"recovery": true}).Data.(map[string]any)["pid"].(string)
 	for i := range 3000 {
 		_ = first.To("r").Emit("m", float64(i))
 	}
@@ -255,5 +343,26 @@ func TestRecoveryJournalIsRewrittenAndSurvivesATornTail(t *testing.T) {
 		if args := c2.Event("m"); args[0] != want {
 			t.Fatalf("replayed %v, want %v", args, want)
 		}
+	}
+}
+
+// BenchmarkLoggedBroadcast is what the recovery log costs a broadcast (to a room with no
+// member here): kept in memory, and also written to the journal.
+func BenchmarkLoggedBroadcast(b *testing.B) {
+	payload := map[string]any{"id": "0000000000001", "roomId": "room", "userId": "alice", "username": "Alice",
+		"content": "hello, everyone in the room", "createdAt": "2026-11-26T16:40:00.123Z"}
+	for _, journal := range []bool{false, true} {
+		b.Run(map[bool]string{false: "memory", true: "journal"}[journal], func(b *testing.B) {
+			opts := Options{Recovery: RecoveryOptions{Window: time.Minute}}
+			if journal {
+				opts.Recovery.Journal = filepath.Join(b.TempDir(), "recovery.journal")
+			}
+			io := New(opts)
+			defer io.shards.Close()
+			b.ReportAllocs()
+			for range b.N {
+				_ = io.To("room").Emit("new-message", payload)
+			}
+		})
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"edgeio/server/engine"
+	"edgeio/server/recovery"
+	"edgeio/server/security"
 	"edgeio/shard"
 
 	"github.com/valyala/fasthttp"
@@ -18,13 +20,15 @@ import (
 
 // Server is a Socket.IO server. Create it with New, set up namespaces, then Serve.
 type Server struct {
-	opts     Options
-	engine   *engine.Server
-	shards   *shard.Group
-	cors     corsPolicy
-	metrics  *metrics
-	adapter  atomic.Pointer[Adapter]
-	recovery *recoveryLog // nil when recovery is off
+	opts       Options
+	engine     *engine.Server
+	shards     *shard.Group
+	cors       corsPolicy
+	metrics    *metrics
+	adapter    atomic.Pointer[Adapter]
+	recovery   stateRecovery // nil when recovery is off
+	refusalLog refusalLog
+	decoding   *decodeGate // nil when large packets need not take turns
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -44,16 +48,15 @@ func New(opts Options) *Server {
 		cors:     newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
 		nsps:     make(map[string]*Namespace),
 		mounts:   make(map[string]fasthttp.RequestHandler),
-		recovery: newRecoveryLog(opts.Recovery),
+		decoding: newDecodeGate(opts.MaxDecoding),
+	}
+	if l := recovery.New(opts.Recovery); l != nil {
+		s.recovery = l
 	}
 	s.engine.OnOpen = s.newClient
+	s.engine.OnRefusal = s.refusalAnswer
+	s.engine.OnRefuse = s.refused
 	s.metrics = newMetrics(s)
-	if s.recovery != nil && opts.Recovery.Journal != "" {
-		s.recovery.openJournal(s, opts.Recovery.Journal)
-	}
-	if g := opts.Engine.Gate; g != nil && g.OnRefuse == nil {
-		g.OnRefuse = s.Refused
-	}
 	s.Of("/")
 	return s
 }
@@ -145,7 +148,8 @@ func (s *Server) Mount(prefix string, h fasthttp.RequestHandler) {
 func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	var h fasthttp.RequestHandler
-	if strings.HasPrefix(path, s.opts.Engine.Path) || path+"/" == s.opts.Engine.Path {
+	isEngine := strings.HasPrefix(path, s.opts.Engine.Path) || path+"/" == s.opts.Engine.Path
+	if isEngine {
 		h = s.engine.ServeHTTP
 	} else {
 		s.mu.RLock()
@@ -160,13 +164,16 @@ func (s *Server) Handler(ctx *fasthttp.RequestCtx) {
 		ctx.Error("Not Found", fasthttp.StatusNotFound)
 		return
 	}
-	if !s.cors.apply(ctx) {
-		if ctx.Response.StatusCode() == fasthttp.StatusForbidden {
-			s.Refused("origin")
+	if !s.cors.allowed(ctx) {
+		if !isEngine || !s.cors.tellRefused(ctx, s.engine) {
+			s.refused(security.ForeignOrigin, s.engine.ClientIP(ctx))
+			engine.WriteRefusal(ctx, security.ForeignOrigin)
 		}
 		return
 	}
-	h(ctx)
+	if s.cors.apply(ctx) {
+		h(ctx)
+	}
 }
 
 // Serve accepts connections on ln until Shutdown.
@@ -227,7 +234,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		for s.engine.Len() > 0 && ctx.Err() == nil {
 			time.Sleep(10 * time.Millisecond)
 		}
-		s.awaitTakeovers(ctx)
+		if s.recovery != nil && s.recoveryPeers() != nil {
+			s.recovery.AwaitTakeovers(ctx)
+		}
 		if srv != nil {
 			// stops the listener and waits for open requests; hijacked WebSockets are ours
 			_ = srv.Shutdown()
@@ -244,7 +253,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ctx.Err()
 	}
 	if s.recovery != nil {
-		s.recovery.closeJournal()
+		s.recovery.Close()
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"regexp"
@@ -258,6 +259,39 @@ func TestConnectTimeoutClosesIdleSessions(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	if c.Session().SendMessage([]byte("x"), false) {
 		t.Fatal("a session that joined no namespace is still open")
+	}
+}
+
+// The drain waits for a polling client that connected a namespace to collect its close
+// packet, and not for one that never sent CONNECT.
+func TestShutdownWaitsOnlyForClientsThatConnected(t *testing.T) {
+	io := newTestServer(t, Options{})
+	io.Of("/").OnConnection(func(*Socket) {})
+	connected := servertest.Dial(t, io.Engine(), false)
+	connected.Connect("/", nil)
+	servertest.Dial(t, io.Engine(), false) // a handshake, then nothing
+
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- io.Shutdown(ctx)
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for io.Engine().Len() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the drain still holds %d sessions: the idle handshake is waited for", io.Engine().Len())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the drain ended (%v) before the connected client collected its close packet", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	connected.Session().Drain() // its last poll
+	if err := <-done; err != nil {
+		t.Fatalf("drain: %v", err)
 	}
 }
 

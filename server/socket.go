@@ -12,6 +12,7 @@ import (
 
 	"edgeio/codec"
 	"edgeio/server/engine"
+	"edgeio/server/recovery"
 	"edgeio/shard"
 )
 
@@ -48,6 +49,7 @@ type Socket struct {
 	// touches each member once, and every pointer followed is a likely cache miss.
 	sess   *engine.Session
 	parser parserKind
+	rec    *recovery.Member // connection state recovery's view of it (nil without): its broadcasts carry offsets
 
 	ID        string
 	Namespace *Namespace
@@ -55,14 +57,6 @@ type Socket struct {
 
 	client *client
 	shard  *shard.Shard
-	pid    string // the private session id of connection state recovery ("" without)
-
-	recovered bool     // the socket took over a disconnected socket's state
-	restored  []string // the rooms it got back (recovered)
-	seen      uint64   // the recovery log's position when it connected
-
-	saved        *savedSession // its state, kept when its connection failed (recovery)
-	afterConnect []func()      // run once its connection handlers ran (recovery's hand-offs)
 
 	mu           sync.Mutex
 	connected    bool
@@ -205,8 +199,8 @@ func (s *Socket) Join(rooms ...string) {
 		keys[i] = s.Namespace.roomKey(r)
 	}
 	s.shard.Join(s, keys...)
-	if log := s.Namespace.srv.recovery; log != nil {
-		log.journalRooms(s, recJoined, keys)
+	if s.rec != nil {
+		s.Namespace.srv.recovery.Moved(s.rec, true, keys)
 	}
 }
 
@@ -217,8 +211,8 @@ func (s *Socket) Leave(rooms ...string) {
 		keys[i] = s.Namespace.roomKey(r)
 	}
 	s.shard.Leave(s, keys...)
-	if log := s.Namespace.srv.recovery; log != nil {
-		log.journalRooms(s, recLeft, keys)
+	if s.rec != nil {
+		s.Namespace.srv.recovery.Moved(s.rec, false, keys)
 	}
 }
 
@@ -260,7 +254,7 @@ func (s *Socket) Deliver(msg any) {
 	if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 		return
 	}
-	if p, enc := f.prepared(s.parser, s.pid != ""); p != nil && s.sess.SendPrepared(p) {
+	if p, enc := f.prepared(s.parser, s.rec != nil); p != nil && s.sess.SendPrepared(p) {
 		f.recipients[enc].Add(1)
 	}
 }
@@ -276,7 +270,7 @@ func (s *Socket) DeliverBatch(msgs []any) {
 		if f.volatile && !s.sess.Writable() || f.shed && s.shedding(f) {
 			continue
 		}
-		if p, enc := f.prepared(s.parser, s.pid != ""); p != nil {
+		if p, enc := f.prepared(s.parser, s.rec != nil); p != nil {
 			ps = append(ps, p)
 			frames = append(frames, f)
 			encs = append(encs, enc)

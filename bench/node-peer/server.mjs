@@ -9,6 +9,7 @@
 //   PORT=3100 JWT_SECRET=secret node server.mjs
 //   PARSER=msgpack  REDIS_URL=redis://127.0.0.1:6379  ALLOW_EIO3=1
 //   RATE_MESSAGES=30 (per user per minute, 0: off)  TYPING_TIMEOUT_MS=5000  PRESENCE_GRACE_MS=5000
+//   BIG_ROOM=1000 (users from which a room's member events go out once a tick, 0: never)
 import { createHmac, timingSafeEqual, randomBytes } from "node:crypto";
 import { createServer } from "node:http";
 import { Server } from "socket.io";
@@ -24,6 +25,8 @@ const config = {
   typingTimeout: Number(env("TYPING_TIMEOUT_MS", 5000)),
   presenceGrace: Number(env("PRESENCE_GRACE_MS", 5000)),
   receiptWindow: 100,
+  bigRoom: Number(env("BIG_ROOM", 1000)),
+  bigRoomTick: 1000,
   maxContent: 10_000,
   historyPerRoom: 1_000,
 };
@@ -147,6 +150,54 @@ const presenceInfo = (id, u) => {
   return p;
 };
 
+// ---- big rooms: member events coalesced once a tick (docs/events.md, "Big rooms") -------
+
+const roomSize = (room) => io.sockets.adapter.rooms.get(room)?.size ?? 0; // sockets: close enough here
+const isBig = (room) => config.bigRoom > 0 && roomSize(room) >= config.bigRoom;
+const batches = new Map(); // room → what happened since the last tick
+
+function batch(room) {
+  let b = batches.get(room);
+  if (!b) batches.set(room, (b = { joined: [], joinedCount: 0, left: [], leftCount: 0, statuses: new Map(), statusCount: 0, reads: new Map(), readCount: 0, typing: false }));
+  return b;
+}
+
+setInterval(() => {
+  for (const [room, b] of batches) {
+    if (b.joinedCount + b.leftCount > 0) {
+      const memberCount = [...users.values()].filter((u) => u.rooms.has(room)).length;
+      io.to(room).emit("room-members-changed", { roomId: room, memberCount, joined: b.joined, joinedCount: b.joinedCount, left: b.left, leftCount: b.leftCount });
+    }
+    if (b.statusCount > 0) io.to(room).emit("room-presence-changed", { roomId: room, users: [...b.statuses.values()], count: b.statusCount });
+    if (b.readCount > 0) {
+      const readers = [...b.reads].map(([userId, lastReadId]) => ({ userId, lastReadId }));
+      io.to(room).emit("room-reads", { roomId: room, readers, count: b.readCount, readAt: iso(Date.now()) });
+    }
+    if (b.typing) {
+      const typists = [...typing.keys()].filter((k) => k.startsWith(`${room}\n`)).map((k) => k.slice(room.length + 1));
+      const shown = typists.slice(-5).reverse().map((id) => ({ userId: id, username: users.get(id)?.name ?? id }));
+      io.to(room).emit("room-typing", { roomId: room, users: shown, count: typists.length });
+    }
+  }
+  batches.clear();
+}, config.bigRoomTick).unref();
+
+/** A presence change: presence-update to the small rooms (once a socket), a line of the tick's batch in big ones. */
+function tellPresence(rooms, p, exceptSocket) {
+  const small = [];
+  for (const room of rooms) {
+    if (!isBig(room)) { small.push(room); continue; }
+    const b = batch(room);
+    if (b.statuses.has(p.userId) || b.statuses.size < 50) b.statuses.set(p.userId, p);
+    b.statusCount++;
+  }
+  if (exceptSocket) small.push(`user:${p.userId}`);
+  if (small.length === 0) return;
+  let op = io.to(small);
+  if (exceptSocket) op = op.except(exceptSocket);
+  op.emit("presence-update", p);
+}
+
 // ---- the server ------------------------------------------------------------------------
 
 const httpServer = createServer();
@@ -193,7 +244,12 @@ io.on("connection", (socket) => {
         socket.join(room);
         const n = (u.rooms.get(room) ?? 0) + 1;
         u.rooms.set(room, n);
-        if (n === 1) socket.to(room).except(`user:${userId}`).emit("room-member-joined", { roomId: room, user: presenceInfo(userId, u) });
+        if (n === 1 && isBig(room)) {
+          const b = batch(room);
+          if (b.joinedCount++ < 20) b.joined.push(presenceInfo(userId, u));
+        } else if (n === 1) {
+          socket.to(room).except(`user:${userId}`).emit("room-member-joined", { roomId: room, user: presenceInfo(userId, u) });
+        }
       }
       const lastReadId = readMarks.get(`${room}\n${userId}`) ?? null;
       const unreadCount = (history.get(room) ?? []).filter((m) => !m.deleted && m.userId !== userId && (lastReadId === null || m.id > lastReadId)).length;
@@ -266,7 +322,14 @@ io.on("connection", (socket) => {
         setTimeout(() => {
           const merged = [...pendingReceipts.get(key)].sort();
           pendingReceipts.delete(key);
-          io.to(room).emit("messages-read", { roomId: room, messageIds: merged, userId, readAt: iso(Date.now()) });
+          let to = room;
+          if (isBig(room)) {
+            const b = batch(room);
+            if (b.reads.has(userId) || b.reads.size < 50) b.reads.set(userId, merged.at(-1));
+            b.readCount++;
+            to = `user:${userId}`;
+          }
+          io.to(to).emit("messages-read", { roomId: room, messageIds: merged, userId, readAt: iso(Date.now()) });
         }, config.receiptWindow);
       }
       for (const id of real) pendingReceipts.get(key).add(id);
@@ -293,7 +356,7 @@ io.on("connection", (socket) => {
       u.status = status;
       const p = { userId, status };
       if (status === "offline") p.lastSeen = iso(Date.now());
-      io.to([...u.rooms.keys(), `user:${userId}`]).except(socket.id).emit("presence-update", p);
+      tellPresence([...u.rooms.keys()], p, socket.id);
       return { status };
     },
     "get-room-presence": (roomArgument) => {
@@ -333,7 +396,8 @@ io.on("connection", (socket) => {
   }
 
   function announceTyping(room, isTyping) {
-    socket.to(room).except(`user:${userId}`).emit("user-typing", { roomId: room, userId, username: name, isTyping });
+    if (isBig(room)) batch(room).typing = true;
+    else socket.to(room).except(`user:${userId}`).emit("user-typing", { roomId: room, userId, username: name, isTyping });
   }
 
   function stopTyping(room) {
@@ -354,7 +418,12 @@ io.on("connection", (socket) => {
     }
     u.rooms.delete(room);
     stopTyping(room);
-    io.to(room).emit("room-member-left", { roomId: room, userId });
+    if (isBig(room)) {
+      const b = batch(room);
+      if (b.leftCount++ < 20) b.left.push(userId);
+    } else {
+      io.to(room).emit("room-member-left", { roomId: room, userId });
+    }
   }
 
   socket.onAny((event, ...args) => {
@@ -382,7 +451,7 @@ io.on("connection", (socket) => {
     u.grace = setTimeout(() => {
       u.grace = null;
       if (u.sockets > 0) return;
-      if (rooms.length > 0) io.to(rooms).emit("presence-update", { userId, status: "offline", lastSeen: iso(u.lastSeen) });
+      tellPresence(rooms, { userId, status: "offline", lastSeen: iso(u.lastSeen) });
       users.delete(userId);
     }, config.presenceGrace);
   });

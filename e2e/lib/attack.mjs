@@ -21,6 +21,11 @@ export const PRODUCTION = [
   "--rate-events", "20",
   "--rate-events-burst", "50",
   "--rate-messages", "30",
+  "--rate-edits", "30",
+  "--rate-receipts", "5",
+  "--rate-presence", "2",
+  "--rate-joins", "120",
+  "--storage-quota", "100000000",
   "--auth-fail-limit", "10",
   "--ping-interval", "25s",
   "--ping-timeout", "20s",
@@ -29,11 +34,11 @@ export const PRODUCTION = [
 
 /**
  * A server with production defaults (plus `extra`, later flags win) and a room of honest
- * users, one on each of `ips`. Returns {server, room}.
+ * users, one on each of `ips` (`roomOpts`: honestRoom's options). Returns {server, room}.
  */
-export async function productionRoom(ctx, ips, extra = []) {
+export async function productionRoom(ctx, ips, extra = [], roomOpts = {}) {
   const server = await ctx.start([...PRODUCTION, ...extra]);
-  const room = await honestRoom(ctx, server, ips);
+  const room = await honestRoom(ctx, server, ips, roomOpts);
   return { server, room };
 }
 

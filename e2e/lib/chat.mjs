@@ -150,17 +150,20 @@ export const JSON_WS = {
 
 /**
  * Connects user `sub` to the chat server. `via` says where the token goes: "auth" (CONNECT
- * payload, the default), "header" (Authorization: Bearer) or "query" (token=...).
+ * payload, the default), "header" (Authorization: Bearer) or "query" (token=...). `recover`
+ * asks for connection state recovery (`recovery: true` in the CONNECT payload, so that room
+ * broadcasts carry their offsets); `auth` adds fields to the CONNECT payload.
  * Returns the socket, with `user` = { id, name } attached.
  */
-export async function chatConnect(server, sub, { combo = JSON_WS, name, rooms, token, via = "auth", opts = {} } = {}) {
+export async function chatConnect(server, sub, { combo = JSON_WS, name, rooms, token, via = "auth", recover = false, auth: fields = {}, opts = {} } = {}) {
   const tok = token ?? tokenFor(sub, { name, rooms });
   const o = { ...opts };
-  let auth;
-  if (via === "auth") auth = { token: tok };
+  let auth = { ...fields, ...(recover ? { recovery: true } : {}) };
+  if (via === "auth") auth = { ...auth, token: tok };
   else if (via === "header") o.extraHeaders = { ...(o.extraHeaders || {}), Authorization: `Bearer ${tok}` };
   else if (via === "query") o.query = { ...(o.query || {}), token: tok };
   else throw new Error(`unknown via ${via}`);
+  if (Object.keys(auth).length === 0) auth = undefined;
   const socket = await connect(server, { combo, auth, opts: o });
   socket.user = { id: sub, name: name === undefined ? defaultName(sub) : name };
   // Kept for failure messages: a socket that went away says why.
@@ -338,13 +341,4 @@ export function waitForMatch(socket, event, pred, ms = WAIT_MS, what = "") {
     };
     socket.on(event, on);
   });
-}
-
-/**
- * A room broadcast's arguments without the connection state recovery offset that ends them
- * (a string, after the event's own arguments; docs/reliability.md). Fails when there is none.
- */
-export function stripOffset(args, what = "a room broadcast") {
-  assert.equal(typeof args.at(-1), "string", `${what} ends with its recovery offset: ${JSON.stringify(args).slice(0, 200)}`);
-  return args.slice(0, -1);
 }

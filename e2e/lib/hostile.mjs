@@ -206,12 +206,16 @@ export function request(url, { ip, method = "GET", headers = {}, body, ms = 3000
 export const pollUrl = (server, { sid, query = "" } = {}) =>
   `${server.url}/socket.io/?EIO=4&transport=polling${sid ? `&sid=${encodeURIComponent(sid)}` : ""}${query ? `&${query}` : ""}`;
 
-/** A polling handshake from `ip`: {status, sid?, body}. */
+/**
+ * A polling handshake from `ip`: {status, sid?, refused, body}. A handshake the server refuses
+ * (a rate, a cap, a ban, the denylist, the origin) succeeds with a refused session, whose sid
+ * starts with "r." and whose CONNECT gets the refusal (pollRefusal); `refused` says so.
+ */
 export async function pollOpen(server, ip, { headers = {} } = {}) {
   const r = await request(pollUrl(server), { ip, headers });
   let sid;
-  if (r.status === 200 && r.text.startsWith("0")) sid = JSON.parse(r.text.slice(1)).sid;
-  return { ...r, sid };
+  if (r.status === 200 && r.text.startsWith("0")) sid = JSON.parse(r.text.slice(1).split("\x1e")[0]).sid;
+  return { ...r, sid, refused: typeof sid === "string" && sid.startsWith("r.") };
 }
 
 /** Closes a polling session (Engine.IO close packet "1"). */
@@ -220,15 +224,67 @@ export async function pollClose(server, ip, sid) {
   assert.equal(r.status, 200, `close of polling session ${sid}: HTTP ${r.status} ${r.text}`);
 }
 
-/** Asserts the gate's refusal: the status and the JSON {"code":4,"message":"Forbidden","reason"}. */
+/**
+ * A refused polling handshake from `ip` taken through as a stock client does: the handshake
+ * (a refused session), the CONNECT, the poll that answers it with a CONNECT_ERROR, and the
+ * poll that closes the session. Resolves with the CONNECT_ERROR's {message, data}.
+ */
+export async function pollRefusal(server, ip, { headers = {}, what = "refusal" } = {}) {
+  const open = await pollOpen(server, ip, { headers });
+  assert.equal(open.status, 200, `${what}: the handshake of a refused session is answered (HTTP ${open.status} ${open.text})`);
+  assert.ok(open.refused, `${what}: a refused session (sid r.*), got ${open.text}`);
+  assert.equal(JSON.parse(open.text.slice(1)).upgrades.length, 0, `${what}: a refused session offers no upgrade`);
+  const post = await request(pollUrl(server, { sid: open.sid }), { ip, method: "POST", body: "40", headers: { ...headers, "Content-Type": "text/plain" } });
+  assert.equal(post.status, 200, `${what}: the CONNECT is taken (HTTP ${post.status} ${post.text})`);
+  const poll = await request(pollUrl(server, { sid: open.sid }), { ip, headers });
+  assert.ok(poll.status === 200 && poll.text.startsWith("44"), `${what}: the poll carries a CONNECT_ERROR, got HTTP ${poll.status} ${poll.text}`);
+  const last = await request(pollUrl(server, { sid: open.sid }), { ip, headers });
+  assert.equal(last.text, "1", `${what}: then the close packet`);
+  return JSON.parse(poll.text.slice(2));
+}
+
+/**
+ * A refused WebSocket handshake from `ip`, as a stock client sees it: the upgrade and the
+ * open packet (a refused session), then the CONNECT_ERROR answering its CONNECT. Resolves
+ * with the CONNECT_ERROR's {message, data}.
+ */
+export async function wsRefusal(ctx, server, ip, { headers = {}, what = "refusal" } = {}) {
+  const w = new RawWs(ctx, server, { ip, headers });
+  await w.opened.catch((e) => assert.fail(`${what}: the WebSocket of a refused session opens, got ${e.message}`));
+  const open = await w.next((f) => typeof f === "string" && f.startsWith("0"), 3000, "open packet");
+  assert.match(JSON.parse(open.slice(1)).sid, /^r\./, `${what}: a refused session`);
+  w.send("40");
+  const ce = await w.next((f) => typeof f === "string" && f.startsWith("4"), 3000, "CONNECT_ERROR");
+  w.close();
+  assert.match(ce, /^44/, `${what}: a CONNECT_ERROR, got ${ce}`);
+  return JSON.parse(ce.slice(2));
+}
+
+/**
+ * Asserts a refusal told in the protocol: a CONNECT_ERROR (or socket.io-client's connect_error)
+ * with a message and data.code, and data.retryAfterMs where one is wanted (retryAfterMs: a
+ * number within tolerance, or true for any positive one).
+ */
+export function assertConnectError(err, code, what = "refusal", { retryAfterMs, tolerance = 1000 } = {}) {
+  assert.ok(err && typeof err.message === "string" && err.message.length > 0, `${what}: a message, got ${JSON.stringify(err)}`);
+  assert.equal(err.data && err.data.code, code, `${what}: data.code (${err.message}, ${JSON.stringify(err.data)})`);
+  const got = err.data.retryAfterMs;
+  if (retryAfterMs === undefined) assert.equal(got, undefined, `${what}: no retryAfterMs`);
+  else if (retryAfterMs === true) assert.ok(got > 0, `${what}: retryAfterMs, got ${JSON.stringify(err.data)}`);
+  else assert.ok(Math.abs(got - retryAfterMs) <= tolerance, `${what}: retryAfterMs ${got}, want about ${retryAfterMs}`);
+}
+
+/**
+ * Asserts a refusal answered over HTTP (a request of an existing session from a refused
+ * address or origin; a server draining or full): the status, and the JSON body
+ * {code, message, reason, data: {code, retryAfterMs?}}.
+ */
 export function assertRefusal(r, status, reason, what = "refusal") {
   assert.equal(r.status, status, `${what}: HTTP status (body ${r.text})`);
-  if (status === 403 || reason) {
-    assert.ok(r.json && typeof r.json === "object", `${what}: JSON body, got ${JSON.stringify(r.text)}`);
-    assert.equal(r.json.code, 4, `${what}: body code`);
-    assert.equal(r.json.message, "Forbidden", `${what}: body message`);
-    if (reason) assert.equal(r.json.reason, reason, `${what}: body reason`);
-  }
+  assert.ok(r.json && typeof r.json === "object", `${what}: JSON body, got ${JSON.stringify(r.text)}`);
+  assert.equal(typeof r.json.message, "string", `${what}: body message`);
+  assert.ok(r.json.data && typeof r.json.data.code === "string", `${what}: body data.code`);
+  if (reason) assert.equal(r.json.reason, reason, `${what}: body reason`);
 }
 
 // ---- socket.io-client from a chosen source address -------------------------------------
@@ -343,12 +399,13 @@ export async function until(pred, ms, what) {
 
 /**
  * A room with honest users, each on its own source address: `ips` gives one address per
- * honest user. Returns {roomId, members, check(what), snapshot()}.
+ * honest user; `client` are their connectUser options (e.g. a parser). Returns {roomId,
+ * members, check(what), snapshot()}.
  */
-export async function honestRoom(ctx, server, ips, { roomId = uniq("room") } = {}) {
+export async function honestRoom(ctx, server, ips, { roomId = uniq("room"), client = {} } = {}) {
   const members = [];
   for (const ip of ips) {
-    const s = await connectUser(ctx, server, uniq("honest"), ip);
+    const s = await connectUser(ctx, server, uniq("honest"), ip, client);
     await join(s, roomId);
     members.push(s);
   }
@@ -466,12 +523,12 @@ let ackIds = 1000;
  * A raw WebSocket with a Socket.IO CONNECT (JSON parser) done: rawSocketIO(...).emit(event,
  * ...args) sends a `42<id>[...]` and resolves with the ack's argument.
  */
-export async function rawSocketIO(ctx, server, { ip, token, headers } = {}) {
+export async function rawSocketIO(ctx, server, { ip, token, headers, auth = {} } = {}) {
   const w = new RawWs(ctx, server, { ip, headers });
   await w.opened;
   const open = await w.next((f) => typeof f === "string" && f.startsWith("0"), 3000, "open packet");
   w.handshake = JSON.parse(open.slice(1));
-  w.send("40" + JSON.stringify({ token }));
+  w.send("40" + JSON.stringify({ token, ...auth }));
   const c = await w.next((f) => typeof f === "string" && (f.startsWith("40") || f.startsWith("44")), 3000, "CONNECT reply");
   if (!c.startsWith("40")) throw new Error(`raw CONNECT from ${ip} refused: ${c}`);
   w.emit = async (event, ...args) => {
@@ -488,10 +545,11 @@ export async function rawSocketIO(ctx, server, { ip, token, headers } = {}) {
 /**
  * A WebSocket client written over net.Socket, so that it can stop reading (pause) like a
  * peer that has gone away without closing. No permessage-deflate. Frames it receives are
- * decoded only while it reads.
+ * decoded only while it reads. `eio`: the Engine.IO protocol it asks for (3 needs
+ * --allow-eio3).
  */
 export class TcpWs {
-  constructor(ctx, server, { ip, query = "" } = {}) {
+  constructor(ctx, server, { ip, query = "", eio = 4 } = {}) {
     this.ip = ip;
     this.buf = Buffer.alloc(0);
     this.upgraded = false;
@@ -510,7 +568,7 @@ export class TcpWs {
     this.opened.catch(() => {});
     this.sock.on("connect", () => {
       this.sock.write(
-        `GET /socket.io/?EIO=4&transport=websocket${query ? `&${query}` : ""} HTTP/1.1\r\n` +
+        `GET /socket.io/?EIO=${eio}&transport=websocket${query ? `&${query}` : ""} HTTP/1.1\r\n` +
         `Host: 127.0.0.1:${server.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
     });

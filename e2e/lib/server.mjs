@@ -31,6 +31,11 @@ export function baseArgs(port) {
     "--rate-handshakes", "0",
     "--rate-events", "0",
     "--rate-messages", "0",
+    "--rate-edits", "0",
+    "--rate-receipts", "0",
+    "--rate-presence", "0",
+    "--rate-joins", "0",
+    "--storage-quota", "0",
     "--auth-fail-limit", "0",
     // under stop()'s 3 s before SIGKILL: a clean exit writes the coverage data
     "--drain-timeout", "2s",

@@ -16,6 +16,9 @@ func TestByeIsLastWord(t *testing.T) {
 	var rec recorder
 	o := rec.options(newClient(t, r.Addr()))
 	o.NodeID = "n1"
+	// what this test is about is the bye, not the timeout: a loaded machine that holds n2's
+	// heartbeats back half a second must not take it for gone meanwhile
+	o.NodeTimeout = 5 * time.Second
 	n1 := New(newServer(t), o)
 	n1.Start()
 	t.Cleanup(n1.Close)

@@ -38,7 +38,7 @@ func startRecoveryPair(t *testing.T, sharded bool) *recoveryPair {
 	p := &recoveryPair{n1: startNode(t, cfg("n1")), n2: startNode(t, cfg("n2"))}
 	waitNodes(t, p.n1, p.n2)
 	var reply map[string]any
-	p.alice, reply = p.n1.connectWith("alice", nil)
+	p.alice, reply = p.n1.connectWith("alice", map[string]any{"recovery": true})
 	p.alicePID, _ = reply["pid"].(string)
 	p.aliceSID, _ = reply["sid"].(string)
 	if p.alicePID == "" {
@@ -141,15 +141,28 @@ func testRecoveryOnAnotherNode(t *testing.T, sharded bool) {
 	}
 }
 
-// Another user's token cannot take a kept state over from another node.
+// Another user's token cannot take a kept state over from another node, and the attempt
+// leaves it to its owner: alice, back on the other node after mallory tried, recovers.
 func TestRecoveryOnAnotherNodeOnlyForTheSameUser(t *testing.T) {
 	t.Parallel()
 	p := startRecoveryPair(t, false)
+	sendTo(t, p.bob, "before")
+	_, offset := messages(t, p.alice)
 	p.alice.Session().Close("transport close")
 	time.Sleep(settle)
-	_, reply := p.n2.connectWith("mallory", map[string]any{"pid": p.alicePID})
-	if reply["sid"] == p.aliceSID {
-		t.Fatalf("mallory took alice's socket over: %v", reply)
+	sendTo(t, p.bob, "while away")
+	for _, auth := range []map[string]any{{"pid": p.alicePID, "offset": offset}, {"pid": p.alicePID}} {
+		_, reply := p.n2.connectWith("mallory", auth)
+		if reply["sid"] == p.aliceSID || reply["pid"] == p.alicePID {
+			t.Fatalf("mallory took alice's socket over: %v", reply)
+		}
+	}
+	back, reply := p.n2.connectWith("alice", map[string]any{"pid": p.alicePID, "offset": offset})
+	if reply["sid"] != p.aliceSID {
+		t.Fatalf("alice after mallory's attempts: %v; want sid %s back", reply, p.aliceSID)
+	}
+	if got, _ := messages(t, back); !slices.Equal(got, []string{"while away"}) {
+		t.Fatalf("alice's replay %v", got)
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // Instrumented returns s with every call timed into reg's edgeio_store_seconds{op}, and
 // every failure that is not the caller's (anything but ErrNotFound, ErrForbidden and
 // ErrInvalid) counted in edgeio_store_failures_total{op}. The ops: append, get, edit,
-// delete, history, mark_read, read_state, follow, unfollow, rooms, and stage: how long a staged append took to be
+// delete, history, in_room, mark_read, read_state, follow, unfollow, rooms, and stage: how long a staged append took to be
 // in its transaction (AppendStaged), which is what holds its broadcast back.
 func Instrumented(s Store, reg prometheus.Registerer) Store {
 	seconds := prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -46,10 +46,11 @@ const (
 	opFollow
 	opUnfollow
 	opRooms
+	opInRoom
 	numOps
 )
 
-var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state", "stage", "follow", "unfollow", "rooms"}
+var opNames = [numOps]string{"append", "get", "edit", "delete", "history", "mark_read", "read_state", "stage", "follow", "unfollow", "rooms", "in_room"}
 
 type opMetrics struct {
 	seconds  prometheus.Observer
@@ -118,6 +119,13 @@ func (i *instrumented) History(ctx context.Context, roomID string, q HistoryQuer
 	msgs, more, err := i.Store.History(ctx, roomID, q)
 	i.observe(opHistory, started, err)
 	return msgs, more, err
+}
+
+func (i *instrumented) InRoom(ctx context.Context, roomID string, ids []string) ([]string, error) {
+	started := time.Now()
+	found, err := i.Store.InRoom(ctx, roomID, ids)
+	i.observe(opInRoom, started, err)
+	return found, err
 }
 
 func (i *instrumented) MarkRead(ctx context.Context, roomID, userID, messageID string) error {

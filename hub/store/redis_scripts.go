@@ -173,7 +173,8 @@ return {wm, n, '(' .. es[#es][1]}
 // scriptHistory reads one page.
 //
 //	KEYS  1 room stream
-//	ARGV  1 room, 2 message key base, 3 after sid or "", 4 before sid or "", 5 limit
+//	ARGV  1 room, 2 message key base, 3 after sid or "", 4 before sid or "", 5 limit,
+//	      6 most bytes (0: no bound; a message's size is that of its hash's values)
 //
 // Returns {-1} when a cursor is not a message of the room, else {more, sid, fields, ...}
 // in stream order for an After query and newest first otherwise.
@@ -193,9 +194,28 @@ else
 end
 local out = {0}
 if #es > limit then out[1] = 1 end
+local maxbytes, used = tonumber(ARGV[6]), 0
 for i = 1, math.min(#es, limit) do
+  local f = redis.call('HGETALL', base .. es[i][1])
+  local size = 0
+  for j = 2, #f, 2 do size = size + #f[j] end
+  if maxbytes > 0 and used > 0 and used + size > maxbytes then
+    out[1] = 1
+    break
+  end
+  used = used + math.max(size, 1)
   out[#out + 1] = es[i][1]
-  out[#out + 1] = redis.call('HGETALL', base .. es[i][1])
+  out[#out + 1] = f
+end
+return out
+`)
+
+// scriptInRoom: KEYS 1 room stream (for the slot); ARGV 1 room, 2 message key base,
+// 3.. sids of the room's slot. Returns those sids whose message is in the room.
+var scriptInRoom = redis.NewScript(`
+local room, base, out = ARGV[1], ARGV[2], {}
+for i = 3, #ARGV do
+  if redis.call('HGET', base .. ARGV[i], 'r') == room then out[#out + 1] = ARGV[i] end
 end
 return out
 `)
@@ -247,4 +267,4 @@ return 0
 `)
 
 var redisScripts = []*redis.Script{scriptAppend, scriptEdit, scriptDelete, scriptMarkRead,
-	scriptUnread, scriptHistory, scriptReserve, scriptFinalize, scriptRelease}
+	scriptUnread, scriptHistory, scriptInRoom, scriptReserve, scriptFinalize, scriptRelease}

@@ -67,10 +67,17 @@ type Message struct {
 // HistoryQuery selects one page of a room's history. With both cursors set the page is
 // the oldest Limit messages strictly between After and Before, and hasMore says whether
 // more of that range follows the page.
+//
+// MaxBytes bounds the page in bytes (0: no bound): reading in the query's direction, the
+// page stops before the message that would take it past MaxBytes, and hasMore is then
+// true. A page always holds at least one message, however large. A message's size is
+// about the bytes it is stored in: its text, its names and its attachments (each engine
+// counts its own encoding, within a few dozen bytes of the others).
 type HistoryQuery struct {
-	Before string // message id: the newest `Limit` messages strictly before it
-	After  string // message id: the oldest `Limit` messages strictly after it
-	Limit  int    // 1..100; callers validate; treat <=0 as 50 and >100 as 100
+	Before   string // message id: the newest `Limit` messages strictly before it
+	After    string // message id: the oldest `Limit` messages strictly after it
+	Limit    int    // 1..100; callers validate; treat <=0 as 50 and >100 as 100
+	MaxBytes int    // bytes of the page's messages (0: no bound)
 }
 
 // Store is the message store. See the package documentation for its concurrency.
@@ -95,6 +102,9 @@ type Store interface {
 	// newer for After). A cursor id that is not in the room: ErrNotFound. An unknown room
 	// without cursors is an empty page; on success msgs is never nil.
 	History(ctx context.Context, roomID string, q HistoryQuery) (msgs []*Message, hasMore bool, err error)
+	// InRoom returns those of ids that are messages of roomID (tombstones count), in the
+	// order given: one call for the whole list, whatever its length.
+	InRoom(ctx context.Context, roomID string, ids []string) ([]string, error)
 	// MarkRead moves userID's read watermark in roomID forward to messageID (never backward);
 	// ErrNotFound if messageID is not a message of roomID (tombstones count as messages).
 	MarkRead(ctx context.Context, roomID, userID, messageID string) error
@@ -150,6 +160,19 @@ func pageLimit(n int) int {
 		return MaxHistoryLimit
 	}
 	return n
+}
+
+// pageBytes counts a history page's bytes against HistoryQuery.MaxBytes.
+type pageBytes struct{ max, used int }
+
+// fits reports whether a message of size bytes still goes in the page, and counts it if so.
+// The first message always does.
+func (p *pageBytes) fits(size int) bool {
+	if p.max > 0 && p.used > 0 && p.used+size > p.max {
+		return false
+	}
+	p.used += max(size, 1)
+	return true
 }
 
 // stamp normalises an edit or delete time: UTC, millisecond precision, now if zero.

@@ -298,6 +298,7 @@ func (s *boltStore) History(ctx context.Context, roomID string, q HistoryQuery) 
 	out := make([]*Message, 0, n)
 	var more bool
 	err := s.view(ctx, func(tx *bolt.Tx) error {
+		page := pageBytes{max: q.MaxBytes}
 		rb := tx.Bucket(bktRooms).Bucket([]byte(roomID))
 		cursor := func(id string) ([]byte, error) {
 			if id == "" {
@@ -327,7 +328,7 @@ func (s *boltStore) History(ctx context.Context, roomID string, q HistoryQuery) 
 			inRange := func(k []byte) bool { return k != nil && (before == nil || bytes.Compare(k, before) < 0) }
 			c.Seek(after)
 			k, v := c.Next()
-			for ; inRange(k) && len(out) < n; k, v = c.Next() {
+			for ; inRange(k) && len(out) < n && page.fits(len(v)); k, v = c.Next() {
 				if err := add(k, v); err != nil {
 					return err
 				}
@@ -342,7 +343,7 @@ func (s *boltStore) History(ctx context.Context, roomID string, q HistoryQuery) 
 		} else {
 			k, v = c.Last()
 		}
-		for ; k != nil && len(out) < n; k, v = c.Prev() {
+		for ; k != nil && len(out) < n && page.fits(len(v)); k, v = c.Prev() {
 			if err := add(k, v); err != nil {
 				return err
 			}
@@ -355,6 +356,20 @@ func (s *boltStore) History(ctx context.Context, roomID string, q HistoryQuery) 
 		return nil, false, err
 	}
 	return out, more, nil
+}
+
+func (s *boltStore) InRoom(ctx context.Context, roomID string, ids []string) ([]string, error) {
+	found := []string{}
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		msgs := tx.Bucket(bktMsgs)
+		for _, id := range ids {
+			if key, ok := keyOfID(id); ok && bytes.Equal(msgs.Get(key), []byte(roomID)) && roomID != "" {
+				found = append(found, id)
+			}
+		}
+		return nil
+	})
+	return found, err
 }
 
 // markMoves reports whether setting the watermark under rk to key moves it forward, or

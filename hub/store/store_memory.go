@@ -154,11 +154,18 @@ func slicePage(list []*Message, q HistoryQuery) ([]*Message, bool, error) {
 		}
 		hi = max(i, lo)
 	}
+	page := pageBytes{max: q.MaxBytes}
 	if q.After != "" {
-		end := min(lo+n, hi)
+		end := lo
+		for end < min(lo+n, hi) && page.fits(msgSize(list[end])) {
+			end++
+		}
 		return list[lo:end], end < hi, nil
 	}
-	start := max(hi-n, lo)
+	start := hi
+	for start > max(hi-n, lo) && page.fits(msgSize(list[start-1])) {
+		start--
+	}
 	return list[start:hi], start > lo, nil
 }
 
@@ -166,6 +173,20 @@ func slicePage(list []*Message, q HistoryQuery) ([]*Message, bool, error) {
 func indexOf(list []*Message, id string) (int, bool) {
 	i := sort.Search(len(list), func(i int) bool { return list[i].ID >= id })
 	return i, i < len(list) && list[i].ID == id
+}
+
+func (s *memoryStore) InRoom(ctx context.Context, roomID string, ids []string) ([]string, error) {
+	if err := s.lock(ctx, false); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+	found := []string{}
+	for _, id := range ids {
+		if m := s.byID[id]; m != nil && m.RoomID == roomID {
+			found = append(found, id)
+		}
+	}
+	return found, nil
 }
 
 func (s *memoryStore) MarkRead(ctx context.Context, roomID, userID, messageID string) error {

@@ -439,7 +439,7 @@ func (s *redisStore) History(ctx context.Context, roomID string, q HistoryQuery)
 	}
 	limit := pageLimit(q.Limit)
 	res, err := scriptHistory.Run(ctx, s.c, []string{s.keys.room(roomID, "log")},
-		roomID, s.keys.msgBase(slot), after, before, limit).Slice()
+		roomID, s.keys.msgBase(slot), after, before, limit, max(q.MaxBytes, 0)).Slice()
 	if err != nil {
 		return nil, false, s.fail(ctx, err)
 	}
@@ -468,6 +468,37 @@ func (s *redisStore) History(ctx context.Context, roomID string, q HistoryQuery)
 		slices.Reverse(msgs) // read newest first
 	}
 	return msgs, code == 1, nil
+}
+
+// InRoom asks Redis only about ids of the room's slot: an id carries its slot, and no
+// other can be a message of the room.
+func (s *redisStore) InRoom(ctx context.Context, roomID string, ids []string) ([]string, error) {
+	end, err := s.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	slot := keySlot(roomID)
+	args := []any{roomID, s.keys.msgBase(slot)}
+	byStream := make(map[string]string, len(ids)) // stream id -> the id as given
+	for _, id := range ids {
+		if x, ok := cursor(id, slot); ok && id != "" {
+			args = append(args, x)
+			byStream[x] = id
+		}
+	}
+	found := []string{}
+	if len(args) == 2 {
+		return found, nil
+	}
+	res, err := scriptInRoom.Run(ctx, s.c, []string{s.keys.room(roomID, "log")}, args...).StringSlice()
+	if err != nil {
+		return nil, s.fail(ctx, err)
+	}
+	for _, x := range res {
+		found = append(found, byStream[x])
+	}
+	return found, nil
 }
 
 func (s *redisStore) MarkRead(ctx context.Context, roomID, userID, messageID string) error {

@@ -79,7 +79,9 @@ var cases = []struct {
 	{"EditDelete", testEditDelete},
 	{"History", testHistory},
 	{"HistoryLimits", testHistoryLimits},
+	{"HistoryBytes", testHistoryBytes},
 	{"ReadMarks", testReadMarks},
+	{"InRoom", testInRoom},
 	{"Follow", testFollow},
 	{"UnreadCap", testUnreadCap},
 	{"Concurrent", testConcurrent},
@@ -429,6 +431,68 @@ func testHistoryLimits(h *harness) {
 	h.wantPage("big", HistoryQuery{After: m[2].ID, Limit: 1000}, m[3:103], true)
 	h.wantPage("big", HistoryQuery{After: m[4].ID, Limit: 1000}, m[5:], false)
 	h.wantPage("big", HistoryQuery{Before: m[104].ID, Limit: 1000}, m[4:104], true)
+}
+
+// testHistoryBytes: a page stops before the message that would take it past MaxBytes,
+// says hasMore, and always holds one message.
+func testHistoryBytes(h *harness) {
+	text := strings.Repeat("x", 1000)
+	var m []*Message
+	for range 6 {
+		m = append(m, h.add("b", "u1", text)) // about 1,050 bytes each
+	}
+	big, _, err := h.s.Append(bg, &Message{RoomID: "b", UserID: "u1", Username: "n-u1", Content: "file",
+		Attachments: []Attachment{{Name: "a.bin", Type: "application/octet-stream", Data: make([]byte, 5000)}}})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	m = append(m, big)
+	h.reopen()
+	// three text messages, not four
+	const budget = 3500
+	h.wantPage("b", HistoryQuery{MaxBytes: budget}, m[6:], true) // larger than the budget: alone
+	h.wantPage("b", HistoryQuery{Before: m[6].ID, MaxBytes: budget}, m[3:6], true)
+	h.wantPage("b", HistoryQuery{Before: m[3].ID, MaxBytes: budget}, m[:3], false)
+	h.wantPage("b", HistoryQuery{After: m[0].ID, MaxBytes: budget}, m[1:4], true)
+	h.wantPage("b", HistoryQuery{After: m[3].ID, MaxBytes: budget}, m[4:6], true)
+	h.wantPage("b", HistoryQuery{After: m[5].ID, MaxBytes: budget}, m[6:], false)
+	h.wantPage("b", HistoryQuery{After: m[0].ID, Before: m[5].ID, MaxBytes: budget}, m[1:4], true)
+	h.wantPage("b", HistoryQuery{Before: m[6].ID, Limit: 2, MaxBytes: budget}, m[4:6], true)
+	h.wantPage("b", HistoryQuery{MaxBytes: 1 << 20}, m, false)
+	h.wantPage("b", HistoryQuery{}, m, false)
+}
+
+// testInRoom: one call sorts any strings into the room's messages (tombstones included)
+// and the rest.
+func testInRoom(h *harness) {
+	a, b, c := h.add("r1", "u1", "a"), h.add("r1", "u2", "b"), h.add("r2", "u1", "c")
+	if _, err := h.s.Delete(bg, b.ID, "u2", time.Time{}); err != nil {
+		h.t.Fatal(err)
+	}
+	h.reopen()
+	in := func(room string, ids ...string) []string {
+		h.t.Helper()
+		found, err := h.s.InRoom(bg, room, ids)
+		if err != nil {
+			h.t.Fatalf("InRoom(%s, %q): %v", room, ids, err)
+		}
+		return found
+	}
+	bogus := []string{"", "0 <img src=x onerror=alert(1)>", "fvvvvvvvvvvvv", strings.ToUpper(a.ID), a.ID + "x"}
+	if got := in("r1", append([]string{c.ID, b.ID, a.ID}, bogus...)...); !slices.Equal(got, []string{b.ID, a.ID}) {
+		h.t.Fatalf("InRoom(r1) = %q, want %q", got, []string{b.ID, a.ID})
+	}
+	if got := in("r2", a.ID, b.ID, c.ID); !slices.Equal(got, []string{c.ID}) {
+		h.t.Fatalf("InRoom(r2) = %q, want only %s", got, c.ID)
+	}
+	for _, room := range []string{"nowhere", "r1"} {
+		if got := in(room, bogus...); len(got) != 0 {
+			h.t.Fatalf("InRoom(%s, bogus) = %q", room, got)
+		}
+	}
+	if got := in("r1"); len(got) != 0 {
+		h.t.Fatalf("InRoom(r1, nothing) = %q", got)
+	}
 }
 
 // appendMany appends n messages to room from `senders` goroutines (users s0, s1, ...) and

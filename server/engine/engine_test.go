@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -38,7 +39,12 @@ type testServer struct {
 
 func startServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return startServerWith(t, opts, &net.ListenConfig{})
+}
+
+func startServerWith(t *testing.T, opts Options, lc *net.ListenConfig) *testServer {
+	t.Helper()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,5 +443,41 @@ func TestPollingServerCloseSendsQueueThenClose(t *testing.T) {
 	}
 	if code, body := get(t, u); code != 400 || !strings.Contains(body, "Session ID unknown") {
 		t.Fatalf("poll after the close packet: %d %q", code, body)
+	}
+}
+
+// engagement is a handler that says whether its client engaged (Engaged).
+type engagement bool
+
+func (engagement) OnMessage([]byte, bool) {}
+func (engagement) OnClose(string)         {}
+func (e engagement) Engaged() bool        { return bool(e) }
+
+// Close (the drain) forgets at once the polling sessions whose client never engaged, open
+// or closed already and waiting for a poll; an engaged one waits for its last poll. A
+// closed session is not counted among the open ones, waiting or not.
+func TestCloseForgetsSessionsThatNeverEngaged(t *testing.T) {
+	srv := NewServer(Options{PingInterval: time.Minute})
+	srv.OnOpen = func(s *Session) Handler { return engagement(s.Request.RemoteAddr == "127.0.0.1:1") }
+	engaged := srv.Attach(4, "127.0.0.1:1")
+	engaged.Drain() // its open packet: polled
+	closedIdle := srv.Attach(4, "127.0.0.1:2")
+	srv.Attach(4, "127.0.0.1:3") // open and idle
+	closedIdle.Close("forced server close")
+	if p, w := srv.Transports(); p != 2 || w != 0 {
+		t.Fatalf("open sessions by transport: %d polling, %d websocket; want 2 polling (a closed one waits for its poll, uncounted)", p, w)
+	}
+	srv.Close(ReasonShutdown)
+	if n := srv.Len(); n != 1 {
+		t.Fatalf("%d sessions held after Close, want the engaged one alone", n)
+	}
+	if p, _ := srv.Transports(); p != 0 {
+		t.Fatalf("%d polling sessions counted after Close", p)
+	}
+	if pkts := engaged.Drain(); len(pkts) != 1 || pkts[0].Type != codec.EClose {
+		t.Fatalf("the engaged client's last poll: %v, want the close packet", pkts)
+	}
+	if n := srv.Len(); n != 0 {
+		t.Fatalf("%d sessions held once the engaged client collected its close packet", n)
 	}
 }

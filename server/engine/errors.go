@@ -45,10 +45,3 @@ func HTTPErrorHandler(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.Error("Bad Request", fasthttp.StatusBadRequest)
 }
-
-// writeRefusal answers a client the security gate turned away.
-func writeRefusal(ctx *fasthttp.RequestCtx, status int, reason string) {
-	ctx.SetStatusCode(status)
-	ctx.SetContentType("application/json")
-	ctx.SetBodyString(`{"code":4,"message":"Forbidden","reason":"` + reason + `"}`)
-}

@@ -9,7 +9,7 @@ import (
 // Drain takes it, and Receive feeds packets in as if they came over a transport. In-process
 // clients use it: tests, and benchmarks that need more sessions than a process has files.
 func (s *Server) Attach(protocol int, remoteAddr string) *Session {
-	ip := security.ClientIP(remoteAddr, "", nil)
+	ip := security.ClientIP(remoteAddr, nil, nil)
 	sess := newSession(s, protocol, &Request{RemoteAddr: remoteAddr, ClientIP: ip}, TransportPolling)
 	s.open(sess, nil)
 	return sess

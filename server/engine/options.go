@@ -21,6 +21,10 @@ type Options struct {
 	MaxBuffered       int // bytes queued for one client before it counts as too slow (4 MiB)
 	MaxQueued         int // writes (WebSocket) or packets (polling) queued for one client, the same (10,000)
 
+	// RefusalBacklog bounds the refused handshakes held open at once to tell their clients
+	// why (refusal.go); past it a refusal is a bare HTTP status (1024).
+	RefusalBacklog int
+
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For names the client
 	Gate           *security.Gate // admits new sessions; nil admits all
 	Stats          *Stats         // counters; nil keeps none
@@ -53,6 +57,9 @@ func (o *Options) fill() {
 	}
 	if o.MaxQueued <= 0 {
 		o.MaxQueued = 10_000
+	}
+	if o.RefusalBacklog <= 0 {
+		o.RefusalBacklog = 1024
 	}
 	if o.Stats == nil {
 		o.Stats = &Stats{}

@@ -43,7 +43,7 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 		case <-s.wake:
 		case <-timer.C:
 			s.mu.Lock()
-			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
+			s.appendPolling(codec.EPacket{Type: codec.ENoop})
 			s.mu.Unlock()
 		}
 	}
@@ -111,7 +111,10 @@ func hasBinary(pkts []codec.EPacket) bool {
 	return false
 }
 
-// receive handles a polling POST: every packet of the body, in order, then "ok".
+// receive handles a polling POST: every packet of the body, in order, each as it is
+// decoded, then "ok". A malformed packet ends the session, after those before it (as
+// engine.io does); a session that closes on the way, cut off maybe for not polling the
+// answers, handles no more of the body, and a closed one none of it: it is not decoded.
 func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 	s.mu.Lock()
 	if s.postActive {
@@ -121,6 +124,7 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.postActive = true
+	closed := s.closed
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
@@ -128,28 +132,36 @@ func (s *Session) receive(ctx *fasthttp.RequestCtx) {
 		s.mu.Unlock()
 	}()
 
-	body := ctx.PostBody()
-	var pkts []codec.EPacket
-	var err error
-	if s.Protocol == 4 {
-		pkts, err = codec.DecodeV4Payload(body)
-	} else {
-		binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
-		pkts, err = codec.DecodeV3Payload(body, binary)
+	if !closed {
+		if err := s.handlePayload(ctx); err != nil {
+			writeError(ctx, errBadRequest)
+			s.Close(reasonParseError)
+			return
+		}
 	}
-	if err != nil {
-		writeError(ctx, errBadRequest)
-		s.Close(reasonParseError)
-		return
-	}
-	for _, p := range pkts {
+	ctx.SetContentType("text/html")
+	ctx.SetBodyString("ok")
+}
+
+// handlePayload hands the packets of a POST's body to the session as they are decoded,
+// until it closes; it returns the error of a malformed packet.
+func (s *Session) handlePayload(ctx *fasthttp.RequestCtx) error {
+	handle := func(p codec.EPacket) bool {
+		if s.isClosed() {
+			return false
+		}
 		if p.Type == codec.EClose {
 			s.awaitPoll(50 * time.Millisecond)
 		}
 		s.onPacket(p)
+		return true
 	}
-	ctx.SetContentType("text/html")
-	ctx.SetBodyString("ok")
+	body := ctx.PostBody()
+	if s.Protocol == 4 {
+		return codec.EachV4Packet(body, handle)
+	}
+	binary := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("application/octet-stream"))
+	return codec.EachV3Packet(body, binary, handle)
 }
 
 // requestInfo copies what a handler may need from the request; ctx is reused after the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"net/netip"
 	"strconv"
 	"sync"
 
@@ -21,18 +22,27 @@ type Server struct {
 	// OnOpen is called for each new session, after its open packet is queued; the returned
 	// Handler receives its messages. It must be set before serving.
 	OnOpen func(*Session) Handler
+	// OnRefusal writes what a refused session tells its client (refusal.go): called with
+	// msg nil when the session opens (packets to send with the handshake), then with each
+	// message the client sends (the answer to its CONNECT). nil answers nothing; an engine
+	// without OnRefusal refuses with HTTP statuses.
+	OnRefusal func(protocol int, why security.Refusal, msg *codec.EPacket) []codec.EPacket
+	// OnRefuse hears of every refusal (metrics, the log); nil hears nothing.
+	OnRefuse func(why security.Refusal, from netip.Addr)
 
 	upgrader *gws.Upgrader
 
 	mu       sync.Mutex
 	sessions map[string]*Session
 	closing  bool
+
+	refusals refusals
 }
 
 // NewServer returns a Server with opts' zero fields set to their defaults.
 func NewServer(opts Options) *Server {
 	opts.fill()
-	s := &Server{opts: opts, sessions: make(map[string]*Session)}
+	s := &Server{opts: opts, sessions: make(map[string]*Session), refusals: refusals{max: opts.RefusalBacklog}}
 	// gws only answers the upgrade and negotiates permessage-deflate; edgeio reads, writes
 	// and compresses the frames (wsconn.go, frames.go). gws builds its compressors up front
 	// (about 0.5 MB each), so it gets the smallest pool: it never uses it.
@@ -50,7 +60,8 @@ func NewServer(opts Options) *Server {
 // Options returns the options in force, defaults filled in.
 func (s *Server) Options() Options { return s.opts }
 
-// Len is the number of open sessions.
+// Len is the number of sessions held: the open ones, and the closed ones whose client has
+// still to collect its last packets.
 func (s *Server) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -59,9 +70,13 @@ func (s *Server) Len() int {
 
 // ServeHTTP handles one request under the server's path.
 func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
-	ip := security.ClientIP(ctx.RemoteAddr().String(), string(ctx.Request.Header.Peek("X-Forwarded-For")), s.opts.TrustedProxies)
+	ip := s.clientIP(ctx)
 	q := ctx.QueryArgs()
 	sid := q.Peek("sid")
+	if IsRefused(sid) {
+		s.serveRefused(ctx, string(sid))
+		return
+	}
 	var sess *Session
 	if len(sid) > 0 {
 		sess = s.lookup(string(sid))
@@ -69,11 +84,15 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	// A poll of an existing session is answered whoever asks: it only collects what the
 	// server queued, such as why the session is closing (the ban that closes it, say: a poll
 	// may come between the ban and the session's close, and would miss the answer). Its
-	// POSTs, upgrades and new handshakes from a banned address are refused.
+	// POSTs and upgrades from a banned address are refused; new handshakes are refused
+	// below, in the protocol.
 	collecting := sess != nil && ctx.IsGet() && string(q.Peek("transport")) == TransportPolling
-	if g := s.opts.Gate; g != nil && !collecting {
-		if status, reason := g.Blocked(ip); status != 0 {
-			writeRefusal(ctx, status, reason)
+	if g := s.opts.Gate; g != nil && len(sid) > 0 && !collecting {
+		if why, refused := g.Blocked(ip); refused {
+			if s.OnRefuse != nil {
+				s.OnRefuse(why, ip)
+			}
+			WriteRefusal(ctx, why)
 			return
 		}
 	}
@@ -107,32 +126,18 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 		}
 		return
 	}
-	if !ctx.IsGet() {
-		writeError(ctx, errBadHandshakeMethod)
+	protocol, transport, code := s.handshakeOf(ctx)
+	if code >= 0 {
+		writeError(ctx, code)
 		return
 	}
-	protocol := 3
-	if bytes.Equal(q.Peek("EIO"), []byte("4")) {
-		protocol = 4
-	} else if !s.opts.AllowEIO3 || !bytes.Equal(q.Peek("EIO"), []byte("3")) {
-		writeError(ctx, errUnsupportedProtocol)
-		return
-	}
-	if transport == TransportWebSocket && !isUpgradeRequest(ctx) {
-		writeError(ctx, errBadRequest)
-		return
-	}
-	if s.isClosing() {
-		// draining: the client's retry should find another node
-		ctx.Response.Header.Set("Retry-After", "1")
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-		ctx.SetContentType("application/json")
-		ctx.SetBodyString(`{"code":503,"message":"server shutting down"}`)
+	if s.isClosing() { // draining: the client's retry should find another node
+		s.refuse(ctx, protocol, transport, ip, security.Draining)
 		return
 	}
 	if g := s.opts.Gate; g != nil {
-		if status, reason := g.Admit(ip); status != 0 {
-			writeRefusal(ctx, status, reason)
+		if why, refused := g.Admit(ip); refused {
+			s.refuse(ctx, protocol, transport, ip, why)
 			return
 		}
 	}
@@ -148,13 +153,74 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	sess.poll(ctx)
 }
 
+// handshakeOf reads a new session's request: its protocol and transport, or the error
+// that refuses it (-1: none).
+func (s *Server) handshakeOf(ctx *fasthttp.RequestCtx) (protocol int, transport string, code int) {
+	q := ctx.QueryArgs()
+	transport = string(q.Peek("transport"))
+	switch {
+	case transport != TransportPolling && transport != TransportWebSocket:
+		return 0, "", errUnknownTransport
+	case !ctx.IsGet():
+		return 0, "", errBadHandshakeMethod
+	case bytes.Equal(q.Peek("EIO"), []byte("4")):
+		protocol = 4
+	case s.opts.AllowEIO3 && bytes.Equal(q.Peek("EIO"), []byte("3")):
+		protocol = 3
+	default:
+		return 0, "", errUnsupportedProtocol
+	}
+	if transport == TransportWebSocket && !isUpgradeRequest(ctx) {
+		return 0, "", errBadRequest
+	}
+	return protocol, transport, -1
+}
+
+// RefuseHandshake refuses a new session for why (a foreign origin) as the gate's refusals
+// are, in the protocol; it reports false, answering nothing, for any other request.
+func (s *Server) RefuseHandshake(ctx *fasthttp.RequestCtx, why security.Refusal) bool {
+	if len(ctx.QueryArgs().Peek("sid")) > 0 {
+		return false
+	}
+	protocol, transport, code := s.handshakeOf(ctx)
+	if code >= 0 {
+		return false
+	}
+	s.refuse(ctx, protocol, transport, s.clientIP(ctx), why)
+	return true
+}
+
+// IsRefused reports whether sid names a refused session (refusal.go), whose requests
+// carry only the refusal.
+func IsRefused(sid []byte) bool { return bytes.HasPrefix(sid, []byte(refusalPrefix)) }
+
+// ClientIP is the address a request comes from, through the trusted proxies.
+func (s *Server) ClientIP(ctx *fasthttp.RequestCtx) netip.Addr { return s.clientIP(ctx) }
+
+// clientIP is the address the request comes from (security.ClientIP), reading every
+// X-Forwarded-For line: Peek would give only the first, which a client behind a proxy that
+// adds a line of its own writes itself.
+func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	var lines [][]byte
+	if len(s.opts.TrustedProxies) > 0 {
+		for k, v := range ctx.Request.Header.All() {
+			if bytes.EqualFold(k, xffHeader) {
+				lines = append(lines, v)
+			}
+		}
+	}
+	return security.ClientIP(ctx.RemoteAddr().String(), lines, s.opts.TrustedProxies)
+}
+
+var xffHeader = []byte("X-Forwarded-For")
+
 // open registers sess, queues its open packet, hands it to OnOpen and starts its heartbeat.
 func (s *Server) open(sess *Session, upgrades []string) {
 	s.mu.Lock()
 	s.sessions[sess.ID] = sess
 	s.mu.Unlock()
 	s.opts.Stats.Opened.Add(1)
-	sess.Send(codec.EPacket{Type: codec.EOpen, Data: s.openPayload(sess, upgrades)})
+	sess.Send(codec.EPacket{Type: codec.EOpen, Data: s.openPayload(sess.ID, sess.Protocol, upgrades)})
 	h := s.OnOpen(sess)
 	sess.mu.Lock() // SessionsWhere may have found the session already
 	sess.handler = h
@@ -162,10 +228,10 @@ func (s *Server) open(sess *Session, upgrades []string) {
 	sess.startHeartbeat()
 }
 
-func (s *Server) openPayload(sess *Session, upgrades []string) []byte {
+func (s *Server) openPayload(id string, protocol int, upgrades []string) []byte {
 	b := make([]byte, 0, 128)
 	b = append(b, `{"sid":"`...)
-	b = append(b, sess.ID...)
+	b = append(b, id...)
 	b = append(b, `","upgrades":[`...)
 	for i, u := range upgrades {
 		if i > 0 {
@@ -179,7 +245,7 @@ func (s *Server) openPayload(sess *Session, upgrades []string) []byte {
 	b = strconv.AppendInt(b, s.opts.PingInterval.Milliseconds(), 10)
 	b = append(b, `,"pingTimeout":`...)
 	b = strconv.AppendInt(b, s.opts.PingTimeout.Milliseconds(), 10)
-	if sess.Protocol == 4 {
+	if protocol == 4 {
 		b = append(b, `,"maxPayload":`...)
 		b = strconv.AppendInt(b, int64(s.opts.MaxPayload), 10)
 	}
@@ -204,12 +270,20 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// Close refuses new sessions and closes every open one with reason.
+// Close refuses new sessions and closes every open one with reason. Those whose client is
+// not engaged (see Engaged), open or closed already, are forgotten at once: a drain that
+// waits for Len to reach 0 waits only for clients with something to collect.
 func (s *Server) Close(reason string) {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
-	s.CloseWhere(func(*Session) bool { return true }, reason)
+	for _, sess := range s.SessionsWhere(func(*Session) bool { return true }) {
+		engaged := sess.engaged() // before the close, which disconnects its sockets
+		sess.Close(reason)
+		if !engaged {
+			s.remove(sess)
+		}
+	}
 }
 
 // CloseWhere closes the sessions that match, with reason; it returns how many.

@@ -28,6 +28,14 @@ type Farewell interface {
 	Farewell(reason string) []codec.EPacket
 }
 
+// Engaged is what a Handler may also do: report whether its client is using the session
+// (Socket.IO: it has a namespace connected). The drain waits for an engaged polling client
+// to collect its close packet; one that is not (a bare handshake) has nothing to collect,
+// and is forgotten as soon as the server closes it. A Handler without it counts as engaged.
+type Engaged interface {
+	Engaged() bool
+}
+
 // Request is what the handshake request told about the client. Headers and query are kept
 // as received and parsed on demand: they are paid per connection and read about once.
 type Request struct {
@@ -84,6 +92,7 @@ type Session struct {
 	b64          bool // v3: the handshake asked for base64 binary in payloads
 	postActive   bool
 	awaitingPong bool
+	cutting      bool // polling: the client is past its bounds and its cut-off on its way
 	heartbeat    *time.Timer
 	admitted     bool // counted in by the gate; counted out on close
 }
@@ -112,6 +121,13 @@ func (s *Session) Handler() Handler {
 	return s.handler
 }
 
+// engaged reports whether the session's client is using it (see Engaged).
+func (s *Session) engaged() bool {
+	h := s.Handler()
+	e, ok := h.(Engaged)
+	return h != nil && (!ok || e.Engaged())
+}
+
 // Transport is the transport the session runs on now.
 func (s *Session) Transport() string {
 	s.mu.Lock()
@@ -133,18 +149,12 @@ func (s *Session) Send(p codec.EPacket) bool {
 }
 
 // SendMany queues packets back to back: nothing sent from elsewhere comes between them
-// (a binary packet's attachments follow it).
+// (a binary packet's attachments follow it). It reports false once the session is closed,
+// and when its client is past its bounds (it is being cut off).
 func (s *Session) SendMany(pkts []codec.EPacket) bool {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return false
-	}
-	over := s.overLimit()
-	for _, p := range pkts {
-		s.sendLocked(p)
-	}
-	return s.unlockCheckingBacklog(over)
+	defer s.mu.Unlock()
+	return !s.closed && s.sendLocked(pkts...)
 }
 
 // backlog is what was sent to the client and not yet written or polled: bytes, and
@@ -157,10 +167,6 @@ func (s *Session) backlog() (bytes, queued int64) {
 	}
 	return bytes, queued
 }
-
-// overLimit reports whether the client let more than --max-buffered bytes or
-// --max-queued writes pile up (callers hold s.mu).
-func (s *Session) overLimit() bool { return s.past(1) }
 
 // past reports whether more than 1/part of either limit waits (callers hold s.mu).
 func (s *Session) past(part int64) bool {
@@ -183,22 +189,12 @@ func (s *Session) Congested() bool {
 	return s.past(2)
 }
 
-// unlockCheckingBacklog releases s.mu and cuts off a session whose client let too much pile
-// up before this send: a peer that stops reading costs bounded memory, while one large
-// reply to a client that reads goes out whatever its size.
-func (s *Session) unlockCheckingBacklog(over bool) bool {
-	s.mu.Unlock()
-	if over {
-		s.cutOffSlow()
-		return false
-	}
-	return true
-}
-
 // cutOffSlow closes a slow consumer's session. What was queued for it is dropped, and the
 // handler's farewell goes in its place, so that a client that still reads, however
 // slowly, learns why: on WebSocket before a close frame 1008 "slow consumer", on polling
 // before the close packet. It gets no Socket.IO DISCONNECT: a stock client reconnects.
+// The write or queue that found the client past its bounds runs it (see wsConn.write and
+// queuePolling), on a goroutine of its own.
 func (s *Session) cutOffSlow() {
 	s.mu.Lock()
 	if s.closed {
@@ -217,18 +213,17 @@ func (s *Session) cutOffSlow() {
 		return
 	}
 	if ws := s.ws; ws != nil {
-		ws.dropPending()
-		for _, p := range farewell {
-			s.sendLocked(p)
-		}
-		ws.closeGracefully(1008)
+		s.count(farewell)
+		ws.farewell(s.frames(farewell))
 	} else {
 		s.buffered.Store(0)
 		clear(s.queue)
 		s.queue = s.queue[:0]
+		s.count(farewell)
 		for _, p := range farewell {
-			s.queuePolling(p)
+			s.appendPolling(p)
 		}
+		s.signal()
 	}
 	s.mu.Unlock()
 	s.Close(ReasonSlowConsumer)
@@ -244,24 +239,24 @@ func (s *Session) SendMessage(data []byte, binary bool) bool {
 func (s *Session) SendPrepared(p *Prepared) bool { return s.SendPreparedMany([]*Prepared{p}) }
 
 // SendPreparedMany queues several prepared messages in order; on a WebSocket their frames
-// go out in one write. It reports false, for all of them, once the session is closed.
+// go out in one write. It reports false, for all of them, once the session is closed, and
+// when its client is past its bounds.
 func (s *Session) SendPreparedMany(ps []*Prepared) bool {
 	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
 		return false
+	case s.ws != nil:
+		return s.ws.write(s.framesOf(ps))
+	case len(ps) == 1:
+		return s.queuePolling(ps[0].packets...)
 	}
-	over := s.overLimit()
-	if s.ws != nil {
-		s.queueFrames(s.framesOf(ps))
-		return s.unlockCheckingBacklog(over)
-	}
+	var pkts []codec.EPacket
 	for _, p := range ps {
-		for _, pkt := range p.packets {
-			s.queuePolling(pkt)
-		}
+		pkts = append(pkts, p.packets...)
 	}
-	return s.unlockCheckingBacklog(over)
+	return s.queuePolling(pkts...)
 }
 
 // framesOf is the WebSocket frames of ps for this session: a lone message's shared frames,
@@ -278,29 +273,65 @@ func (s *Session) framesOf(ps []*Prepared) []byte {
 	return joined
 }
 
-// queueFrames sends ready WebSocket frames (callers hold s.mu, which keeps them in order).
-func (s *Session) queueFrames(frames []byte) {
-	s.ws.write(frames)
-}
-
-func (s *Session) sendLocked(p codec.EPacket) {
-	n := int64(len(p.Data) + 1)
-	st := s.srv.opts.Stats
-	st.PacketsOut.Add(1)
-	st.BytesOut.Add(uint64(n))
+// sendLocked queues packets on the session's transport, all of them or, when the client is
+// past its bounds, none (callers hold s.mu, which keeps them in order). Everything the
+// server sends a client goes this way or through SendPreparedMany: messages, the
+// handshake, pings, pongs.
+func (s *Session) sendLocked(pkts ...codec.EPacket) bool {
+	var ok bool
 	if s.ws != nil {
-		s.queueFrames(appendPacketFrame(nil, s.Protocol, p, s.deflates, s.srv.opts.CompressThreshold))
-		return
+		ok = s.ws.write(s.frames(pkts))
+	} else {
+		ok = s.queuePolling(pkts...)
 	}
-	s.queuePolling(p)
+	if ok {
+		s.count(pkts)
+	}
+	return ok
 }
 
-// queuePolling queues p for the next poll (callers hold s.mu); shared frames are counted
-// in the stats once per broadcast, by their sender.
-func (s *Session) queuePolling(p codec.EPacket) {
+// frames is pkts as this session's WebSocket frames, back to back.
+func (s *Session) frames(pkts []codec.EPacket) []byte {
+	var b []byte
+	for _, p := range pkts {
+		b = appendPacketFrame(b, s.Protocol, p, s.deflates, s.srv.opts.CompressThreshold)
+	}
+	return b
+}
+
+// count adds pkts to the stats; shared frames are counted once per broadcast, by their sender.
+func (s *Session) count(pkts []codec.EPacket) {
+	st := s.srv.opts.Stats
+	for _, p := range pkts {
+		st.PacketsOut.Add(1)
+		st.BytesOut.Add(uint64(len(p.Data) + 1))
+	}
+}
+
+// queuePolling queues pkts for the next poll, unless the client let more than
+// --max-buffered bytes or --max-queued packets wait before them: then nothing is queued
+// and the client is cut off, once, on a goroutine of its own (callers hold s.mu, which
+// cutOffSlow takes). It reports whether pkts were queued.
+func (s *Session) queuePolling(pkts ...codec.EPacket) bool {
+	if s.past(1) {
+		if !s.cutting {
+			s.cutting = true
+			go s.cutOffSlow()
+		}
+		return false
+	}
+	for _, p := range pkts {
+		s.appendPolling(p)
+	}
+	s.signal()
+	return true
+}
+
+// appendPolling queues p for the next poll, unchecked (callers hold s.mu and signal): the
+// farewell, and the noop and close packets a poll and a close add, once each.
+func (s *Session) appendPolling(p codec.EPacket) {
 	s.buffered.Add(int64(len(p.Data) + 1))
 	s.queue = append(s.queue, p)
-	s.signal()
 }
 
 func (s *Session) signal() {
@@ -332,7 +363,7 @@ func (s *Session) Close(reason string) {
 		switch {
 		case s.getActive && reason == ReasonTransportClose:
 			// the client closed: it knows, and only needs its poll back
-			s.queue = append(s.queue, codec.EPacket{Type: codec.ENoop})
+			s.appendPolling(codec.EPacket{Type: codec.ENoop})
 			s.signal()
 		case s.getActive || !clientCaused(reason):
 			// The server closed: a poll carries the close packet, in a response of its own
@@ -340,7 +371,7 @@ func (s *Session) Close(reason string) {
 			// response only after its close packet: a DISCONNECT there would come too late).
 			closeNow := len(s.queue) == 0
 			if closeNow {
-				s.queue = append(s.queue, codec.EPacket{Type: codec.EClose})
+				s.appendPolling(codec.EPacket{Type: codec.EClose})
 			}
 			s.signal()
 			linger = !s.getActive || !closeNow
@@ -372,6 +403,8 @@ func closeWS(wc *wsConn, reason string) {
 		wc.cut()
 	case ReasonShutdown:
 		wc.closeAfterWrites(1012)
+	case ReasonPayloadTooLarge:
+		wc.fail(1009) // as for a frame over MaxPayload: what follows it is not read
 	default:
 		wc.closeAfterWrites(1000)
 	}
@@ -381,7 +414,7 @@ func closeWS(wc *wsConn, reason string) {
 // the protocol, or stopped answering), as opposed to the server's decision.
 func clientCaused(reason string) bool {
 	switch reason {
-	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError:
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError, ReasonPingFlood:
 		return true
 	}
 	return false
@@ -397,9 +430,16 @@ const (
 	reasonParseError     = "parse error"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
+	// ReasonPayloadTooLarge closes a session that sent a packet over the decode budget:
+	// its WebSocket is read no further and closes with 1009, "message too big", after
+	// what was queued.
+	ReasonPayloadTooLarge = "payload too large"
 	// ReasonSlowConsumer closes a session whose client does not read what is sent to it
 	// (--max-buffered, --max-queued).
 	ReasonSlowConsumer = "slow consumer"
+	// ReasonPingFlood closes a WebSocket whose peer sends more pings than anyone needs
+	// (pingBudget).
+	ReasonPingFlood = "ping flood"
 )
 
 // startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the
@@ -427,7 +467,7 @@ func (s *Session) onHeartbeat() {
 		return
 	}
 	s.awaitingPong = true
-	s.sendLocked(codec.EPacket{Type: codec.EPing})
+	s.sendLocked(codec.EPacket{Type: codec.EPing}) // refused past the bounds: the client is being cut off
 	s.heartbeat.Reset(s.srv.opts.PingTimeout)
 	s.mu.Unlock()
 }

@@ -15,6 +15,7 @@ type Stats struct {
 	BytesIn    atomic.Uint64
 	PacketsOut atomic.Uint64 // Engine.IO packets queued for clients
 	BytesOut   atomic.Uint64
+	Untold     atomic.Uint64 // refusals answered with a bare HTTP status: the refusal backlog was full
 
 	mu     sync.Mutex
 	closes map[string]uint64
@@ -40,15 +41,21 @@ func (st *Stats) Closes() map[string]uint64 {
 	return out
 }
 
-// Transports counts the open sessions by transport.
+// Transports counts the open sessions by transport; a closed one that waits for its last
+// poll is no longer counted.
 func (s *Server) Transports() (polling, websocket int) {
 	s.mu.Lock()
 	all := slices.Collect(maps.Values(s.sessions))
 	s.mu.Unlock()
 	for _, sess := range all {
-		if sess.Transport() == TransportWebSocket {
+		sess.mu.Lock()
+		closed, transport := sess.closed, sess.transport
+		sess.mu.Unlock()
+		switch {
+		case closed:
+		case transport == TransportWebSocket:
 			websocket++
-		} else {
+		default:
 			polling++
 		}
 	}

@@ -138,10 +138,10 @@ func (wc *wsConn) onProbe(p codec.EPacket) {
 		sess.ws = wc
 		sess.deflates = wc.dec.Deflate
 		sess.srv.opts.Stats.Upgrades.Add(1)
-		for _, q := range sess.queue {
-			sess.buffered.Add(-int64(len(q.Data) + 1)) // counted again by the connection
-			sess.queueFrames(appendPacketFrame(nil, sess.Protocol, q, sess.deflates, sess.srv.opts.CompressThreshold))
-		}
+		// what waited for a poll goes first, in one write (it was within the bounds: the
+		// connection lets it through unless its own pongs and probe answers are past them)
+		sess.buffered.Store(0) // counted again by the connection
+		wc.write(sess.frames(sess.queue))
 		sess.queue = nil
 		sess.signal()
 		sess.mu.Unlock()

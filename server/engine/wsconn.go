@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -20,15 +21,19 @@ import (
 // small WSDecoder, and hands whole messages to a goroutine that lives only while there
 // are messages to handle, so that a handler that waits (a store write) stalls nobody else.
 // Writes go straight to the socket from the sender when the socket takes them; what the
-// kernel does not take waits for a flush goroutine.
+// kernel does not take waits for a flush goroutine, within the connection's bounds
+// (--max-buffered, --max-queued): whatever it is, a message or a pong, a write that finds
+// the peer past them is refused and the peer is cut off as a slow consumer.
 type wsConn struct {
 	// The write side first, in one cache line: every delivery takes wmu and writes to fd.
 	wmu       sync.Mutex
 	flushing  bool // a flush goroutine owns the writes
 	warm      bool // a flush has run: later writes may go out inline
 	lastWrite bool // close the socket once the flush goroutine has written everything
+	closeSent bool // the close frame is queued: nothing goes after it
+	cutting   bool // the peer is past its bounds: its cut-off is on its way
 	closed    atomic.Bool
-	closeSent atomic.Bool
+	linger    *time.Timer // closeGracefully's deadline, stopped once the socket closes
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	buffered  atomic.Int64 // bytes of pending and of the flush under way
@@ -45,16 +50,20 @@ type wsConn struct {
 	// upgradeNew); only the first flush goroutine reads it.
 	firstDelay time.Duration
 
-	dec codec.WSDecoder // the poller's alone
+	dec   codec.WSDecoder // the poller's alone
+	pongs []byte          // the poller's alone: the answers to one read's pings, written together
+	pings pingBudget      // the poller's alone
 
 	rmu        sync.Mutex
 	sess       *Session
+	refusal    *refusal    // a refused handshake's connection (refusal.go), with no session
 	probing    bool        // an upgrade candidate of a session still on polling
-	timer      *time.Timer // the upgrade's deadline while probing
+	timer      *time.Timer // the upgrade's deadline while probing; a refusal's linger
 	inbox      []inbound
 	inboxBytes int
 	draining   bool   // a goroutine is handling the inbox
 	paused     bool   // reading is off until the inbox drains
+	stopped    bool   // reading is off for good
 	ended      string // why reading ended; handled after the inbox
 	closeCode  uint16 // the client's close frame, answered after the inbox
 	endHandled bool
@@ -64,12 +73,15 @@ type inbound struct {
 	data       []byte
 	binary     bool
 	compressed bool
+	owned      bool // data is the decoder's buffer, no one else's: given back (putBuffer) once handled
 }
 
 // A connection's reading pauses while this much waits for its handler: a client that
-// sends faster than it is served gets TCP backpressure, as with a blocking reader.
+// sends faster than it is served gets TCP backpressure, as with a blocking reader. A
+// message of --max-payload waits alone: a connection holds it, the one being handled and
+// an unfinished frame at most.
 const (
-	inboxMaxBytes    = 1 << 20
+	inboxMaxBytes    = 256 << 10
 	inboxMaxMessages = 256
 )
 
@@ -77,6 +89,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc := &wsConn{srv: srv, nc: nc, fd: -1}
 	wc.dec.MaxMessage = srv.opts.MaxPayload
 	wc.dec.Deflate = deflates
+	wc.dec.Alloc = getBuffer
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
@@ -127,11 +140,14 @@ func (wc *wsConn) OnReadable(buf []byte) {
 // onData decodes bytes read; it reports false once the connection is done.
 func (wc *wsConn) onData(b []byte) bool {
 	err := wc.dec.Feed(b, wc.onFrame)
+	wc.writePongs()
 	switch err {
 	case nil:
 		return true
 	case errClosing: // the close is answered once what came before it is handled
 		wc.stopReading()
+	case errPingFlood:
+		wc.failWith(1008, "too many pings", ReasonPingFlood)
 	case codec.ErrWSTooLarge:
 		wc.fail(1009)
 	default:
@@ -140,13 +156,50 @@ func (wc *wsConn) onData(b []byte) bool {
 	return false
 }
 
-var errClosing = io.EOF // a close frame ended the connection
+var (
+	errClosing   = io.EOF // a close frame ended the connection
+	errPingFlood = errors.New("too many pings")
+)
+
+// pingBudget bounds the pings a peer may send: pingRate a second on average, in bursts of
+// pingBurst. No client sends them that often (browsers never do; keep-alives come seconds
+// apart), while a flood of them makes the server write an answer for each: a peer past the
+// budget is cut off (close code 1008 "too many pings"), before its answers pile up.
+type pingBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+const (
+	pingRate  = 10
+	pingBurst = 100
+)
+
+// allow spends a ping; false once the peer is over its budget.
+func (b *pingBudget) allow(now time.Time) bool {
+	if b.at.IsZero() {
+		b.tokens = pingBurst
+	} else {
+		b.tokens = min(pingBurst, b.tokens+now.Sub(b.at).Seconds()*pingRate)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
 
 // onFrame takes one control frame or data message from the decoder.
-func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
+func (wc *wsConn) onFrame(op byte, payload []byte, compressed, owned bool) error {
 	switch op {
 	case codec.WSPing:
-		wc.write(appendFrame(nil, codec.WSPong, payload, false))
+		// every ping within the budget is answered, in one write per read; one that does not
+		// read its answers is cut off at its bounds like any other
+		if !wc.pings.allow(time.Now()) {
+			return errPingFlood
+		}
+		wc.pongs = appendFrame(wc.pongs, codec.WSPong, payload, false)
 	case codec.WSPong:
 	case codec.WSClose:
 		code := uint16(1000)
@@ -162,19 +215,42 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		wc.end(ReasonTransportClose)
 		return errClosing
 	default:
-		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
+		wc.writePongs() // answered before whatever the message makes the server send
+		if !owned {     // the read buffer's: copied (a large message is the decoder's, not copied)
+			payload = bytes.Clone(payload)
+		}
+		wc.queue(inbound{data: payload, binary: op == codec.WSBinary, compressed: compressed, owned: owned})
 	}
 	return nil
 }
 
+// writePongs writes the answers to the pings read so far.
+func (wc *wsConn) writePongs() {
+	if len(wc.pongs) > 0 {
+		wc.write(wc.pongs)
+		wc.pongs = nil
+	}
+}
+
 // closeWith sends a close frame with code, as the last thing written, unless one was.
 // The codes the server closes a broken connection with carry their reason, which a
-// browser shows as CloseEvent.reason.
+// browser shows as CloseEvent.reason. It is let through whatever waits: one per connection.
 func (wc *wsConn) closeWith(code uint16) {
-	if wc.closeSent.Swap(true) {
+	wc.wmu.Lock()
+	defer wc.wmu.Unlock()
+	wc.closeLocked(code)
+}
+
+func (wc *wsConn) closeLocked(code uint16) { wc.closeLockedSaying(code, closeReasons[code]) }
+
+// closeLockedSaying sends the close frame with code and text as its reason (callers hold
+// wmu).
+func (wc *wsConn) closeLockedSaying(code uint16, text string) {
+	if wc.closeSent {
 		return
 	}
-	wc.write(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
+	wc.closeSent = true
+	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, text...), false))
 }
 
 var closeReasons = map[uint16]string{
@@ -247,12 +323,15 @@ func (wc *wsConn) drain() {
 		wc.inboxBytes -= len(m.data)
 		if wc.paused && wc.inboxBytes <= inboxMaxBytes/2 && len(wc.inbox) <= inboxMaxMessages/2 {
 			wc.paused = false
-			if !wc.closed.Load() {
+			if !wc.stopped && !wc.closed.Load() {
 				wc.pl.Resume(wc.fd)
 			}
 		}
 		wc.rmu.Unlock()
 		wc.handle(m)
+		if m.owned { // the handler keeps nothing of a message (Handler)
+			putBuffer(m.data)
+		}
 	}
 }
 
@@ -275,8 +354,18 @@ func (wc *wsConn) handle(m inbound) {
 		return
 	}
 	wc.rmu.Lock()
-	sess, probing := wc.sess, wc.probing
+	sess, probing, refused := wc.sess, wc.probing, wc.refusal
 	wc.rmu.Unlock()
+	if refused != nil {
+		if !m.binary {
+			if p, err := codec.ParseText(data); err == nil {
+				wc.onRefusedMessage(p)
+			}
+		} else if refused.protocol == 4 {
+			wc.onRefusedMessage(codec.EPacket{Type: codec.EMessage, Data: data, Binary: true})
+		}
+		return
+	}
 	if sess == nil {
 		return
 	}
@@ -306,9 +395,12 @@ func (wc *wsConn) handle(m inbound) {
 // for an upgrade candidate, the session it failed to upgrade, which goes on polling.
 func (wc *wsConn) onEnd() {
 	wc.rmu.Lock()
-	sess, probing, timer := wc.sess, wc.probing, wc.timer
+	sess, probing, timer, refused := wc.sess, wc.probing, wc.timer, wc.refusal
 	wc.rmu.Unlock()
 	switch {
+	case refused != nil:
+		timer.Stop()
+		wc.srv.refusals.release()
 	case sess == nil:
 	case probing: // a candidate that did not take over (onProbe runs on this goroutine too)
 		timer.Stop()
@@ -317,19 +409,46 @@ func (wc *wsConn) onEnd() {
 		sess.candidate = false
 		sess.mu.Unlock()
 	default:
-		sess.Close(ReasonTransportClose)
+		reason := ReasonTransportClose
+		wc.rmu.Lock()
+		if wc.ended == ReasonPingFlood {
+			reason = wc.ended
+		}
+		wc.rmu.Unlock()
+		sess.Close(reason)
 	}
 }
 
 // write sends frames after everything written before: straight away when the socket
 // takes them all, else through the flush goroutine. It may be called from any goroutine.
-// The first frames (the handshake) go through the flush goroutine, a moment after the
-// 101: a client that starts listening for messages only once it has seen the connection
-// open (the official test suites do) would often miss a handshake read with the 101.
-func (wc *wsConn) write(frames []byte) {
+// It reports false, writing nothing, once the connection is closed or closing, and when
+// the peer let more than --max-buffered bytes or --max-queued writes wait before this one:
+// then the peer is cut off (once, on a goroutine of its own: the caller may hold the
+// session's lock). One large write to a peer that reads goes out whatever its size.
+func (wc *wsConn) write(frames []byte) bool {
 	wc.wmu.Lock()
 	defer wc.wmu.Unlock()
-	if wc.closed.Load() {
+	if wc.closed.Load() || wc.closeSent {
+		return false
+	}
+	o := &wc.srv.opts
+	if wc.buffered.Load() > int64(o.MaxBuffered) || wc.writes.Load() > int64(o.MaxQueued) {
+		if !wc.cutting {
+			wc.cutting = true
+			go wc.cutOffSlow()
+		}
+		return false
+	}
+	wc.enqueue(frames)
+	return true
+}
+
+// enqueue writes or queues frames, unchecked (callers hold wmu). The first frames (the
+// handshake) go through the flush goroutine, a moment after the 101: a client that starts
+// listening for messages only once it has seen the connection open (the official test
+// suites do) would often miss a handshake read with the 101.
+func (wc *wsConn) enqueue(frames []byte) {
+	if len(frames) == 0 || wc.closed.Load() {
 		return
 	}
 	if !wc.flushing {
@@ -370,12 +489,42 @@ func (wc *wsConn) takePending() [][]byte {
 	return frames
 }
 
+// cutOffSlow cuts off a peer past its bounds: the session it carries as a slow consumer;
+// an upgrade candidate (its session goes on polling) or a connection that has no session
+// with a close frame 1008 alone.
+func (wc *wsConn) cutOffSlow() {
+	wc.rmu.Lock()
+	sess, probing := wc.sess, wc.probing
+	wc.rmu.Unlock()
+	if sess != nil && !probing {
+		sess.cutOffSlow()
+		return
+	}
+	wc.farewell(nil)
+	wc.end(ReasonTransportClose)
+}
+
+// farewell ends the connection of a slow consumer: nothing more is read from it, what
+// waits for it is dropped, last (the frames that tell it why) goes out in its place, then
+// a close frame 1008 "slow consumer"; the socket closes once they are written, or a
+// second later.
+func (wc *wsConn) farewell(last []byte) {
+	wc.stopReading()
+	wc.wmu.Lock()
+	wc.dropPending()
+	if !wc.closeSent {
+		wc.enqueue(last)
+		wc.closeLocked(1008)
+	}
+	wc.wmu.Unlock()
+	wc.closeWhenWritten()
+	time.AfterFunc(time.Second, wc.closeSocket)
+}
+
 // dropPending forgets what waits for the flush goroutine, but for its first entry, which
 // may be the rest of a frame the socket took part of: what is written after it starts on
-// a frame's boundary.
+// a frame's boundary (callers hold wmu).
 func (wc *wsConn) dropPending() {
-	wc.wmu.Lock()
-	defer wc.wmu.Unlock()
 	if len(wc.pending) < 2 {
 		return
 	}
@@ -432,8 +581,12 @@ func (wc *wsConn) flush() {
 	}
 }
 
-// stopReading takes the connection out of its epoll loop: nothing more is decoded.
+// stopReading takes the connection out of its epoll loop for good: nothing more is
+// decoded, and a drain that frees the inbox does not put it back.
 func (wc *wsConn) stopReading() {
+	wc.rmu.Lock()
+	wc.stopped = true
+	wc.rmu.Unlock()
 	if wc.polled.Load() {
 		wc.pl.Remove(wc.fd, wc)
 	}
@@ -442,10 +595,17 @@ func (wc *wsConn) stopReading() {
 // fail ends a connection that broke the protocol: nothing more is read, the close frame
 // with code goes out after what is queued, and the session hears of the end after the
 // messages that came before.
-func (wc *wsConn) fail(code uint16) {
+func (wc *wsConn) fail(code uint16) { wc.failWith(code, closeReasons[code], ReasonTransportClose) }
+
+// failWith ends a connection as fail does, with text as the close frame's reason and
+// reason as the session's.
+func (wc *wsConn) failWith(code uint16, text, reason string) {
 	wc.stopReading()
-	wc.closeGracefully(code)
-	wc.end(ReasonTransportClose)
+	wc.wmu.Lock()
+	wc.closeLockedSaying(code, text)
+	wc.wmu.Unlock()
+	wc.closeGracefully(code) // the frame is on its way: closes once it is written
+	wc.end(reason)
 }
 
 // closeGracefully sends a close frame with code after what is queued and closes the
@@ -454,7 +614,14 @@ func (wc *wsConn) fail(code uint16) {
 func (wc *wsConn) closeGracefully(code uint16) {
 	wc.closeWith(code)
 	wc.closeWhenWritten()
-	time.AfterFunc(time.Second, wc.closeSocket)
+	t := time.AfterFunc(time.Second, wc.closeSocket)
+	wc.wmu.Lock()
+	if wc.closed.Load() {
+		t.Stop() // closed already: the timer need not hold the connection for a second
+	} else {
+		wc.linger = t
+	}
+	wc.wmu.Unlock()
 }
 
 // closeWhenWritten closes the socket once what is queued has gone out.
@@ -483,7 +650,14 @@ func (wc *wsConn) cut() {
 func (wc *wsConn) closeSocket() {
 	wc.wmu.Lock() // no direct write is under way (writeNow)
 	already := wc.closed.Swap(true)
+	linger := wc.linger
+	wc.linger = nil
 	wc.wmu.Unlock()
+	if linger != nil {
+		// what it holds (its decoder's unfinished frame, up to --max-payload) goes now,
+		// not a second later
+		linger.Stop()
+	}
 	if already {
 		return
 	}

@@ -1,6 +1,7 @@
 package security
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strings"
@@ -42,8 +43,13 @@ func contains(prefixes []netip.Prefix, a netip.Addr) bool {
 }
 
 // ClientIP is the address a request comes from: the TCP peer, or, when the peer is a
-// trusted proxy, the nearest address in X-Forwarded-For that is not itself a trusted proxy.
-func ClientIP(remoteAddr, forwardedFor string, trusted []netip.Prefix) netip.Addr {
+// trusted proxy, the nearest X-Forwarded-For hop that is not itself a trusted proxy.
+// forwardedFor holds every X-Forwarded-For line of the request in the order received:
+// a proxy appends its hop to the last one or adds a line of its own, so the hops are read
+// right to left over all the lines. What a client wrote itself lies to the left of the
+// first untrusted hop and is never read. A hop that does not parse ends the walk at the
+// nearest trusted address (the proxy that passed it on).
+func ClientIP(remoteAddr string, forwardedFor [][]byte, trusted []netip.Prefix) netip.Addr {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
@@ -53,19 +59,44 @@ func ClientIP(remoteAddr, forwardedFor string, trusted []netip.Prefix) netip.Add
 		return netip.Addr{}
 	}
 	peer = peer.Unmap()
-	if forwardedFor == "" || !contains(trusted, peer) {
+	if !contains(trusted, peer) {
 		return peer
 	}
-	hops := strings.Split(forwardedFor, ",")
-	for i := len(hops) - 1; i >= 0; i-- {
-		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			return peer // a forged or broken header: trust what we saw
-		}
-		a = a.Unmap()
-		if !contains(trusted, a) {
-			return a
+	nearest := peer
+	for i := len(forwardedFor) - 1; i >= 0; i-- {
+		line := forwardedFor[i]
+		for len(line) > 0 {
+			hop := line
+			if j := bytes.LastIndexByte(line, ','); j >= 0 {
+				hop, line = line[j+1:], line[:j]
+			} else {
+				line = nil
+			}
+			hop = bytes.TrimSpace(hop)
+			if len(hop) == 0 {
+				continue
+			}
+			a, ok := parseHop(hop)
+			if !ok {
+				return nearest
+			}
+			if !contains(trusted, a) {
+				return a
+			}
+			nearest = a
 		}
 	}
-	return peer
+	return nearest
+}
+
+// parseHop reads one X-Forwarded-For hop: an address, or an address and port as some
+// proxies write it ("192.0.2.1:4711", "[2001:db8::1]:4711").
+func parseHop(hop []byte) (netip.Addr, bool) {
+	if a, err := netip.ParseAddr(string(hop)); err == nil {
+		return a.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(string(hop)); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }

@@ -1,18 +1,8 @@
 package security
 
 import (
-	"net/http"
 	"net/netip"
 	"sync"
-)
-
-// Refusal reasons, as counted in metrics.
-const (
-	RefusedDenylist   = "denylist"
-	RefusedBanned     = "banned"
-	RefusedHandshakes = "handshake_rate"
-	RefusedPerIP      = "conns_per_ip"
-	RefusedFull       = "max_conns"
 )
 
 // ConnCounter bounds concurrent sessions per address and in all.
@@ -71,37 +61,44 @@ type Gate struct {
 	Bans       *Bans
 	Handshakes *KeyedLimiter
 	Conns      *ConnCounter
-	OnRefuse   func(reason string) // counts refusals
 }
 
 // Blocked reports whether a may not talk to the server at all (denied or banned).
-func (g *Gate) Blocked(a netip.Addr) (status int, refused string) {
-	switch {
-	case g.Denylist != nil && g.Denylist.Denied(a):
-		return g.refuse(http.StatusForbidden, RefusedDenylist)
-	case g.Bans != nil && g.Bans.Banned(a):
-		return g.refuse(http.StatusForbidden, RefusedBanned)
+func (g *Gate) Blocked(a netip.Addr) (Refusal, bool) {
+	if g.Denylist != nil && g.Denylist.Denied(a) {
+		return Denied, true
 	}
-	return 0, ""
+	if g.Bans != nil {
+		if left, banned := g.Bans.BannedFor(a); banned {
+			r := BannedRefusal
+			r.RetryAfter = left
+			return r, true
+		}
+	}
+	return Refusal{}, false
 }
 
-// Admit lets a new session of a in (status 0), or says which HTTP status refuses it and why.
-// An admitted session must be Released.
-func (g *Gate) Admit(a netip.Addr) (status int, refused string) {
-	if status, refused := g.Blocked(a); status != 0 {
-		return status, refused
+// Admit lets a new session of a in, or says why not. An admitted session must be Released.
+func (g *Gate) Admit(a netip.Addr) (Refusal, bool) {
+	if r, refused := g.Blocked(a); refused {
+		return r, true
 	}
 	if g.Handshakes != nil {
-		if ok, _ := g.Handshakes.Allow(a.String()); !ok {
-			return g.refuse(http.StatusTooManyRequests, RefusedHandshakes)
+		if ok, wait := g.Handshakes.Allow(a.String()); !ok {
+			r := HandshakeRate
+			r.RetryAfter = wait
+			return r, true
 		}
 	}
 	if g.Conns != nil {
-		if r := g.Conns.Acquire(a); r != "" {
-			return g.refuse(http.StatusTooManyRequests, r)
+		switch g.Conns.Acquire(a) {
+		case RefusedPerIP:
+			return ConnsPerIP, true
+		case RefusedFull:
+			return Full, true
 		}
 	}
-	return 0, ""
+	return Refusal{}, false
 }
 
 // Release ends an admitted session of a.
@@ -109,11 +106,4 @@ func (g *Gate) Release(a netip.Addr) {
 	if g.Conns != nil {
 		g.Conns.Release(a)
 	}
-}
-
-func (g *Gate) refuse(status int, reason string) (int, string) {
-	if g.OnRefuse != nil {
-		g.OnRefuse(reason)
-	}
-	return status, reason
 }

@@ -32,6 +32,13 @@ func NewKeyedLimiter(n int, period time.Duration, burst int) *KeyedLimiter {
 
 // Allow takes one token for key; when none is left it reports how long until one is.
 func (k *KeyedLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
+	return k.AllowN(key, 1)
+}
+
+// AllowN takes n tokens for key at once (a byte budget spends one per byte); when too few
+// are left it takes none and reports how long until enough are. n larger than the burst
+// never passes (retryAfter is rate.InfDuration).
+func (k *KeyedLimiter) AllowN(key string, n int) (ok bool, retryAfter time.Duration) {
 	if k.limit == rate.Inf {
 		return true, 0
 	}
@@ -44,12 +51,12 @@ func (k *KeyedLimiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 		b = rate.NewLimiter(k.limit, k.burst)
 		k.buckets[key] = b
 	}
-	return take(b, now)
+	return take(b, now, n)
 }
 
-// take spends a token of b at now, or reports the wait for one without spending it.
-func take(b *rate.Limiter, now time.Time) (bool, time.Duration) {
-	r := b.ReserveN(now, 1)
+// take spends n tokens of b at now, or reports the wait for them without spending any.
+func take(b *rate.Limiter, now time.Time, n int) (bool, time.Duration) {
+	r := b.ReserveN(now, n)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
@@ -100,7 +107,7 @@ func (l *Limiter) Allow() (ok bool, retryAfter time.Duration, refusedInARow int)
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ok, retryAfter = take(l.bucket, time.Now())
+	ok, retryAfter = take(l.bucket, time.Now(), 1)
 	if ok {
 		l.refused = 0
 	} else {

@@ -1,7 +1,7 @@
 package security
 
 import (
-	"net/http"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -31,6 +31,23 @@ func TestKeyedLimiter(t *testing.T) {
 		if ok, _ := off.Allow("x"); !ok {
 			t.Fatal("a limiter that is off refused")
 		}
+	}
+}
+
+func TestKeyedLimiterAllowN(t *testing.T) {
+	l := NewKeyedLimiter(1000, time.Hour, 1000) // a byte budget: 1,000 an hour
+	if ok, _ := l.AllowN("alice", 600); !ok {
+		t.Fatal("600 of 1,000 refused")
+	}
+	ok, wait := l.AllowN("alice", 600)
+	if ok || wait < 11*time.Minute || wait > 13*time.Minute {
+		t.Fatalf("600 more: ok=%v retry after %v, want refused with ~12 min (200 bytes at 1,000 an hour)", ok, wait)
+	}
+	if ok, _ := l.AllowN("alice", 400); !ok {
+		t.Fatal("the 400 left refused: a refusal must not spend tokens")
+	}
+	if ok, wait := l.AllowN("bob", 1001); ok || wait < 24*time.Hour {
+		t.Fatalf("more than the burst: ok=%v retry after %v, want never", ok, wait)
 	}
 }
 
@@ -65,22 +82,40 @@ func TestClientIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cases := []struct{ remote, xff, want string }{
-		{"203.0.113.9:5000", "1.2.3.4", "203.0.113.9"},     // untrusted peer: header ignored
-		{"127.0.0.1:5000", "1.2.3.4", "1.2.3.4"},           // trusted proxy
-		{"127.0.0.1:5000", "1.2.3.4, 10.1.1.1", "1.2.3.4"}, // chain of trusted proxies
-		{"127.0.0.1:5000", "6.6.6.6, 1.2.3.4", "1.2.3.4"},  // a client cannot push a fake first hop
-		{"127.0.0.1:5000", "garbage", "127.0.0.1"},         // broken header: the peer
-		{"127.0.0.1:5000", "", "127.0.0.1"},                // no header
-		{"[::ffff:198.51.100.1]:80", "", "198.51.100.1"},   // mapped v4
-		{"[2001:db8::1]:80", "", "2001:db8::1"},            // v6
+	cases := []struct {
+		remote string
+		xff    []string // header lines, in the order received
+		want   string
+	}{
+		{"203.0.113.9:5000", []string{"1.2.3.4"}, "203.0.113.9"},                  // untrusted peer: header ignored
+		{"127.0.0.1:5000", []string{"1.2.3.4"}, "1.2.3.4"},                        // trusted proxy
+		{"127.0.0.1:5000", []string{"1.2.3.4, 10.1.1.1"}, "1.2.3.4"},              // chain of trusted proxies
+		{"127.0.0.1:5000", []string{"6.6.6.6, 1.2.3.4"}, "1.2.3.4"},               // a client cannot push a fake first hop
+		{"127.0.0.1:5000", []string{"6.6.6.6", "1.2.3.4"}, "1.2.3.4"},             // nor a fake first line: the proxy's own line wins
+		{"127.0.0.1:5000", []string{"6.6.6.6", "5.5.5.5, 1.2.3.4"}, "1.2.3.4"},    // lines and lists together, right to left
+		{"127.0.0.1:5000", []string{"6.6.6.6", "1.2.3.4", "10.0.0.2"}, "1.2.3.4"}, // a second trusted proxy's line
+		{"127.0.0.1:5000", []string{"garbage", "1.2.3.4"}, "1.2.3.4"},             // garbage the client wrote is never read
+		{"127.0.0.1:5000", []string{"garbage"}, "127.0.0.1"},                      // broken nearest hop: the proxy that passed it
+		{"127.0.0.1:5000", []string{"1.2.3.4, garbage, 10.0.0.3"}, "10.0.0.3"},    // ...the nearest trusted one
+		{"127.0.0.1:5000", []string{"1.2.3.4:5678"}, "1.2.3.4"},                   // a hop with a port
+		{"127.0.0.1:5000", []string{"[2001:db8::7]:80"}, "2001:db8::7"},           // an IPv6 hop with a port
+		{"127.0.0.1:5000", []string{"::ffff:1.2.3.4"}, "1.2.3.4"},                 // mapped v4 hop
+		{"127.0.0.1:5000", []string{" 1.2.3.4 ,, "}, "1.2.3.4"},                   // spaces and empty elements
+		{"127.0.0.1:5000", []string{"10.0.0.9"}, "10.0.0.9"},                      // only trusted hops: the farthest
+		{"127.0.0.1:5000", nil, "127.0.0.1"},                                      // no header
+		{"[::ffff:198.51.100.1]:80", nil, "198.51.100.1"},                         // mapped v4
+		{"[2001:db8::1]:80", nil, "2001:db8::1"},                                  // v6
 	}
 	for _, c := range cases {
-		if got := ClientIP(c.remote, c.xff, trusted); got.String() != c.want {
+		var lines [][]byte
+		for _, l := range c.xff {
+			lines = append(lines, []byte(l))
+		}
+		if got := ClientIP(c.remote, lines, trusted); got.String() != c.want {
 			t.Errorf("ClientIP(%q, %q) = %v, want %s", c.remote, c.xff, got, c.want)
 		}
 	}
-	if ClientIP("nonsense", "", nil).IsValid() {
+	if ClientIP("nonsense", nil, nil).IsValid() {
 		t.Error("an unparsable peer gave an address")
 	}
 	if _, err := ParsePrefixes([]string{"10.0.0.0/99"}); err == nil {
@@ -124,7 +159,7 @@ func TestDenylistLoadAndReload(t *testing.T) {
 }
 
 func TestBans(t *testing.T) {
-	b := NewBans(3, time.Minute, 50*time.Millisecond)
+	b := NewBans(3, time.Minute, 50*time.Millisecond, 0)
 	a := netip.MustParseAddr("192.0.2.1")
 	if b.Fail(a) != 0 || b.Fail(a) != 0 {
 		t.Fatal("banned before the threshold")
@@ -145,13 +180,13 @@ func TestBans(t *testing.T) {
 	if !b.Lift(a) || b.Banned(a) || b.Lift(a) {
 		t.Fatal("Lift did not end the ban once")
 	}
-	old := NewBans(2, 20*time.Millisecond, time.Minute)
+	old := NewBans(2, 20*time.Millisecond, time.Minute, 0)
 	old.Fail(a)
 	time.Sleep(30 * time.Millisecond)
 	if old.Fail(a) != 0 {
 		t.Fatal("a failure outside the window counted")
 	}
-	if NewBans(0, time.Minute, time.Minute).Fail(a) != 0 {
+	if NewBans(0, time.Minute, time.Minute, 0).Fail(a) != 0 {
 		t.Fatal("bans that are off banned")
 	}
 	b.Ban(a, 40*time.Millisecond) // an operator's ban
@@ -164,52 +199,117 @@ func TestBans(t *testing.T) {
 	}
 }
 
+// An IPv6 client counts by its /64: rotating addresses inside it earns the ban all the
+// same, and the ban covers the whole /64; IPv4 addresses count one by one.
+func TestBansCountIPv6ByPrefix(t *testing.T) {
+	b := NewBans(3, time.Minute, time.Minute, 0)
+	for i := 1; i <= 2; i++ {
+		if b.Fail(netip.MustParseAddr(fmt.Sprintf("2001:db8:1:2::%x", i))) != 0 {
+			t.Fatal("banned before the threshold")
+		}
+	}
+	if b.Fail(netip.MustParseAddr("2001:db8:1:2:ffff::3")) == 0 {
+		t.Fatal("three failures from one /64 did not ban it")
+	}
+	if !b.Banned(netip.MustParseAddr("2001:db8:1:2::beef")) || b.Banned(netip.MustParseAddr("2001:db8:1:3::1")) {
+		t.Fatal("the ban does not cover exactly the /64")
+	}
+	if list := b.List(); len(list) != 1 || list[0].Address != "2001:db8:1:2::/64" {
+		t.Fatalf("List = %v", list)
+	}
+	if !b.Lift(netip.MustParseAddr("2001:db8:1:2::99")) {
+		t.Fatal("Lift by another address of the /64")
+	}
+	b.Fail(netip.MustParseAddr("192.0.2.1"))
+	b.Fail(netip.MustParseAddr("192.0.2.2"))
+	if b.Fail(netip.MustParseAddr("192.0.2.3")) != 0 {
+		t.Fatal("IPv4 neighbours counted together")
+	}
+}
+
+// Counters are forgotten once their window is over, and never more than maxTracked are
+// kept: a flood of addresses each failing once holds a bounded map.
+func TestBansForgetAndBound(t *testing.T) {
+	b := NewBans(5, 30*time.Millisecond, time.Minute, 100)
+	for i := range 1000 {
+		b.Fail(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}))
+		if n := len(b.failures); n > 100 {
+			t.Fatalf("%d counters after %d failures, bound 100", n, i+1)
+		}
+	}
+	if n := b.Tracked(); n != 100 {
+		t.Fatalf("Tracked = %d, want the bound, 100", n)
+	}
+	time.Sleep(40 * time.Millisecond)
+	if n := b.Tracked(); n != 0 {
+		t.Fatalf("Tracked = %d after the window, want 0", n)
+	}
+	// a client counting when the map is full still gets banned
+	for i := range 100 {
+		b.Fail(netip.AddrFrom4([4]byte{10, 1, 0, byte(i)}))
+	}
+	a := netip.MustParseAddr("192.0.2.9")
+	for range 4 {
+		b.Fail(a)
+	}
+	if b.Fail(a) == 0 {
+		t.Fatal("not banned")
+	}
+}
+
 func TestGate(t *testing.T) {
-	var refused []string
 	deny := &Denylist{}
 	path := filepath.Join(t.TempDir(), "deny")
 	_ = os.WriteFile(path, []byte("192.0.2.66\n"), 0o600)
 	if _, err := deny.Load(path); err != nil {
 		t.Fatal(err)
 	}
-	bans := NewBans(1, time.Minute, time.Minute)
+	bans := NewBans(1, time.Minute, time.Minute, 0)
 	g := &Gate{
 		Denylist:   deny,
 		Bans:       bans,
 		Handshakes: NewKeyedLimiter(3, time.Minute, 3),
 		Conns:      NewConnCounter(2, 3),
-		OnRefuse:   func(r string) { refused = append(refused, r) },
 	}
 	a, b, c := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("192.0.2.3")
-	admit := func(ip netip.Addr, wantStatus int, wantReason string) {
+	admit := func(ip netip.Addr, want Refusal) Refusal {
 		t.Helper()
-		if status, reason := g.Admit(ip); status != wantStatus || reason != wantReason {
-			t.Fatalf("Admit(%s) = %d %q, want %d %q", ip, status, reason, wantStatus, wantReason)
+		got, refused := g.Admit(ip)
+		if refused != (want.Reason != "") || got.Reason != want.Reason || got.Code != want.Code || got.Status != want.Status {
+			t.Fatalf("Admit(%s) = %+v, %v; want %+v", ip, got, refused, want)
 		}
+		return got
 	}
-	admit(a, 0, "")
-	admit(a, 0, "")
-	admit(a, http.StatusTooManyRequests, RefusedPerIP)
+	admit(a, Refusal{})
+	admit(a, Refusal{})
+	if r := admit(a, ConnsPerIP); r.RetryAfter != ConnsRetryAfter {
+		t.Fatalf("over the cap: retry after %v", r.RetryAfter)
+	}
 	g.Release(a)
-	admit(a, http.StatusTooManyRequests, RefusedHandshakes) // 4th handshake in a minute
-	admit(b, 0, "")
-	admit(c, 0, "")
-	admit(netip.MustParseAddr("192.0.2.4"), http.StatusTooManyRequests, RefusedFull)
+	if r := admit(a, HandshakeRate); r.RetryAfter < 10*time.Second || r.RetryAfter > 20*time.Second {
+		t.Fatalf("4th handshake in a minute: retry after %v, want the 20 s to the next token", r.RetryAfter)
+	}
+	admit(b, Refusal{})
+	admit(c, Refusal{})
+	if r := admit(netip.MustParseAddr("192.0.2.4"), Full); !r.Retry || r.Code != CodeUnavailable {
+		t.Fatalf("a full server: %+v", r)
+	}
 	if g.Conns.Total() != 3 {
 		t.Fatalf("Total = %d", g.Conns.Total())
 	}
-	admit(netip.MustParseAddr("192.0.2.66"), http.StatusForbidden, RefusedDenylist)
+	if r := admit(netip.MustParseAddr("192.0.2.66"), Denied); r.RetryAfter != 0 || r.Retry {
+		t.Fatalf("denied: %+v", r)
+	}
 	bans.Fail(c)
-	admit(c, http.StatusForbidden, RefusedBanned)
-	if len(refused) != 5 {
-		t.Fatalf("refusals counted: %v", refused)
+	if r := admit(c, BannedRefusal); r.RetryAfter <= 59*time.Second || r.RetryAfter > time.Minute {
+		t.Fatalf("banned: retry after %v, want the ban's minute", r.RetryAfter)
 	}
 	g.Release(netip.MustParseAddr("203.0.113.1")) // never admitted: no effect
 	if g.Conns.Total() != 3 {
 		t.Fatal("releasing an unknown address changed the count")
 	}
 	var open Gate
-	if status, _ := open.Admit(a); status != 0 {
+	if _, refused := open.Admit(a); refused {
 		t.Fatal("an empty gate refused")
 	}
 	open.Release(a)

@@ -62,9 +62,11 @@ const SERVER_EVENTS: (keyof ServerToClientEvents)[] = [
   "presence-update", "room-presence", "room-member-joined", "room-member-left", "unread-counts", "error",
 ];
 
-// Refused CONNECTs the SDK tries again (socket.io-client does not retry a refusal). Not
-// UNAUTHORIZED: a token that is simply wrong would earn the address a ban.
-const RETRY_REFUSED = new Set(["TOKEN_EXPIRED", "UNAVAILABLE", "BANNED"]);
+// Refused CONNECTs the SDK tries again (socket.io-client does not retry a refusal), after
+// their retryAfterMs: RATE_LIMITED is a full address or too many handshakes. Not
+// UNAUTHORIZED: a token that is simply wrong would earn the address a ban; not FORBIDDEN
+// (the denylist, a foreign origin): that stays so.
+const RETRY_REFUSED = new Set(["TOKEN_EXPIRED", "UNAVAILABLE", "BANNED", "RATE_LIMITED"]);
 const MAX_EXPIRED_RETRIES = 3;
 
 type Waiter = { resolve: () => void; reject: (e: EdgeioError) => void; timer: ReturnType<typeof setTimeout> };
@@ -297,7 +299,9 @@ export class EdgeioClient {
   private authenticate(cb: (data: object) => void): void {
     Promise.resolve()
       .then(() => this.opts.getToken())
-      .then((token) => cb({ token }), (err: unknown) => {
+      // recovery: true asks for connection state recovery: room broadcasts then carry the
+      // offset socket.io-client keeps, and a reconnect within the window gets the session back
+      .then((token) => cb({ token, recovery: true }), (err: unknown) => {
         // no token, no CONNECT: stop this attempt and try again later
         this.socket.disconnect();
         this.emit("connect_error", new EdgeioError("UNAUTHORIZED", `getToken failed: ${(err as Error)?.message ?? err}`));

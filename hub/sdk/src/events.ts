@@ -205,8 +205,9 @@ export interface ClientToServerEvents {
 
 /**
  * What the server sends. Room broadcasts end with a connection state recovery offset (a
- * string) when recovery is on; socket.io-client keeps it, and EdgeioClient's handlers get the
- * payload alone.
+ * string) for a client that asked for recovery (`recovery: true` in its CONNECT auth, as
+ * EdgeioClient does) or when the server gives offsets to all; socket.io-client keeps it, and
+ * EdgeioClient's handlers get the payload alone.
  */
 export interface ServerToClientEvents {
   "new-message": (message: MessagePayload, offset?: string) => void;

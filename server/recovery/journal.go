@@ -1,4 +1,4 @@
-package server
+package recovery
 
 import (
 	"bufio"
@@ -24,10 +24,12 @@ import (
 // may lose the tail; those clients start afresh). The next process reads it back and goes
 // on with the same epoch and sequence, so offsets keep their meaning; a socket that was
 // connected when the process died is kept as if its connection had failed then. When the
-// journal has grown to a few times what it describes, it is rewritten from the live state.
+// journal has grown to twice what it described when it was last written whole (and by
+// journalSlack at least), it is rewritten from the live state: its size stays within about
+// twice the log's byte bound and the sockets' records.
 
-// journalRecord is one line of the journal; Kind says which fields it uses.
-type journalRecord struct {
+// record is one line of the journal; Kind says which fields it uses.
+type record struct {
 	Kind   byte     `msgpack:"k"`
 	At     int64    `msgpack:"t,omitempty"` // unix ms: a broadcast's time, a kept state's expiry
 	Nsp    string   `msgpack:"n,omitempty"`
@@ -55,12 +57,16 @@ const (
 // journal is the open journal file and the connected sockets as it knows them, which a
 // rewrite needs (the shards own the rooms, and cannot be asked under the log's lock).
 type journal struct {
-	path    string
-	f       *os.File
-	records int // written since the last rewrite
-	live    map[string]*journalRecord
-	out     journalWriter
+	path string
+	f    *os.File
+	size int64 // the file's bytes
+	base int64 // its bytes after the last rewrite
+	live map[string]*record
+	out  journalWriter
 }
+
+// journalSlack is what a journal may grow by before a rewrite, however little it describes.
+const journalSlack = 64 << 10
 
 // journalWriter frames records into one reused buffer: a record is one write.
 type journalWriter struct {
@@ -71,7 +77,7 @@ type journalWriter struct {
 
 // encode returns r framed as the journal holds it: its length, then r in msgpack. The
 // bytes are good until the next call.
-func (w *journalWriter) encode(r *journalRecord) ([]byte, error) {
+func (w *journalWriter) encode(r *record) ([]byte, error) {
 	if w.enc == nil {
 		w.enc = msgpack.NewEncoder(&w.body)
 	}
@@ -85,7 +91,7 @@ func (w *journalWriter) encode(r *journalRecord) ([]byte, error) {
 
 // record appends r to the journal (callers hold mu). A journal that cannot be written is
 // given up: recovery goes on in memory.
-func (l *recoveryLog) record(r *journalRecord) {
+func (l *Log) record(r *record) {
 	j := l.journal
 	if j == nil {
 		return
@@ -101,13 +107,13 @@ func (l *recoveryLog) record(r *journalRecord) {
 		l.journal = nil
 		return
 	}
-	if j.records++; j.records > 2*(len(l.entries)+len(j.live)+len(l.sessions))+1000 {
+	if j.size += int64(len(b)); j.size > 2*j.base+journalSlack {
 		l.rewrite()
 	}
 }
 
 // track keeps the connected sockets' rooms up to date with r.
-func (j *journal) track(r *journalRecord) {
+func (j *journal) track(r *record) {
 	switch r.Kind {
 	case recConnected:
 		c := *r
@@ -133,28 +139,30 @@ func (j *journal) track(r *journalRecord) {
 
 // rewrite replaces the journal with one that describes the present: the log, the connected
 // sockets and the kept states (callers hold mu).
-func (l *recoveryLog) rewrite() {
+func (l *Log) rewrite() {
 	j := l.journal
 	tmp := j.path + ".tmp"
+	var size int64
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err == nil {
 		w := bufio.NewWriter(f)
-		put := func(r *journalRecord) {
+		put := func(r *record) {
 			if err == nil {
 				var b []byte
 				if b, err = j.out.encode(r); err == nil {
 					_, err = w.Write(b)
+					size += int64(len(b))
 				}
 			}
 		}
-		put(&journalRecord{Kind: recHeader, Epoch: l.epoch, Seq: l.first})
+		put(&record{Kind: recHeader, Epoch: l.epoch, Seq: l.first})
 		for i := range l.entries {
-			put(l.entries[i].record(l.offset(l.first + uint64(i))))
+			put(l.entries[i].record())
 		}
 		for _, c := range j.live {
 			put(c)
 		}
-		for pid, s := range l.sessions {
+		for pid, s := range l.kept {
 			put(s.record(pid))
 		}
 		if err == nil {
@@ -174,32 +182,28 @@ func (l *recoveryLog) rewrite() {
 		return
 	}
 	_ = j.f.Close()
-	j.f, j.records = f, 0
+	j.f, j.size, j.base = f, size, size
 }
 
-// record is the journal's line for a logged broadcast at offset.
-func (e *logEntry) record(offset string) *journalRecord {
-	r := &journalRecord{Kind: recBroadcast, At: e.at.UnixMilli(), Nsp: e.frame.pkt.Nsp, Data: e.frame.pkt.Data.([]any),
-		Rooms: e.rooms, Except: e.except, Skip: e.skip}
-	if e.id != offset {
-		r.ID = e.id
-	}
-	return r
+// record is the journal's line for a logged broadcast.
+func (e *entry) record() *record {
+	return &record{Kind: recBroadcast, At: e.at.UnixMilli(), Nsp: e.nsp, Data: e.data, Rooms: e.rooms, Except: e.except,
+		Skip: e.skip, ID: e.id}
 }
 
 // record is the journal's line for a kept state.
-func (s *savedSession) record(pid string) *journalRecord {
-	return &journalRecord{Kind: recKept, PID: pid, ID: s.sid, Nsp: s.nsp, Who: s.who, Rooms: s.rooms, Seq: s.seen,
+func (s *state) record(pid string) *record {
+	return &record{Kind: recKept, PID: pid, ID: s.sid, Nsp: s.nsp, Who: s.who, Rooms: s.rooms, Seq: s.seen,
 		At: s.expires.UnixMilli()}
 }
 
 // openJournal takes over what the previous process left in the journal at path, if
 // anything, then starts a journal of its own there.
-func (l *recoveryLog) openJournal(srv *Server, path string) {
+func (l *Log) openJournal(path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.journal = &journal{path: path, live: make(map[string]*journalRecord)}
-	if err := l.replayFile(srv, path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	l.journal = &journal{path: path, live: make(map[string]*record)}
+	if err := l.replayFile(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		log.Printf("edgeio: recovery journal %s not used: %v", path, err)
 	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -213,7 +217,7 @@ func (l *recoveryLog) openJournal(srv *Server, path string) {
 }
 
 // replayFile reads the journal at path into the log and the kept states (callers hold mu).
-func (l *recoveryLog) replayFile(srv *Server, path string) error {
+func (l *Log) replayFile(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -224,24 +228,26 @@ func (l *recoveryLog) replayFile(srv *Server, path string) error {
 		return err
 	}
 	// the last write: the previous process's sockets were cut off since
-	if err := l.replay(srv, f, info.ModTime()); err != nil {
+	started := time.Now()
+	if err := l.replay(f, info.ModTime()); err != nil {
 		return err
 	}
-	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process", len(l.entries), len(l.sessions))
+	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process (%d KB kept of a %d KB journal, read in %v)",
+		len(l.entries), len(l.kept), l.bytes>>10, info.Size()>>10, time.Since(started).Round(time.Millisecond))
 	return nil
 }
 
-// maxJournalRecord bounds a record's length, so that a damaged journal cannot make the next
+// maxRecord bounds a record's length, so that a damaged journal cannot make the next
 // process allocate without bound.
-const maxJournalRecord = 64 << 20
+const maxRecord = 64 << 20
 
 // readRecord reads the next record of a journal.
-func readRecord(br *bufio.Reader, r *journalRecord) error {
+func readRecord(br *bufio.Reader, r *record) error {
 	n, err := binary.ReadUvarint(br)
 	if err != nil {
 		return err
 	}
-	if n > maxJournalRecord {
+	if n > maxRecord {
 		return errors.New("record too long")
 	}
 	b := make([]byte, n)
@@ -256,12 +262,12 @@ func readRecord(br *bufio.Reader, r *journalRecord) error {
 }
 
 // replay reads a journal written until died (callers hold mu).
-func (l *recoveryLog) replay(srv *Server, rd io.Reader, died time.Time) error {
+func (l *Log) replay(rd io.Reader, died time.Time) error {
 	br := bufio.NewReader(rd)
 	j := l.journal
 	now := time.Now()
 	for n := 0; ; n++ {
-		var r journalRecord
+		var r record
 		if err := readRecord(br, &r); err != nil {
 			if n == 0 && !errors.Is(err, io.EOF) {
 				return err
@@ -278,45 +284,40 @@ func (l *recoveryLog) replay(srv *Server, rd io.Reader, died time.Time) error {
 		j.track(&r)
 		switch r.Kind {
 		case recHeader:
-			l.epoch, l.first, l.entries = r.Epoch, r.Seq, l.entries[:0]
+			l.epoch, l.first, l.entries, l.bytes = r.Epoch, r.Seq, l.entries[:0], 0
 		case recBroadcast:
 			if len(r.Data) == 0 {
 				continue // not a broadcast this process wrote
 			}
-			offset := l.offset(l.head())
-			f := &outFrame{
-				pkt:    codec.SPacket{Type: codec.SEvent, Nsp: r.Nsp, ID: codec.NoID, Data: r.Data},
-				offset: offset, metrics: srv.metrics, stats: srv.opts.Engine.Stats, started: now,
-			}
-			id := r.ID
-			if id == "" {
-				id = offset
-			}
-			l.entries = append(l.entries, logEntry{at: time.UnixMilli(r.At), frame: f, id: id, rooms: r.Rooms, except: r.Except, skip: r.Skip})
+			// bounded as it is read: what the previous process had evicted since its last
+			// rewrite goes again
+			l.add(entry{at: time.UnixMilli(r.At), id: r.ID, nsp: r.Nsp, data: r.Data, rooms: r.Rooms,
+				except: r.Except, skip: r.Skip}, now)
 		case recKept:
-			l.sessions[r.PID] = &savedSession{sid: r.ID, nsp: r.Nsp, who: r.Who, rooms: r.Rooms, seen: r.Seq, expires: time.UnixMilli(r.At)}
+			l.kept[r.PID] = &state{sid: r.ID, nsp: r.Nsp, who: r.Who, rooms: r.Rooms, seen: r.Seq, expires: time.UnixMilli(r.At)}
 		case recGone:
-			delete(l.sessions, r.PID)
+			delete(l.kept, r.PID)
 		}
 	}
 	// the sockets still connected when the process died: kept from then on
 	for pid, c := range j.live {
-		l.sessions[pid] = &savedSession{sid: c.ID, nsp: c.Nsp, who: c.Who, rooms: c.Rooms, seen: c.Seq, expires: died.Add(l.opts.Window)}
+		l.kept[pid] = &state{sid: c.ID, nsp: c.Nsp, who: c.Who, rooms: c.Rooms, seen: c.Seq, expires: died.Add(l.opts.Window)}
 	}
 	clear(j.live)
-	for pid, s := range l.sessions {
+	for pid, s := range l.kept {
 		if s.expires.After(now) {
 			l.keep(pid, s)
 		} else {
-			delete(l.sessions, pid)
+			delete(l.kept, pid)
 		}
 	}
-	l.evict(now)
+	l.evict(now, 0)
+	l.evicted = [evictReasons]uint64{} // evictions of the previous process's log, not this one's
 	return nil
 }
 
-// closeJournal syncs and closes the journal once the server has stopped.
-func (l *recoveryLog) closeJournal() {
+// Close syncs and closes the journal, once the server has stopped.
+func (l *Log) Close() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if j := l.journal; j != nil {
