@@ -2,8 +2,8 @@
 // users sign in with development tokens (one of them speaking msgpack through ?parser=),
 // land in a room without a click (a new user in general, a returning one in their room, with
 // the other room's unread count as a badge), page older history by scrolling up, and chat:
-// typing, messages, a read receipt, an image sent as inline bytes and shown to the other,
-// an edit and a deletion. Refused actions read as sentences (never an error code or the room
+// typing, presence, messages, a read receipt, an image sent as inline bytes and shown to the
+// other (and a file offered for download), an edit and a deletion. Refused actions read as sentences (never an error code or the room
 // id's regular expression), a reload keeps the session and the room, a lost connection shows
 // as reconnecting and comes back recovered with what was missed. After each step nothing is
 // clipped, outside the window or under the composer. Screenshots: e2e/output/demo-*.png.
@@ -154,6 +154,24 @@ for (const size of WIDTHS) {
     await image.waitFor(WAIT);
     await a.waitForFunction((img) => img.complete && img.naturalWidth === 320, await image.elementHandle(), WAIT);
     assert.match(await row(a, "The view from here").locator("figcaption").innerText(), /sunset\.png/);
+
+    // any other file is offered for download
+    await b.setInputFiles("#file", { name: "notes.txt", mimeType: "text/plain", buffer: Buffer.from("bring snacks\n") });
+    await b.press("#text", "Enter");
+    const file = a.locator("#messages li.msg .file a.download", { hasText: "notes.txt" });
+    await file.waitFor(WAIT);
+    assert.equal(await file.getAttribute("download"), "notes.txt", "a download, not a page of the demo's origin");
+
+    // presence: Alice sees Bob online, then away
+    const bobId = bobName.toLowerCase().replace(/[^a-z0-9_-]+/g, "-");
+    await a.locator(`#members li[data-user="${bobId}"].online`).waitFor({ state: "attached", ...WAIT });
+    await showSidebar(b);
+    await b.selectOption("#status", "away");
+    await a.locator(`#members li[data-user="${bobId}"].away`, { hasText: "away" }).waitFor({ state: "attached", ...WAIT });
+    if (isPhone(b)) {
+      await b.click("#scrim", { position: { x: 370, y: 400 } });
+      await sidebarClosed(b);
+    }
 
     // a long word wraps inside its row
     await a.fill("#text", "Longest word I know: " + "pneumonoultramicroscopicsilicovolcanoconiosis".repeat(6));
