@@ -101,7 +101,7 @@ async function dashboardAtEachWidth(admin, server, room) {
 
     // the spike is in the window, then older than 5 s: the scale follows the other seconds
     const latency = page.locator("#latency svg");
-    await page.waitForFunction(() => samples.length >= 12, null, { timeout: 20000 });
+    await page.waitForFunction(() => samples.length >= 10, null, { timeout: 20000 });
     const top = Number(await latency.getAttribute("data-top"));
     const marker = await page.locator("#latency text.clipped").textContent();
     const p99s = await page.evaluate(() => samples.map((s) => s.p99 ?? 0));
