@@ -210,15 +210,18 @@ for (const size of WIDTHS) {
     await assertLayout(a, `Alice's page with a refused send at ${w} px`, { apart: APART });
     await a.fill("#text", "");
 
-    // the moment of the screenshots: Alice types again, Bob sees it
-    await a.fill("#text", "One more thing…");
-    await b.locator("#typing", { hasText: `${aliceName} is typing` }).waitFor(WAIT);
-    for (const [page, who] of [[a, "alice"], [b, "bob"]]) {
+    // the moment of the screenshots: Alice types again, Bob sees it (for --typing-timeout,
+    // 500 ms here: Bob's page is taken first)
+    for (const page of [a, b]) {
       await page.mouse.move(0, 0);
       await page.locator("#messages").evaluate((list) => { list.scrollTop = list.scrollHeight; });
+    }
+    await a.fill("#text", "One more thing…");
+    await b.locator("#typing", { hasText: `${aliceName} is typing` }).waitFor(WAIT);
+    for (const [page, who] of [[b, "bob"], [a, "alice"]]) {
+      await screenshot(page, `demo-${who}-${w}`);
       await assertLayout(page, `${who}'s page at ${w} px`, { apart: APART });
       await assertPlainWords(page, `${who}'s page`);
-      await screenshot(page, `demo-${who}-${w}`);
     }
     if (size.name === "wide") {
       assert.ok(b.frames.includes(true), "Bob's page speaks msgpack: binary frames");
