@@ -147,6 +147,7 @@ var errHelpShown = errors.New("help shown")
 
 // config is everything the serve command reads from flags and the environment.
 type config struct {
+	limits               prometheus.Collector // the bounds as the flags set them (limits.go)
 	addr, adminAddr, app string
 	corsOrigins          string
 	opts                 server.Options
@@ -187,6 +188,7 @@ func parseServe(args []string) (*config, error) {
 	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
 		return nil, err
 	}
+	c.limits = limitsCollector(fs) // before check() turns some into their internal forms
 	if err := c.readSecret(fs); err != nil {
 		return nil, err
 	}
@@ -493,6 +495,7 @@ func serve(args []string) error {
 		}
 	}
 	io := server.New(c.opts)
+	io.Registry().MustRegister(c.limits)
 	var closeApp func()
 	appReady := func() bool { return true }
 	switch c.app {
