@@ -43,6 +43,7 @@ type Config struct {
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
 	Scenario       string        // --scenario: chat, or big-room (presets for the flags not given)
+	Recovery       bool          // --recovery: clients ask for connection state recovery
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
 	Drain          time.Duration // --drain: wait for outstanding deliveries
 	Deflate        bool          // --deflate: offer permessage-deflate
@@ -127,6 +128,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
+	fs.BoolVar(&c.Recovery, "recovery", false, "clients ask for connection state recovery (auth {recovery: true}): each gets a pid and offsets, and what it costs the server")
 	fs.StringVar(&c.Scenario, "scenario", ScenarioChat, "chat (the flags as given), or big-room: one room of every connection, a live event (presets --conns 10000 --room-size 10000 --msg-rate 10 --duration 15s --typing-rate 1 --presence-rate 1, for those not given)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")

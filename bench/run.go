@@ -321,7 +321,7 @@ func (r *run) dial(ctx context.Context, c *conn, ttl time.Duration) error {
 	if err != nil {
 		return connectError("TOKEN")
 	}
-	if c.connectPkt, err = encodeConnect(r.msgpack, token); err != nil {
+	if c.connectPkt, err = encodeConnect(r.msgpack, token, r.cfg.Recovery); err != nil {
 		return connectError("ENCODE")
 	}
 	src := r.rr.pick()

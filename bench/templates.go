@@ -136,10 +136,14 @@ func encodeEvent(msgpack bool, id int64, args ...any) ([]byte, error) {
 	return encodePacket(msgpack, &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: id, Data: args})
 }
 
-// encodeConnect encodes CONNECT to "/" with auth {token}.
-func encodeConnect(msgpack bool, token string) ([]byte, error) {
-	return encodePacket(msgpack, &codec.SPacket{Type: codec.SConnect, Nsp: "/", ID: codec.NoID,
-		Data: map[string]any{"token": token}})
+// encodeConnect encodes CONNECT to "/" with auth {token}, and recovery: true when the
+// client asks for connection state recovery.
+func encodeConnect(msgpack bool, token string, recovery bool) ([]byte, error) {
+	auth := map[string]any{"token": token}
+	if recovery {
+		auth["recovery"] = true
+	}
+	return encodePacket(msgpack, &codec.SPacket{Type: codec.SConnect, Nsp: "/", ID: codec.NoID, Data: auth})
 }
 
 func encodePacket(msgpack bool, p *codec.SPacket) ([]byte, error) {

@@ -60,13 +60,17 @@ func TestSendTemplateRoundTrip(t *testing.T) {
 
 func TestControlPackets(t *testing.T) {
 	for _, msgpack := range []bool{false, true} {
-		b, err := encodeConnect(msgpack, "tok")
+		b, err := encodeConnect(msgpack, "tok", false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := decodeOut(t, b, msgpack)
-		if p.Type != codec.SConnect || p.Data.(map[string]any)["token"] != "tok" {
+		if auth := p.Data.(map[string]any); p.Type != codec.SConnect || auth["token"] != "tok" || auth["recovery"] != nil {
 			t.Fatalf("connect %+v", p)
+		}
+		b, _ = encodeConnect(msgpack, "tok", true)
+		if auth := decodeOut(t, b, msgpack).Data.(map[string]any); auth["recovery"] != true {
+			t.Fatalf("connect asking for recovery: %+v", auth)
 		}
 		b, err = encodeEvent(msgpack, 3, "join-room", "bench-1")
 		if err != nil {

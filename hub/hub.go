@@ -117,8 +117,6 @@ func (h *Hub) Close() {
 // authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
 func (h *Hub) authenticate(s *server.Socket) error {
 	u, err := h.verifier.Verify(h.handshakeToken(s))
-	// a credential is not kept past its check (nor paid for by every idle connection)
-	delete(s.Handshake.Auth, "token")
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {
@@ -162,6 +160,9 @@ var handlers = map[string]handler{
 
 func (h *Hub) onConnection(s *server.Socket) {
 	m := s.Data().(*member)
+	// what the CONNECT carried served its purpose (the token, recovery's pid and offset):
+	// an idle connection does not keep it
+	s.Handshake.Auth = nil
 	s.Join(auth.PersonalRoom(m.user.ID))
 	h.connected(m)
 	if s.Recovered() {

@@ -11,8 +11,9 @@
 #             30 s: edgeio, relay, node
 #   big-room  a live event: one room of 10,000, 10 messages/s for 15 s, the joins timed:
 #             edgeio, relay, node
-#   idle      10,000 connections in rooms of 100, held 10 s: memory per idle connection of
-#             edgeio with and without recovery, and node
+#   idle      10,000 connections in rooms of 100, held 10 s, their clients asking for
+#             connection state recovery: memory per idle connection of edgeio with recovery
+#             and without (--recovery-window 0), and node
 #
 #   scripts/bench.sh                          # all three scenarios (about 7 minutes)
 #   SCENARIOS=chat scripts/bench.sh           # one scenario (any of chat big-room idle)
@@ -166,7 +167,8 @@ for scenario in $scenarios; do
       ;;
     idle)
       for target in ${TARGETS:-edgeio edgeio-norecovery node}; do
-        run_one idle "$target" 0 "$room" "${DURATION:-10s}" --idle
+        # clients that ask for connection state recovery: what it costs is in the figure
+        run_one idle "$target" 0 "$room" "${DURATION:-10s}" --idle --recovery
       done
       ;;
     *) echo "bench: unknown scenario $scenario (chat, big-room, idle)" >&2; exit 2 ;;
