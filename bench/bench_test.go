@@ -313,3 +313,55 @@ func TestMainFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralURLs: with --url a,b the connections go to the servers in turn, so each room
+// has members on both (the nodes of a cluster), and --server-pid takes a list.
+func TestSeveralURLs(t *testing.T) {
+	ioA, urlA := startChatServer(t, server.Options{})
+	ioB, urlB := startChatServer(t, server.Options{})
+	pid := fmt.Sprint(os.Getpid())
+	cfg, err := bench.ParseFlags([]string{
+		"--url", urlA + "," + urlB, "--jwt-secret", secret, "--conns", "12", "--room-size", "4",
+		"--rate", "1000", "--idle", "--duration", "200ms", "--server-pid", pid + "," + pid,
+		"--source-ips", "none", "--quiet",
+	}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Connections.Joined != 12 || len(rep.Errors) != 0 {
+		t.Fatalf("run: %+v %v", rep.Connections, rep.Errors)
+	}
+	for name, io := range map[string]*server.Server{"a": ioA, "b": ioB} {
+		if n := sessionsOpened(t, io); n != 6 {
+			t.Errorf("server %s opened %v sessions, want 6", name, n)
+		}
+	}
+	// the same process twice: its RSS counted twice
+	if s := rep.Server; s == nil || s.Source != "pid "+pid+"+"+pid || s.RSSBeforeKB < 2048 {
+		t.Fatalf("server %+v", rep.Server)
+	}
+	for _, bad := range [][]string{{"--url", urlA + ",ftp://x"}, {"--url", " , "}, {"--server-pid", "1,x"}} {
+		if _, err := bench.ParseFlags(append([]string{"--jwt-secret", "s"}, bad...), os.Stderr); err == nil {
+			t.Errorf("ParseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+func sessionsOpened(t *testing.T, io *server.Server) float64 {
+	t.Helper()
+	families, err := io.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "edgeio_sessions_opened_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no edgeio_sessions_opened_total")
+	return 0
+}
