@@ -27,13 +27,23 @@ func (c *Cluster) receiveLoop() {
 			if !ok {
 				return
 			}
-			if m.channel == control {
+			switch {
+			case m.channel == control:
 				c.onControl(m.payload)
-				continue
+			case c.patterned(m.channel) && !c.wanted(m.channel):
+				// a pattern room with no member here: dropped unread
+			default:
+				c.onBroadcast(m.payload)
 			}
-			c.onBroadcast(m.payload)
 		}
 	}
+}
+
+// wanted reports whether this node counts members (or kept sockets) of channel's room.
+func (c *Cluster) wanted(channel string) bool {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return c.refs[channel] > 0
 }
 
 // onBroadcast delivers a broadcast from another node (or a Node emitter or adapter) to the
