@@ -62,13 +62,17 @@ func TestRealServer(t *testing.T) {
 	for _, tc := range []struct {
 		transport, parser string
 		deflate           bool // every message compressed (threshold 1 byte)
+		cmid              bool // --client-msg-id
 	}{
-		{"websocket", "json", false}, {"websocket", "msgpack", false}, {"websocket", "json", true},
-		{"polling", "json", false}, {"polling", "msgpack", false},
+		{"websocket", "json", false, false}, {"websocket", "msgpack", false, true}, {"websocket", "json", true, false},
+		{"polling", "json", false, true}, {"polling", "msgpack", false, false},
 	} {
 		name := tc.transport + "/" + tc.parser
 		if tc.deflate {
 			name += "/deflate"
+		}
+		if tc.cmid {
+			name += "/client-msg-id"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -83,6 +87,9 @@ func TestRealServer(t *testing.T) {
 			if tc.deflate {
 				opts.Engine.CompressThreshold = 1
 				args = append(args, "--deflate")
+			}
+			if tc.cmid {
+				args = append(args, "--client-msg-id")
 			}
 			cfg, err := bench.ParseFlags(append(args, "--url", startChatWith(t, opts)), os.Stderr)
 			if err != nil {

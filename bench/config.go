@@ -49,6 +49,7 @@ type Config struct {
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
 	Drain          time.Duration // --drain: wait for outstanding deliveries
 	Deflate        bool          // --deflate: offer permessage-deflate
+	ClientMsgID    bool          // --client-msg-id: sends carry a clientMsgId, as SDKs' do
 	Quiet          bool          // --quiet: no progress line
 }
 
@@ -139,6 +140,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")
 	fs.BoolVar(&c.Deflate, "deflate", false, "offer permessage-deflate on WebSocket")
+	fs.BoolVar(&c.ClientMsgID, "client-msg-id", false, "every send-message carries a clientMsgId of its own, as the client SDK's do (the server's de-duplication then runs on each)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {

@@ -162,11 +162,10 @@ func newRun(cfg Config) (*run, error) {
 	nRooms := (cfg.Conns + cfg.RoomSize - 1) / cfg.RoomSize
 	for i := range nRooms {
 		rm := &room{name: "bench-" + strconv.Itoa(i)}
-		newTemplate := newSendTemplate
+		t, err := newSendTemplate(rm.name, r.msgpack, cfg.ClientMsgID)
 		if r.relay {
-			newTemplate = newRelayTemplate
+			t, err = newRelayTemplate(rm.name, r.msgpack)
 		}
-		t, err := newTemplate(rm.name, r.msgpack)
 		if err != nil {
 			return nil, err
 		}
