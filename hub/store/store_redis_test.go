@@ -445,6 +445,78 @@ func TestRedisRetries(t *testing.T) {
 	wantErr(t, "second delete", err, ErrNotFound)
 }
 
+// TestRedisBatches: concurrent appends share script calls, each still stored once and in
+// order, and a message that fails in a call fails alone.
+func TestRedisBatches(t *testing.T) {
+	t.Parallel()
+	_, rs := standalone(t)
+	s := rs.open(t, RedisOptions{})
+	c := s.c
+	calls := func() int64 {
+		for line := range strings.SplitSeq(c.Info(bg, "commandstats").Val(), "\n") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(line), ":"); k == "cmdstat_evalsha" {
+				n, _ := strconv.ParseInt(strings.TrimPrefix(strings.Split(v, ",")[0], "calls="), 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	const senders, each, rooms = 50, 8, 5
+	before := calls()
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			var last string
+			for k := range each {
+				m, created, err := s.Append(bg, &Message{RoomID: fmt.Sprint("room", (g+k)%rooms), UserID: fmt.Sprint("u", g),
+					Content: fmt.Sprint(g, ":", k), ClientMsgID: fmt.Sprint("c", k)})
+				if err != nil || !created || m.ID <= last {
+					t.Errorf("sender %d, message %d: %v %v, id %s after %s", g, k, created, err, m.ID, last)
+					return
+				}
+				last = m.ID
+			}
+		})
+	}
+	wg.Wait()
+	used := calls() - before
+	t.Logf("%d appends in %d script calls", senders*each, used)
+	if used >= senders*each {
+		t.Fatalf("%d appends took %d script calls: none shared", senders*each, used)
+	}
+	total := 0
+	for r := range rooms {
+		msgs := walkForward(&harness{t: t, s: s}, fmt.Sprint("room", r))
+		total += len(msgs)
+		for i := 1; i < len(msgs); i++ {
+			if msgs[i].ID <= msgs[i-1].ID {
+				t.Fatalf("room%d: %s after %s", r, msgs[i].ID, msgs[i-1].ID)
+			}
+		}
+	}
+	if total != senders*each {
+		t.Fatalf("%d messages stored, want %d", total, senders*each)
+	}
+
+	// a room whose stream key holds something else, between two good messages of one call
+	c.Set(bg, s.keys.room("broken", "log"), "not a stream", 0)
+	reqs := []*appendReq{
+		s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "before"}, "", ""),
+		s.newAppendReq(bg, &Message{RoomID: "broken", UserID: "u", Content: "lost"}, "", ""),
+		s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "after"}, "", ""),
+	}
+	res := s.appendResults(s.callAppend(bg, c, "mixed", 0, reqs), len(reqs))
+	if res[0].code != appendStored || res[2].code != appendStored || res[1].err == nil ||
+		errors.Is(res[1].err, ErrUnavailable) || !strings.Contains(res[1].err.Error(), "WRONGTYPE") {
+		t.Fatalf("mixed call: %+v", res)
+	}
+	for _, i := range []int{0, 2} {
+		if m, err := s.Get(bg, res[i].x.id()); err != nil || m.Content != reqs[i].m.Content {
+			t.Fatalf("message %d of the mixed call: %+v %v", i, m, err)
+		}
+	}
+}
+
 // TestRedisAllocator: ids keep increasing when the slot allocator is lost, and across
 // rooms of different slots for one caller.
 func TestRedisAllocator(t *testing.T) {
