@@ -24,6 +24,7 @@ type Cluster struct {
 	queue chan outgoing // publishes waiting for Redis
 
 	pattern string // the PatternRooms channels' glob ("": none)
+	echo    []byte // how this node's own broadcasts begin: [uid, ...
 
 	// Subscriptions, by channel; the key "" stands for the pattern.
 	subMu     sync.Mutex
@@ -86,6 +87,8 @@ func New(io *server.Server, opts Options) *Cluster {
 		c.subs = newSubscriber(opts.Client)
 	}
 	c.pattern = c.roomPattern()
+	c.echo, _ = codec.EncodeMsgpackValue(nil, []any{c.opts.NodeID, nil, nil})
+	c.echo = c.echo[:len(c.echo)-2] // the array header and the uid
 	return c
 }
 

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"math/rand/v2"
 
 	"edgeio/codec"
@@ -49,6 +50,9 @@ func (c *Cluster) wanted(channel string) bool {
 // onBroadcast delivers a broadcast from another node (or a Node emitter or adapter) to the
 // local sockets, once, without passing it on.
 func (c *Cluster) onBroadcast(payload []byte) {
+	if bytes.HasPrefix(payload, c.echo) {
+		return // our own, already delivered here: not worth decoding
+	}
 	v, err := codec.DecodeMsgpackValue(payload)
 	msg, _ := v.([]any)
 	if err != nil || len(msg) < 2 {
