@@ -180,18 +180,8 @@ func TestIdleWithMetrics(t *testing.T) {
 	metricsURL := admin.URL + "/metrics"
 	idle := func(tok string) *bench.Report {
 		t.Helper()
-		cfg, err := bench.ParseFlags([]string{
-			"--url", url, "--jwt-secret", secret, "--conns", "12", "--room-size", "5", "--rate", "1000",
-			"--idle", "--duration", "300ms", "--metrics-url", metricsURL, "--metrics-token", tok,
-			"--source-ips", "none", "--quiet",
-		}, os.Stderr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := bench.Run(context.Background(), cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := idleRun(t, "--url", url, "--conns", "12", "--room-size", "5", "--duration", "300ms",
+			"--metrics-url", metricsURL, "--metrics-token", tok)
 		if rep.Connections.Joined != 12 || rep.Rooms != 3 || rep.Messages.Sent != 0 || len(rep.Errors) != 0 {
 			t.Fatalf("idle run: %+v %+v %v", rep.Connections, rep.Messages, rep.Errors)
 		}
@@ -327,18 +317,8 @@ func TestSeveralURLs(t *testing.T) {
 	ioA, urlA := startChatServer(t, server.Options{})
 	ioB, urlB := startChatServer(t, server.Options{})
 	pid := fmt.Sprint(os.Getpid())
-	cfg, err := bench.ParseFlags([]string{
-		"--url", urlA + "," + urlB, "--jwt-secret", secret, "--conns", "12", "--room-size", "4",
-		"--rate", "1000", "--idle", "--duration", "200ms", "--server-pid", pid + "," + pid,
-		"--source-ips", "none", "--quiet",
-	}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := bench.Run(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := idleRun(t, "--url", urlA+","+urlB, "--conns", "12", "--room-size", "4", "--duration", "200ms",
+		"--server-pid", pid+","+pid)
 	if rep.Connections.Joined != 12 || len(rep.Errors) != 0 {
 		t.Fatalf("run: %+v %v", rep.Connections, rep.Errors)
 	}
@@ -356,6 +336,21 @@ func TestSeveralURLs(t *testing.T) {
 			t.Errorf("ParseFlags(%q) accepted", bad)
 		}
 	}
+}
+
+// idleRun runs the harness with --idle and args, and fails the test if the run fails.
+func idleRun(t *testing.T, args ...string) *bench.Report {
+	t.Helper()
+	cfg, err := bench.ParseFlags(append(args, "--jwt-secret", secret, "--rate", "1000", "--idle",
+		"--source-ips", "none", "--quiet"), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
 }
 
 func sessionsOpened(t *testing.T, io *server.Server) float64 {

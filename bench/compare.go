@@ -180,11 +180,14 @@ func serverCPU(r *Report) float64 {
 	return r.Server.CPUPerDeliveryUS
 }
 
-func cpuPerDelivery(r *Report) string {
-	if c := serverCPU(r); c > 0 {
-		return fmt.Sprintf("%.1f", c)
+func cpuPerDelivery(r *Report) string { c := serverCPU(r); return figure(c, c > 0) }
+
+// figure is v with one decimal, or a dash when there is none.
+func figure(v float64, ok bool) string {
+	if !ok {
+		return "-"
 	}
-	return "-"
+	return fmt.Sprintf("%.1f", v)
 }
 
 // joinSeconds is how long the join phase took, from the first join-room to the last ack.
@@ -195,12 +198,7 @@ func joinSeconds(r *Report) string {
 	return fmt.Sprintf("%.1f", r.Phases.Join)
 }
 
-func rssPerConn(r *Report) string {
-	if r.Server == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", r.Server.RSSPerConnKB)
-}
+func rssPerConn(r *Report) string { return figure(rssKB(r), r.Server != nil) }
 
 func rssKB(r *Report) float64 {
 	if r == nil || r.Server == nil {
@@ -210,17 +208,17 @@ func rssKB(r *Report) float64 {
 }
 
 func redisPerMessage(r *Report) string {
-	if r.Redis == nil || r.Redis.CPUPerMessageUS <= 0 {
+	if r.Redis == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", r.Redis.CPUPerMessageUS)
+	return figure(r.Redis.CPUPerMessageUS, r.Redis.CPUPerMessageUS > 0)
 }
 
 func redisPerConn(r *Report) string {
 	if r.Redis == nil {
 		return "-"
 	}
-	return fmt.Sprintf("%.1f", r.Redis.CPUPerConnUS)
+	return figure(r.Redis.CPUPerConnUS, true)
 }
 
 func missingPct(r *Report) string {
