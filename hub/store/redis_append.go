@@ -9,17 +9,18 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Appends reach Redis in batches. An Append that finds no call of the append script under
-// way makes one at once, for its own message alone, from its own goroutine; Appends that
-// arrive while a call is under way queue up, and when it returns the queue goes as the next
-// call (on a goroutine of its own), and so on while there is a queue. So a lone message
-// costs no hand-off, and under load the messages that arrive during one round trip share
-// the next: one script call for all of them on standalone Redis (one per hash slot,
-// pipelined, on Redis Cluster), with one clock reading, one read and write of each slot's
-// allocator and one op key. Each Append still returns only once Redis has run the script
-// that stored its message.
+// Appends reach Redis in batches. An Append that finds fewer than maxCalls calls of the
+// append script under way makes one at once, for its own message alone, from its own
+// goroutine; Appends that arrive while maxCalls are under way queue up, and each call that
+// returns sends the queue as the next call (on a goroutine of its own), and so on while
+// there is a queue. So a lone message costs no hand-off, and under load the messages that
+// arrive during a round trip share the next: one script call for all of them on standalone
+// Redis (one per hash slot, pipelined, on Redis Cluster), with one clock reading, one read
+// and write of each slot's allocator and one op key. Each Append still returns only once
+// Redis has run the script that stored its message.
 const (
-	maxBatch      = 64        // messages in one script call
+	maxCalls      = 4         // calls of the append script under way at once, per store
+	maxBatch      = 128       // messages in one script call
 	maxBatchBytes = 256 << 10 // their fields' bytes, about (a larger message goes alone)
 	// batchTimeout bounds one call, beyond the client's own timeouts.
 	batchTimeout = 10 * time.Second
@@ -83,11 +84,11 @@ func (s *redisStore) newAppendReq(ctx context.Context, c *Message, uidx, stale s
 	return r
 }
 
-// submit stores r: now, when no call is under way, else with the next call. It waits for
-// the answer or the end of ctx.
+// submit stores r: now, when fewer than maxCalls calls are under way, else with the next
+// call. It waits for the answer or the end of ctx.
 func (s *redisStore) submit(ctx context.Context, r *appendReq) appendRes {
 	s.qmu.Lock()
-	if s.calling {
+	if s.calling >= maxCalls {
 		s.queue = append(s.queue, r)
 		s.qmu.Unlock()
 		select {
@@ -97,7 +98,7 @@ func (s *redisStore) submit(ctx context.Context, r *appendReq) appendRes {
 			return appendRes{err: ctx.Err()} // the call will find it given up
 		}
 	}
-	s.calling = true
+	s.calling++
 	s.qmu.Unlock()
 	s.runBatch([]*appendReq{r})
 	s.nextBatch()
@@ -105,12 +106,12 @@ func (s *redisStore) submit(ctx context.Context, r *appendReq) appendRes {
 }
 
 // nextBatch sends what queued up during a call as the next call, on its own goroutine, or
-// notes that no call is under way any more.
+// counts the call out.
 func (s *redisStore) nextBatch() {
 	s.qmu.Lock()
 	defer s.qmu.Unlock()
 	if len(s.queue) == 0 {
-		s.calling = false
+		s.calling--
 		return
 	}
 	n, size := 0, 0

@@ -70,7 +70,7 @@ type redisStore struct {
 	cluster bool // Redis Cluster: a script's keys share one slot
 
 	qmu     sync.Mutex     // the batching of appends (redis_append.go)
-	calling bool           // a call of the append script is under way
+	calling int            // calls of the append script under way
 	queue   []*appendReq   // appends for the next call
 	calls   sync.WaitGroup // calls made on goroutines of their own
 }
