@@ -642,6 +642,7 @@ func startChat(c *config, io *server.Server, guard *protection) (closeAll func()
 	cl := cluster.New(io, cluster.Options{
 		Client: rc, Sharded: c.redisCluster != "", NodeID: c.nodeID, NodeTimeout: c.nodeTimeout,
 		Heartbeat:     min(time.Second, c.nodeTimeout/3),
+		PatternRooms:  auth.PersonalRoom(""), // a room per user: one pattern per node, not a subscription per user
 		OnPeerMessage: h.PeerMessage, OnNodeUp: h.PeerUp, OnNodeDown: h.PeerDown,
 	})
 	h.AttachCluster(cl)

@@ -30,8 +30,9 @@ func decodeOut(t *testing.T, b []byte, msgpack bool) *codec.SPacket {
 }
 
 func TestSendTemplateRoundTrip(t *testing.T) {
-	for _, msgpack := range []bool{false, true} {
-		tpl, err := newSendTemplate("bench-7", msgpack)
+	for _, c := range []struct{ msgpack, cmid bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		msgpack := c.msgpack
+		tpl, err := newSendTemplate("bench-7", msgpack, c.cmid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,6 +51,9 @@ func TestSendTemplateRoundTrip(t *testing.T) {
 			ts, ok := parseDigits([]byte(m["content"].(string)[len(tsPrefix):]))
 			if m["roomId"] != "bench-7" || !ok || ts != tc.ts {
 				t.Fatalf("msgpack=%v: payload %v, ts %d", msgpack, m, ts)
+			}
+			if cmid, _ := m["clientMsgId"].(string); c.cmid != (cmid != "") || c.cmid && cmid != cmidPrefix+m["content"].(string)[len(tsPrefix):] {
+				t.Fatalf("msgpack=%v: clientMsgId %q, content %q", msgpack, cmid, m["content"])
 			}
 		}
 		if n := testing.AllocsPerRun(100, func() { buf = tpl.append(buf[:0], 99, 1<<40) }); n != 0 {
