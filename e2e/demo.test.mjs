@@ -184,7 +184,8 @@ for (const size of WIDTHS) {
     await row(b, "Meet at 5?").waitFor(WAIT);
     await row(a, "Meet at 5?").hover();
     await row(a, "Meet at 5?").locator("button.edit").click();
-    assert.equal(await a.inputValue("#text"), "Meet at 5?", "the message to edit is in the composer");
+    await a.waitForFunction(() => document.querySelector("#text").value === "Meet at 5?", null, WAIT)
+      .catch(async () => assert.equal(await a.inputValue("#text"), "Meet at 5?", "the message to edit is in the composer"));
     await a.fill("#text", "Meet at 6?");
     await a.press("#text", "Enter");
     await row(b, "Meet at 6?").locator(".edited", { hasText: "(edited)" }).waitFor(WAIT);

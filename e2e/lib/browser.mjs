@@ -36,7 +36,9 @@ export async function newPage(context) {
   page.problems = [];
   page.on("pageerror", (err) => page.problems.push(err.message));
   page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) page.problems.push(m.text());
+    // the browser's own notes on a network the test cut are not the page's problems either
+    const network = m.text().startsWith("Failed to load resource") || m.text() === "WebSocket is already in CLOSING or CLOSED state.";
+    if (m.type() === "error" && !network) page.problems.push(m.text());
   });
   return page;
 }
