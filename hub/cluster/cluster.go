@@ -76,6 +76,7 @@ func New(io *server.Server, opts Options) *Cluster {
 		stop:       make(chan struct{}),
 		instance:   strconv.FormatInt(rand.Int64(), 36),
 	}
+	io.Engine().Forward(opts.Advertise) // before any session opens: their ids name this node (forward.go)
 	if opts.Sharded {
 		c.subs = newShardedSubscriber(opts.Client.(*redis.ClusterClient))
 	} else {

@@ -1,0 +1,418 @@
+package engine
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"edgeio/server/security"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Forwarding makes the nodes of a cluster one server to their clients, so that a load
+// balancer needs no sticky sessions: a request for a session another node holds (a poll, a
+// POST, the WebSocket upgrade of a polling session; the same of a refused session) is
+// forwarded to that node and answered from there. Each node's session ids start with a tag
+// of its own; the cluster tells each node the others' tags, addresses and keys (SetRoute),
+// from its heartbeats. A forwarded request carries the key of the node it goes to, which
+// proves that a node of the cluster sent it, and the client's address, which that node then
+// takes for the request's. A request for a session of this node never looks at the routes:
+// behind a sticky balancer forwarding costs nothing.
+
+// tagLen is the length of a node's tag, the start of its session ids.
+const tagLen = 8
+
+// Headers of a forwarded request.
+const (
+	hopKeyHeader    = "X-Edgeio-Hop"    // the key of the node it goes to
+	hopClientHeader = "X-Edgeio-Client" // the client's address, as the forwarding node saw it
+)
+
+const (
+	// forwardDialTimeout bounds connecting to another node: a node that does not answer
+	// within it is taken for gone, and its clients are told their session is unknown.
+	forwardDialTimeout = time.Second
+	// forwardDownFor is how long requests for a node that could not be reached are
+	// answered at once, without trying it again.
+	forwardDownFor = time.Second
+	// forwardPostTimeout bounds a forwarded POST (its packets are handled as they come).
+	forwardPostTimeout = 10 * time.Second
+	// forwardIdle is how long a connection to another node is kept idle: well under the
+	// idle timeout of that node's listener, so that it never closes one being reused.
+	forwardIdle = 10 * time.Second
+)
+
+// Route is how to reach the sessions of another node.
+type Route struct {
+	Node string // the node's id in the cluster
+	Tag  string // the start of its session ids
+	Addr string // host:port of its client listener, as the other nodes reach it
+	Key  string // what proves to it that a request comes from a node of the cluster
+}
+
+// forwarder is a server's side of forwarding: its own tag and key, the other nodes'
+// routes, and the requests it is forwarding.
+type forwarder struct {
+	srv  *Server
+	self Route
+
+	mu    sync.RWMutex
+	peers map[string]*peer // by tag
+
+	inflight   atomic.Int64 // requests and upgrades forwarded and not answered yet
+	websockets atomic.Int64 // WebSockets carried to other nodes
+}
+
+// ForwardStats counts what forwarding does, for metrics.
+type ForwardStats struct {
+	Polls, Posts, Upgrades atomic.Uint64 // requests forwarded to the node holding their session
+	Failures               atomic.Uint64 // forwards whose node could not be reached or did not answer
+}
+
+// Forward makes the server a node of a cluster reached by the others at addr: the ids of
+// its new sessions start with a tag of its own, and requests for sessions of the nodes
+// given by SetRoute are forwarded to them. It returns this node's route, for the cluster
+// to announce. Call it before serving.
+func (s *Server) Forward(addr string) Route {
+	if f := s.fwd.Load(); f != nil {
+		return f.self
+	}
+	f := &forwarder{srv: s, peers: make(map[string]*peer),
+		self: Route{Tag: randomString(tagLen * 3 / 4), Addr: addr, Key: randomString(24)}}
+	s.fwd.Store(f)
+	return f.self
+}
+
+// SetRoute adds or updates the route to another node's sessions; it replaces the node's
+// previous route (a node that restarted has a new tag and key).
+func (s *Server) SetRoute(r Route) {
+	f := s.fwd.Load()
+	if f == nil || len(r.Tag) != tagLen || r.Tag == f.self.Tag || r.Addr == "" {
+		return
+	}
+	f.mu.RLock()
+	p := f.peers[r.Tag]
+	f.mu.RUnlock()
+	if p != nil && p.Route == r {
+		return // every heartbeat says it again
+	}
+	f.mu.Lock()
+	var gone []*peer
+	for tag, q := range f.peers {
+		if q.Node == r.Node || tag == r.Tag {
+			delete(f.peers, tag)
+			gone = append(gone, q)
+		}
+	}
+	f.peers[r.Tag] = newPeer(f, r)
+	f.mu.Unlock()
+	for _, q := range gone {
+		q.close()
+	}
+}
+
+// DropRoute forgets the route to node's sessions, which left the cluster, and closes what
+// is being forwarded to it: its clients learn at once that their sessions are gone.
+func (s *Server) DropRoute(node string) {
+	f := s.fwd.Load()
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	var gone []*peer
+	for tag, p := range f.peers {
+		if p.Node == node {
+			delete(f.peers, tag)
+			gone = append(gone, p)
+		}
+	}
+	f.mu.Unlock()
+	for _, p := range gone {
+		p.close()
+	}
+}
+
+// ForwardStats returns the forwarding counters.
+func (s *Server) ForwardStats() *ForwardStats { return &s.opts.Stats.Forwards }
+
+// Forwarding is the number of requests being forwarded to other nodes, and of WebSockets
+// carried to them.
+func (s *Server) Forwarding() (requests, websockets int) {
+	f := s.fwd.Load()
+	if f == nil {
+		return 0, 0
+	}
+	return int(f.inflight.Load()), int(f.websockets.Load())
+}
+
+// sessionID is a new session id: random, after this node's tag in a cluster.
+func (s *Server) sessionID() string {
+	if f := s.fwd.Load(); f != nil {
+		return f.self.Tag + newID()
+	}
+	return newID()
+}
+
+// hopClient is the client's address that a request forwarded by another node of the
+// cluster names; false for any other request (one that carries no key, or a wrong one).
+func (f *forwarder) hopClient(ctx *fasthttp.RequestCtx) (netip.Addr, bool) {
+	key := ctx.Request.Header.Peek(hopKeyHeader)
+	if len(key) == 0 || subtle.ConstantTimeCompare(key, []byte(f.self.Key)) != 1 {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(string(ctx.Request.Header.Peek(hopClientHeader)))
+	return ip, err == nil
+}
+
+// peer finds the route of a session id of another node; nil for this node's ids, and
+// those of no node known.
+func (f *forwarder) peer(sid []byte) *peer {
+	if len(sid) < tagLen {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.peers[string(sid[:tagLen])]
+}
+
+// elsewhere reports whether sid names a session of another node of the cluster.
+func (s *Server) elsewhere(sid []byte) bool {
+	f := s.fwd.Load()
+	return f != nil && f.peer(sid) != nil
+}
+
+// forwarded forwards a request for a session of another node to that node, and reports
+// whether it did; false leaves it to be answered here (a session of this node's, or of no
+// node known). A request that carries a hop key, right or wrong, is never forwarded again:
+// nodes that disagree on their addresses cannot bounce a request between them.
+func (s *Server) forwarded(ctx *fasthttp.RequestCtx, sid []byte, ip netip.Addr) bool {
+	f := s.fwd.Load()
+	if f == nil || len(ctx.Request.Header.Peek(hopKeyHeader)) > 0 {
+		return false
+	}
+	p := f.peer(sid)
+	if p == nil {
+		return false
+	}
+	if max := int64(s.opts.MaxForwards); f.inflight.Add(1) > max && max > 0 {
+		f.inflight.Add(-1)
+		if s.OnRefuse != nil {
+			s.OnRefuse(security.ForwardsFull, ip)
+		}
+		WriteRefusal(ctx, security.ForwardsFull)
+		return true
+	}
+	st := &s.opts.Stats.Forwards
+	switch {
+	case !p.up():
+		f.inflight.Add(-1)
+		st.Failures.Add(1)
+		writeError(ctx, errUnknownSid)
+	case string(ctx.QueryArgs().Peek("transport")) == TransportWebSocket && isUpgradeRequest(ctx):
+		st.Upgrades.Add(1)
+		f.upgrade(ctx, p, ip) // releases its place once the node has answered
+	default:
+		if ctx.IsPost() {
+			st.Posts.Add(1)
+		} else {
+			st.Polls.Add(1)
+		}
+		f.request(ctx, p, ip)
+		f.inflight.Add(-1)
+	}
+	return true
+}
+
+// request forwards a polling request (or anything but an upgrade) to p and answers the
+// client with p's answer: its status, body, and the headers that describe the body. A
+// node that cannot be reached, or does not answer in time, answers "Session ID unknown",
+// which has a stock client reconnect.
+func (f *forwarder) request(ctx *fasthttp.RequestCtx, p *peer, ip netip.Addr) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	ctx.Request.Header.CopyTo(&req.Header)
+	req.Header.ResetConnectionClose() // the client's connection, not the hop's
+	req.Header.Set(hopKeyHeader, p.Key)
+	req.Header.Set(hopClientHeader, ip.String())
+	req.SetBodyRaw(ctx.PostBody())
+	timeout := forwardPostTimeout
+	if ctx.IsGet() {
+		// a poll waits for something to send at most this long (polling.go), the node's
+		// heartbeat comes sooner
+		o := f.srv.opts
+		timeout = o.PingInterval + o.PingTimeout + forwardPostTimeout
+	}
+	if err := p.client.DoTimeout(req, resp, timeout); err != nil {
+		p.failed(err)
+		f.srv.opts.Stats.Forwards.Failures.Add(1)
+		writeError(ctx, errUnknownSid)
+		return
+	}
+	ctx.SetStatusCode(resp.StatusCode())
+	ctx.Response.Header.SetContentTypeBytes(resp.Header.ContentType())
+	for _, h := range relayedHeaders {
+		if v := resp.Header.Peek(h); len(v) > 0 {
+			ctx.Response.Header.SetBytesV(h, v)
+		}
+	}
+	if resp.ConnectionClose() {
+		ctx.SetConnectionClose()
+	}
+	ctx.SetBody(resp.Body()) // compressed or not, as the node wrote it for this client
+}
+
+// relayedHeaders are the headers of a node's answer that go back to the client; the rest
+// (CORS, Date, Server) are this node's own.
+var relayedHeaders = []string{"Content-Encoding", "Retry-After"}
+
+// peer is another node: the connections to it, and whether it could be reached lately.
+type peer struct {
+	Route
+	client   *fasthttp.HostClient
+	downTill atomic.Int64 // unix nanoseconds: requests fail at once until then
+
+	mu     sync.Mutex
+	conns  map[*peerConn]struct{}
+	closed bool
+}
+
+func newPeer(f *forwarder, r Route) *peer {
+	p := &peer{Route: r, conns: make(map[*peerConn]struct{})}
+	o := f.srv.opts
+	max := o.MaxForwards
+	if max <= 0 {
+		max = 1 << 20
+	}
+	p.client = &fasthttp.HostClient{
+		Addr: r.Addr,
+		Dial: func(string) (net.Conn, error) {
+			c, err := p.dial()
+			if err != nil {
+				return nil, err
+			}
+			return c, nil
+		},
+		MaxConns:                  max, // a poll holds one while it waits
+		MaxIdleConnDuration:       forwardIdle,
+		MaxIdemponentCallAttempts: 2,
+		// A request the node closed its connection on unread (an idle connection it was
+		// closing) is sent again; any other failure is the client's to see.
+		RetryIfErr: func(_ *fasthttp.Request, _ int, err error) (bool, bool) {
+			return false, errors.Is(err, fasthttp.ErrConnectionClosed)
+		},
+		// what a poll answers is bounded by the node's --max-buffered, a POST's by --max-payload
+		MaxResponseBodySize:      2 * (o.MaxBuffered + o.MaxPayload),
+		NoDefaultUserAgentHeader: true,
+		DisablePathNormalizing:   true,
+	}
+	return p
+}
+
+// up reports whether p may be tried: it was not found gone a moment ago.
+func (p *peer) up() bool { return time.Now().UnixNano() >= p.downTill.Load() }
+
+// failed notes a failed forward: a node that could not be connected to is not tried again
+// for forwardDownFor, so that its clients are answered at once meanwhile.
+func (p *peer) failed(err error) {
+	var dial *dialError
+	if errors.As(err, &dial) {
+		p.downTill.Store(time.Now().Add(forwardDownFor).UnixNano())
+	}
+}
+
+// dialError is a failed connection to a node.
+type dialError struct{ error }
+
+func (e *dialError) Unwrap() error { return e.error }
+
+// dial connects to p, keeping the connection in p's set until it closes.
+func (p *peer) dial() (*peerConn, error) {
+	nc, err := net.DialTimeout("tcp", p.Addr, forwardDialTimeout)
+	if err != nil {
+		return nil, &dialError{err}
+	}
+	c := &peerConn{Conn: nc, peer: p}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = nc.Close()
+		return nil, &dialError{net.ErrClosed}
+	}
+	p.conns[c] = struct{}{}
+	p.mu.Unlock()
+	return c, nil
+}
+
+// close closes every connection to p: what waits on them fails at once.
+func (p *peer) close() {
+	p.mu.Lock()
+	p.closed = true
+	conns := make([]*peerConn, 0, len(p.conns))
+	for c := range p.conns {
+		conns = append(conns, c)
+	}
+	p.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	p.client.CloseIdleConnections()
+}
+
+// peerConn is a connection to another node, in its peer's set until it closes.
+type peerConn struct {
+	net.Conn
+	peer *peer
+
+	mu     sync.Mutex
+	closed bool
+	pipe   *wsPipe // once it carries a WebSocket, it closes through its pipe
+}
+
+// Close closes the connection: the pipe it carries, if it carries one.
+func (c *peerConn) Close() error {
+	c.mu.Lock()
+	pipe, already := c.pipe, c.closed
+	c.closed = true
+	c.mu.Unlock()
+	switch {
+	case pipe != nil:
+		pipe.close()
+	case !already:
+		c.peer.forget(c)
+		return c.Conn.Close()
+	}
+	return nil
+}
+
+// carry makes the connection a side of w; false when it was closed already.
+func (c *peerConn) carry(w *wsPipe) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	c.pipe = w
+	return true
+}
+
+// forget takes c out of p's set.
+func (p *peer) forget(c *peerConn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// randomString is n random bytes, base64url: 4 characters for every 3 bytes.
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
