@@ -38,6 +38,7 @@ type Cluster struct {
 
 	ready      atomic.Bool
 	helloHeard atomic.Bool // our last hello came back to us: we are subscribed
+	answering  atomic.Bool // a heartbeat answering a hello is on its way (forward.go)
 	instance   string      // tells this process from another started with the same node id
 	dupWarned  atomic.Bool
 	stats      Stats

@@ -1,6 +1,10 @@
 package cluster
 
-import "edgeio/server/engine"
+import (
+	"context"
+
+	"edgeio/server/engine"
+)
 
 // Forwarding (server/engine, forward.go) serves a client whose request reaches another
 // node than its session's: the request is forwarded to that node. For that each node must
@@ -19,16 +23,18 @@ func (c *Cluster) announce(m map[string]any) {
 
 // learnRoute hands the route that node's heartbeat or hello carries to the engine, and
 // answers a hello with a heartbeat: a node that just came learns this node's route at once,
-// before the state OnNodeUp sends it, not a heartbeat later.
+// with the state OnNodeUp sends it, not a heartbeat later.
 func (c *Cluster) learnRoute(node, kind string, m map[string]any) {
 	if kind != kindHeartbeat && kind != kindHello {
 		return
 	}
-	if kind == kindHello {
-		select {
-		case c.queue <- outgoing{channel: c.controlChannel(), payload: c.control(kindHeartbeat, nil)}:
-		default: // the next heartbeat carries it
-		}
+	if kind == kindHello && c.answering.CompareAndSwap(false, true) {
+		go func() { // one at a time: the one under way carries the same route
+			defer c.answering.Store(false)
+			ctx, cancel := context.WithTimeout(context.Background(), c.opts.Heartbeat)
+			defer cancel()
+			_ = c.publishNow(ctx, c.controlChannel(), c.control(kindHeartbeat, nil))
+		}()
 	}
 	r, _ := m["r"].([]any)
 	if len(r) != 3 {

@@ -66,8 +66,12 @@ type forwarder struct {
 	mu    sync.RWMutex
 	peers map[string]*peer // by tag
 
-	inflight   atomic.Int64 // requests and upgrades forwarded and not answered yet
-	websockets atomic.Int64 // WebSockets carried to other nodes
+	inflight atomic.Int64 // requests and upgrades forwarded and not answered yet
+
+	hmu      sync.Mutex
+	draining bool                   // forward_drain.go
+	held     map[*heldPoll]struct{} // polls waiting on other nodes
+	pipes    map[*wsPipe]struct{}   // WebSockets carried to other nodes
 }
 
 // ForwardStats counts what forwarding does, for metrics.
@@ -84,7 +88,7 @@ func (s *Server) Forward(addr string) Route {
 	if f := s.fwd.Load(); f != nil {
 		return f.self
 	}
-	f := &forwarder{srv: s, peers: make(map[string]*peer),
+	f := &forwarder{srv: s, peers: make(map[string]*peer), held: make(map[*heldPoll]struct{}), pipes: make(map[*wsPipe]struct{}),
 		self: Route{Tag: randomString(tagLen * 3 / 4), Addr: addr, Key: randomString(24)}}
 	s.fwd.Store(f)
 	return f.self
@@ -149,7 +153,9 @@ func (s *Server) Forwarding() (requests, websockets int) {
 	if f == nil {
 		return 0, 0
 	}
-	return int(f.inflight.Load()), int(f.websockets.Load())
+	f.hmu.Lock()
+	defer f.hmu.Unlock()
+	return int(f.inflight.Load()), len(f.pipes)
 }
 
 // sessionID is a new session id: random, after this node's tag in a cluster.
@@ -216,6 +222,11 @@ func (s *Server) forwarded(ctx *fasthttp.RequestCtx, sid []byte, ip netip.Addr) 
 		st.Failures.Add(1)
 		writeError(ctx, errUnknownSid)
 	case string(ctx.QueryArgs().Peek("transport")) == TransportWebSocket && isUpgradeRequest(ctx):
+		if f.isDraining() {
+			f.inflight.Add(-1)
+			s.refuseUpgrade(ctx)
+			return true
+		}
 		st.Upgrades.Add(1)
 		f.upgrade(ctx, p, ip) // releases its place once the node has answered
 	default:
@@ -249,6 +260,11 @@ func (f *forwarder) request(ctx *fasthttp.RequestCtx, p *peer, ip netip.Addr) {
 		// heartbeat comes sooner
 		o := f.srv.opts
 		timeout = o.PingInterval + o.PingTimeout + forwardPostTimeout
+		if hp := f.hold(p, ctx, ip); hp != nil {
+			defer f.unhold(hp)
+		} else {
+			req.Header.Set(releaseHeader, "1") // draining: answered at once
+		}
 	}
 	if err := p.client.DoTimeout(req, resp, timeout); err != nil {
 		p.failed(err)

@@ -89,12 +89,17 @@ func (f *forwarder) answerUpgrade(client net.Conn, p *peer, head []byte) (*peerC
 	return node, err == nil
 }
 
-// exchangeHeads writes head to node and reads the head of its answer: the status, the
-// length of the body, and the head's bytes.
+// exchangeHeads writes head to node and reads the head of its answer.
 func exchangeHeads(node net.Conn, r *bufio.Reader, head []byte) (status, length int, answer []byte, err error) {
 	if _, err = node.Write(head); err != nil {
 		return 0, 0, nil, err
 	}
+	return readAnswerHead(r)
+}
+
+// readAnswerHead reads the head of a node's answer to an upgrade: its status, the length of
+// its body, and the head's bytes (maxAnswerHead at most).
+func readAnswerHead(r *bufio.Reader) (status, length int, answer []byte, err error) {
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
@@ -112,7 +117,7 @@ func exchangeHeads(node net.Conn, r *bufio.Reader, head []byte) (status, length 
 			if len(code) < 3 {
 				return 0, 0, nil, errBadAnswer
 			}
-			if status, err = strconv.Atoi(string(code[:3])); err != nil {
+			if status, err = strconv.Atoi(string(code[:3])); err != nil || status < 100 {
 				return 0, 0, nil, errBadAnswer
 			}
 		case len(line) == 0:
@@ -181,7 +186,9 @@ func (f *forwarder) join(client net.Conn, node *peerConn) {
 		}
 		polled = polled && e.pl != nil && e.fd >= 0
 	}
-	f.websockets.Add(1)
+	f.hmu.Lock()
+	f.pipes[w] = struct{}{}
+	f.hmu.Unlock()
 	if !node.carry(w) { // the node left meanwhile
 		w.close()
 		return
@@ -268,5 +275,7 @@ func (w *wsPipe) close() {
 		_ = e.nc.Close()
 	}
 	w.node.peer.forget(w.node)
-	w.f.websockets.Add(-1)
+	w.f.hmu.Lock()
+	delete(w.f.pipes, w)
+	w.f.hmu.Unlock()
 }

@@ -121,6 +121,9 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, errBadRequest)
 		case ctx.IsGet():
 			sess.poll(ctx)
+		case ctx.IsPost() && s.released(ctx):
+			sess.releasePoll()
+			ctx.SetBodyString("ok")
 		case ctx.IsPost():
 			sess.receive(ctx)
 		default:
@@ -285,6 +288,9 @@ func (s *Server) Close(reason string) {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	if f := s.fwd.Load(); f != nil {
+		go f.drain() // what it carries for other nodes (forward_drain.go)
+	}
 	for _, sess := range s.SessionsWhere(func(*Session) bool { return true }) {
 		engaged := sess.engaged() // before the close, which disconnects its sockets
 		sess.Close(reason)
