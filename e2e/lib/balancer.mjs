@@ -1,6 +1,7 @@
-// A TCP balancer for tests of clients that move between nodes: it forwards each new
-// connection to a node, as a load balancer would, and cuts the connections it carries as a
-// network failure would.
+// Load balancers for the cluster tests: a TCP one for clients that move between nodes (it
+// forwards each new connection to a node, and cuts the connections it carries as a network
+// failure would), and an HTTP one with no stickiness at all (each request and each
+// WebSocket upgrade to the next node in turn).
 import http from "node:http";
 import net from "node:net";
 
