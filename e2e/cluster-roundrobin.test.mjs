@@ -101,6 +101,12 @@ clusterTest("every transport and parser through a round-robin balancer: connect,
   const room = uniq("rr");
   const members = [];
   for (const c of COMBOS) for (let i = 0; i < 2; i++) members.push(await member(c, room));
+  // an upgrade reaches another node than its session's two times in three: more clients
+  // until one did
+  for (let i = 0; sum(await metricsOf(), 'edgeio_forwarded_total{kind="upgrade"}') === 0; i++) {
+    assert.ok(i < 10, "not one upgrade reached another node than its session's");
+    members.push(await member(combo("upgrade", i % 2 ? "json" : "msgpack"), room));
+  }
   await chatRound(members, room, "round 1");
   await chatRound(members, room, "round 2");
   const ms = await metricsOf();

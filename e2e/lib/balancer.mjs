@@ -32,6 +32,20 @@ export async function balancer(target) {
   return b;
 }
 
+/**
+ * Sends the WebSocket upgrade `req` on `up` (a connection to a node) with `headers` (raw
+ * name, value pairs) and `head` (what came after it), then joins `up` and the client's
+ * `sock` both ways.
+ */
+export function passUpgrade(req, head, headers, up, sock) {
+  let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
+  for (let i = 0; i < headers.length; i += 2) text += `${headers[i]}: ${headers[i + 1]}\r\n`;
+  up.write(text + "\r\n");
+  if (head.length) up.write(head);
+  up.pipe(sock);
+  sock.pipe(up);
+}
+
 // Hop-by-hop headers of a request: the balancer's connection to a node is its own.
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"]);
 
@@ -90,13 +104,7 @@ export async function roundRobin(nodes, { from = "127.0.0.1" } = {}) {
       up.once("connect", () => {
         joined = true;
         counts.set(node.port, (counts.get(node.port) || 0) + 1);
-        const h = headersFor(req, true);
-        let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-        for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
-        up.write(text + "\r\n");
-        if (head.length) up.write(head);
-        up.pipe(sock);
-        sock.pipe(up);
+        passUpgrade(req, head, headersFor(req, true), up, sock);
         const pair = { close: () => { up.destroy(); sock.destroy(); } };
         sockets.add(pair);
         const end = () => { sockets.delete(pair); pair.close(); };

@@ -44,8 +44,9 @@ const (
 	forwardDownFor = time.Second
 	// forwardPostTimeout bounds a forwarded POST (its packets are handled as they come).
 	forwardPostTimeout = 10 * time.Second
-	// forwardIdle is how long a connection to another node is kept idle: well under the
-	// idle timeout of that node's listener, so that it never closes one being reused.
+	// forwardIdle is how long a connection to another node is kept idle at most: under the
+	// idle timeout of that node's listener (ping interval and timeout, and 5 s), so that it
+	// seldom closes one being reused (a request it closed unread is sent again).
 	forwardIdle = 10 * time.Second
 )
 
@@ -83,14 +84,16 @@ type ForwardStats struct {
 // Forward makes the server a node of a cluster reached by the others at addr: the ids of
 // its new sessions start with a tag of its own, and requests for sessions of the nodes
 // given by SetRoute are forwarded to them. It returns this node's route, for the cluster
-// to announce. Call it before serving.
+// to announce; called again, it returns the same. Call it before serving.
 func (s *Server) Forward(addr string) Route {
 	if f := s.fwd.Load(); f != nil {
 		return f.self
 	}
 	f := &forwarder{srv: s, peers: make(map[string]*peer), held: make(map[*heldPoll]struct{}), pipes: make(map[*wsPipe]struct{}),
 		self: Route{Tag: randomString(tagLen * 3 / 4), Addr: addr, Key: randomString(24)}}
-	s.fwd.Store(f)
+	if !s.fwd.CompareAndSwap(nil, f) {
+		return s.fwd.Load().self
+	}
 	return f.self
 }
 
@@ -316,8 +319,8 @@ func newPeer(f *forwarder, r Route) *peer {
 			}
 			return c, nil
 		},
-		MaxConns:                  max, // a poll holds one while it waits
-		MaxIdleConnDuration:       forwardIdle,
+		MaxConns:                  max,                                            // a poll holds one while it waits
+		MaxIdleConnDuration:       min(forwardIdle, o.PingInterval+o.PingTimeout), // under the node's idle timeout
 		MaxIdemponentCallAttempts: 2,
 		// A request the node closed its connection on unread (an idle connection it was
 		// closing) is sent again; any other failure is the client's to see.

@@ -156,11 +156,7 @@ func TestForwardedUpgradeOfAClosedSessionIsClosed(t *testing.T) {
 	_ = first.conn.WriteString("2probe")
 	first.next(t, 0)
 	second := dialWS(t, b.ws+"&sid="+sid, false) // one upgrade at a time: a accepts and closes it
-	select {
-	case <-second.closed:
-	case <-time.After(2 * time.Second):
-		t.Fatal("a second upgrade through b stayed open")
-	}
+	second.closedWithin(t, "a second upgrade through b")
 	resp, body := request(t, http.MethodGet, strings.Replace(b.ws, "ws://", "http://", 1)+"&sid="+a.srv.fwd.Load().self.Tag+"unknownunknownunknow", "", upgradeHeader)
 	if resp.StatusCode != 400 || body != `{"code":1,"message":"Session ID unknown"}` {
 		t.Fatalf("upgrade of an unknown session through b: %d %q", resp.StatusCode, body)
@@ -255,11 +251,7 @@ func TestDropRouteEndsWhatWaitsThere(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("a poll held on a node that left still waits")
 	}
-	select {
-	case <-c.closed:
-	case <-time.After(time.Second):
-		t.Fatal("a WebSocket carried to a node that left stays open")
-	}
+	c.closedWithin(t, "a WebSocket carried to a node that left")
 	waitFor(t, "b to carry nothing", func() bool { r, w := b.srv.Forwarding(); return r == 0 && w == 0 })
 }
 
@@ -292,6 +284,16 @@ func TestForwardsInFlightAreBounded(t *testing.T) {
 	}
 	if code, body := post(t, b.on(second), "4x"); code != 200 || body != "ok" {
 		t.Fatalf("a forward once the bound has room: %d %q", code, body)
+	}
+}
+
+// closedWithin fails unless the connection closes within a second.
+func (c *wsClient) closedWithin(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-c.closed:
+	case <-time.After(time.Second):
+		t.Fatalf("%s stays open", what)
 	}
 }
 
@@ -384,11 +386,7 @@ func TestDrainingNodeReleasesWhatItCarries(t *testing.T) {
 	case <-time.After(time.Second):
 		t.Fatal("a poll held on a for a draining node still waits")
 	}
-	select {
-	case <-c.closed:
-	case <-time.After(time.Second):
-		t.Fatal("the WebSocket carried by a draining node stays open")
-	}
+	c.closedWithin(t, "the WebSocket carried by a draining node")
 	if r := <-a.closed; r != ReasonTransportClose {
 		t.Fatalf("the carried session closed for %q", r)
 	}

@@ -74,7 +74,6 @@ func (f *forwarder) answerUpgrade(client net.Conn, p *peer, head []byte) (*peerC
 		writeRawError(client, errUnknownSid)
 		return node, false
 	}
-	_ = node.SetDeadline(time.Time{})
 	_ = client.SetWriteDeadline(time.Now().Add(forwardAnswerTimeout))
 	defer client.SetWriteDeadline(time.Time{})
 	if status != fasthttp.StatusSwitchingProtocols {
@@ -83,6 +82,7 @@ func (f *forwarder) answerUpgrade(client net.Conn, p *peer, head []byte) (*peerC
 		_, _ = client.Write(append(answer, body[:n]...))
 		return node, false
 	}
+	_ = node.SetDeadline(time.Time{})
 	// the head, and what came with it: the node's first frames
 	first, _ := r.Peek(r.Buffered())
 	_, err = client.Write(append(answer, first...))
@@ -188,8 +188,9 @@ func (f *forwarder) join(client net.Conn, node *peerConn) {
 	}
 	f.hmu.Lock()
 	f.pipes[w] = struct{}{}
+	draining := f.draining
 	f.hmu.Unlock()
-	if !node.carry(w) { // the node left meanwhile
+	if draining || !node.carry(w) { // the drain began, or the node left, meanwhile
 		w.close()
 		return
 	}
@@ -229,9 +230,11 @@ func (e *pipeEnd) OnReadable(buf []byte) {
 		return
 	}
 	sent := poll.WriteFD(e.other.fd, buf[:n])
+	if sent < n {
+		e.pl.Pause(e.fd) // under the lock: the number is still this socket's
+	}
 	w.mu.Unlock()
 	if sent < n {
-		e.pl.Pause(e.fd)
 		go e.finish(append([]byte(nil), buf[sent:n]...))
 	}
 }
