@@ -146,6 +146,21 @@ func (s *Server) DropRoute(node string) {
 	}
 }
 
+// Routes lists the routes to the other nodes' sessions known now.
+func (s *Server) Routes() []Route {
+	f := s.fwd.Load()
+	if f == nil {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	out := make([]Route, 0, len(f.peers))
+	for _, p := range f.peers {
+		out = append(out, p.Route)
+	}
+	return out
+}
+
 // ForwardStats returns the forwarding counters.
 func (s *Server) ForwardStats() *ForwardStats { return &s.opts.Stats.Forwards }
 
