@@ -15,11 +15,13 @@ import (
 	"time"
 
 	"edgeio/server/security"
+
+	"github.com/valyala/fasthttp"
 )
 
 // cluster starts engines that forward to each other, as hub/cluster makes them do: n with
 // the same options, or one for each options given.
-func cluster(t *testing.T, n int, opts ...Options) []*testServer {
+func cluster(t testing.TB, n int, opts ...Options) []*testServer {
 	t.Helper()
 	nodes := make([]*testServer, n)
 	routes := make([]Route, n)
@@ -399,5 +401,71 @@ func TestDrainingNodeReleasesWhatItCarries(t *testing.T) {
 	}
 	if code, body := post(t, a.on(sid), "4still open"); code != 200 || body != "ok" {
 		t.Fatalf("the polling session on a after b drained: %d %q", code, body)
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) OnMessage([]byte, bool) {}
+func (nopHandler) OnClose(string)         {}
+
+// What a POST to a session of this node costs, alone and in a cluster (where every request
+// is looked at for a hop key): forwarding must cost a sticky balancer nothing.
+func BenchmarkPostToOwnNode(b *testing.B) {
+	for _, inCluster := range []bool{false, true} {
+		b.Run(map[bool]string{false: "alone", true: "cluster"}[inCluster], func(b *testing.B) {
+			srv := NewServer(Options{})
+			srv.OnOpen = func(*Session) Handler { return nopHandler{} }
+			if inCluster {
+				srv.Forward("127.0.0.1:1")
+				srv.SetRoute(Route{Node: "other", Tag: "OtherTag", Addr: "127.0.0.1:2", Key: "k"})
+			}
+			sess := srv.Attach(4, "127.0.0.1:9")
+			defer srv.Close(ReasonShutdown)
+			uri := "/engine.io/?EIO=4&transport=polling&sid=" + sess.ID
+			var ctx fasthttp.RequestCtx
+			for b.Loop() {
+				ctx.Request.Reset()
+				ctx.Response.Reset()
+				ctx.Request.Header.SetMethod(fasthttp.MethodPost)
+				ctx.Request.SetRequestURI(uri)
+				ctx.Request.Header.Set("User-Agent", "node")
+				ctx.Request.Header.Set("Accept", "*/*")
+				ctx.Request.SetBodyString("6")
+				srv.ServeHTTP(&ctx)
+			}
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("%d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+			}
+		})
+	}
+}
+
+// A POST and the poll that collects its answer, on the session's node and through another
+// one, on loopback: what the hop adds to a polling client's round trip.
+func BenchmarkPollingExchange(b *testing.B) {
+	nodes := cluster(b, 2, Options{})
+	a, other := nodes[0], nodes[1]
+	sid := a.handshake(b)
+	for _, via := range []*testServer{a, other} {
+		b.Run(map[bool]string{true: "direct", false: "forwarded"}[via == a], func(b *testing.B) {
+			c := &fasthttp.HostClient{Addr: via.addr()}
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			uri := via.on(sid)
+			for b.Loop() {
+				req.Reset()
+				req.SetRequestURI(uri)
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.SetBodyString("4hi")
+				if err := c.Do(req, resp); err != nil || string(resp.Body()) != "ok" {
+					b.Fatalf("POST: %v %s", err, resp.Body())
+				}
+				req.Reset()
+				req.SetRequestURI(uri)
+				if err := c.Do(req, resp); err != nil || string(resp.Body()) != "4hi" {
+					b.Fatalf("poll: %v %s", err, resp.Body())
+				}
+			}
+		})
 	}
 }
