@@ -352,6 +352,11 @@ func (c *config) check() error {
 	if c.opts.Engine.MaxForwards == 0 {
 		c.opts.Engine.MaxForwards = -1
 	}
+	if c.advertiseAddr != "" {
+		if _, port, err := net.SplitHostPort(c.advertiseAddr); err != nil || port == "" {
+			return fmt.Errorf("--advertise-addr must be host:port, not %q", c.advertiseAddr)
+		}
+	}
 	return nil
 }
 

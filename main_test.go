@@ -67,6 +67,9 @@ func TestMistakesAreNamed(t *testing.T) {
 	if err := run([]string{"--no-such-flag"}); !errors.As(err, &usage) || usage.cmd != "serve" {
 		t.Errorf("unknown serve flag: %v", err)
 	}
+	if _, err := parseServe([]string{"--advertise-addr", "10.0.0.7"}); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Errorf("--advertise-addr without a port: %v", err)
+	}
 	if err := run([]string{"token"}); !errors.As(err, &usage) || !strings.Contains(err.Error(), "--sub") {
 		t.Errorf("token without --sub: %v", err)
 	}

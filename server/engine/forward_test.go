@@ -99,6 +99,26 @@ func TestForwardedPollsAndPosts(t *testing.T) {
 	}
 }
 
+// A POST of up to --max-payload goes through; a larger one is refused where it lands.
+func TestForwardedPostsUpToMaxPayload(t *testing.T) {
+	nodes := cluster(t, 2, Options{MaxPayload: 1000})
+	a, b := nodes[0], nodes[1]
+	sid := a.handshake(t)
+	full := "4" + strings.Repeat("x", 999)
+	if code, body := post(t, b.on(sid), full); code != 200 || body != "ok" {
+		t.Fatalf("a POST of --max-payload through b: %d %q", code, body)
+	}
+	if code, body := get(t, b.on(sid)); code != 200 || body != full {
+		t.Fatalf("its echo through b: %d, %d bytes", code, len(body))
+	}
+	if code, _ := post(t, b.on(sid), full+"x"); code != 413 {
+		t.Fatalf("a POST past --max-payload through b: %d, want 413", code)
+	}
+	if n := b.srv.ForwardStats().Posts.Load(); n != 1 {
+		t.Fatalf("%d POSTs forwarded, want 1: the larger one stays on b", n)
+	}
+}
+
 // A poll held through another node returns when the session closes, with the close packet.
 func TestForwardedPollEndsWithTheSession(t *testing.T) {
 	nodes := cluster(t, 2, Options{})
