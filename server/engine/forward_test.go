@@ -124,15 +124,10 @@ func TestForwardedPollEndsWithTheSession(t *testing.T) {
 	nodes := cluster(t, 2, Options{})
 	a, b := nodes[0], nodes[1]
 	sid := a.handshake(t)
-	polled := make(chan string, 1)
-	go func() {
-		_, body := get(t, b.on(sid))
-		polled <- body
-	}()
-	waitFor(t, "the poll to wait on a", func() bool { r, _ := b.srv.Forwarding(); return r == 1 })
+	polled := pollThrough(t, b, sid)
 	a.srv.CloseWhere(func(*Session) bool { return true }, ReasonShutdown)
-	if body := <-polled; body != "1" {
-		t.Fatalf("held poll got %q, want the close packet", body)
+	if got := <-polled; got.body != "1" {
+		t.Fatalf("held poll got %q, want the close packet", got.body)
 	}
 	if r, _ := b.srv.Forwarding(); r != 0 {
 		t.Fatalf("%d forwards left in flight", r)
@@ -145,11 +140,7 @@ func TestForwardedUpgrade(t *testing.T) {
 	nodes := cluster(t, 2, Options{})
 	a, b := nodes[0], nodes[1]
 	sid := a.handshake(t)
-	c := dialWS(t, b.ws+"&sid="+sid, true)
-	_ = c.conn.WriteString("2probe")
-	if m := c.next(t, 0); m != "3probe" {
-		t.Fatalf("probe answer through b: %q", m)
-	}
+	c := probeThrough(t, b, sid, true)
 	_ = c.conn.WriteString("5")
 	big := "4" + strings.Repeat("z", 5000) // compressed both ways, over many reads
 	_ = c.conn.WriteString(big)
@@ -174,9 +165,7 @@ func TestForwardedUpgradeOfAClosedSessionIsClosed(t *testing.T) {
 	nodes := cluster(t, 2, Options{})
 	a, b := nodes[0], nodes[1]
 	sid := a.handshake(t)
-	first := dialWS(t, b.ws+"&sid="+sid, false)
-	_ = first.conn.WriteString("2probe")
-	first.next(t, 0)
+	probeThrough(t, b, sid, false)
 	second := dialWS(t, b.ws+"&sid="+sid, false) // one upgrade at a time: a accepts and closes it
 	second.closedWithin(t, "a second upgrade through b")
 	resp, body := request(t, http.MethodGet, strings.Replace(b.ws, "ws://", "http://", 1)+"&sid="+a.srv.fwd.Load().self.Tag+"unknownunknownunknow", "", upgradeHeader)
@@ -255,20 +244,13 @@ func TestDropRouteEndsWhatWaitsThere(t *testing.T) {
 	a, b := nodes[0], nodes[1]
 	sid := a.handshake(t)
 	ws := a.handshake(t)
-	c := dialWS(t, b.ws+"&sid="+ws, false)
-	_ = c.conn.WriteString("2probe")
-	c.next(t, 0)
-	polled := make(chan int, 1)
-	go func() {
-		code, _ := get(t, b.on(sid))
-		polled <- code
-	}()
-	waitFor(t, "the poll to wait on a", func() bool { r, _ := b.srv.Forwarding(); return r == 1 })
+	c := probeThrough(t, b, ws, false)
+	polled := pollThrough(t, b, sid)
 	b.srv.DropRoute("a")
 	select {
-	case code := <-polled:
-		if code != 400 {
-			t.Fatalf("held poll: %d, want 400", code)
+	case got := <-polled:
+		if got.code != 400 {
+			t.Fatalf("held poll: %d, want 400", got.code)
 		}
 	case <-time.After(time.Second):
 		t.Fatal("a poll held on a node that left still waits")
@@ -282,12 +264,7 @@ func TestForwardsInFlightAreBounded(t *testing.T) {
 	nodes := cluster(t, 2, Options{MaxForwards: 1})
 	a, b := nodes[0], nodes[1]
 	first, second := a.handshake(t), a.handshake(t)
-	held := make(chan string, 1)
-	go func() {
-		_, body := get(t, b.on(first))
-		held <- body
-	}()
-	waitFor(t, "the poll to wait on a", func() bool { r, _ := b.srv.Forwarding(); return r == 1 })
+	held := pollThrough(t, b, first)
 	var refused atomic.Int32
 	b.srv.OnRefuse = func(why security.Refusal, _ netip.Addr) {
 		if why.Reason == security.RefusedForwards {
@@ -301,12 +278,43 @@ func TestForwardsInFlightAreBounded(t *testing.T) {
 	if code, _ := post(t, a.on(first), "4wake"); code != 200 {
 		t.Fatal("direct POST")
 	}
-	if body := <-held; body != "4wake" {
-		t.Fatalf("held poll got %q", body)
+	if got := <-held; got.body != "4wake" {
+		t.Fatalf("held poll got %q", got.body)
 	}
 	if code, body := post(t, b.on(second), "4x"); code != 200 || body != "ok" {
 		t.Fatalf("a forward once the bound has room: %d %q", code, body)
 	}
+}
+
+// answer is an HTTP answer's status and body.
+type answer struct {
+	code int
+	body string
+}
+
+// pollThrough starts a poll of sid through ts and waits until ts holds it on the session's
+// node; its answer comes on the channel.
+func pollThrough(t *testing.T, ts *testServer, sid string) <-chan answer {
+	t.Helper()
+	ch := make(chan answer, 1)
+	go func() {
+		code, body := get(t, ts.on(sid))
+		ch <- answer{code, body}
+	}()
+	waitFor(t, "the poll to wait on its session's node", func() bool { r, _ := ts.srv.Forwarding(); return r == 1 })
+	return ch
+}
+
+// probeThrough opens an upgrade of sid through ts and sends its probe, which the session's
+// node answers.
+func probeThrough(t *testing.T, ts *testServer, sid string, compress bool) *wsClient {
+	t.Helper()
+	c := dialWS(t, ts.ws+"&sid="+sid, compress)
+	_ = c.conn.WriteString("2probe")
+	if m := c.next(t, 0); m != "3probe" {
+		t.Fatalf("probe answer through %s: %q", ts.addr(), m)
+	}
+	return c
 }
 
 // closedWithin fails unless the connection closes within a second.
@@ -389,21 +397,14 @@ func TestDrainingNodeReleasesWhatItCarries(t *testing.T) {
 	nodes := cluster(t, 2, Options{})
 	a, b := nodes[0], nodes[1]
 	sid, ws := a.handshake(t), a.handshake(t)
-	c := dialWS(t, b.ws+"&sid="+ws, false)
-	_ = c.conn.WriteString("2probe")
-	c.next(t, 0)
+	c := probeThrough(t, b, ws, false)
 	_ = c.conn.WriteString("5")
-	polled := make(chan string, 1)
-	go func() {
-		_, body := get(t, b.on(sid))
-		polled <- body
-	}()
-	waitFor(t, "the poll to wait on a", func() bool { r, _ := b.srv.Forwarding(); return r == 1 })
+	polled := pollThrough(t, b, sid)
 	b.srv.Close(ReasonShutdown)
 	select {
-	case body := <-polled:
-		if body != "6" {
-			t.Fatalf("released poll got %q, want a noop", body)
+	case got := <-polled:
+		if got.body != "6" {
+			t.Fatalf("released poll got %q, want a noop", got.body)
 		}
 	case <-time.After(time.Second):
 		t.Fatal("a poll held on a for a draining node still waits")
