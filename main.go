@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -35,6 +36,7 @@ import (
 
 	"edgeio/bench"
 	"edgeio/bench/relay"
+	"edgeio/codec"
 	"edgeio/hub"
 	"edgeio/hub/cluster"
 	"edgeio/hub/demo"
@@ -147,6 +149,7 @@ var errHelpShown = errors.New("help shown")
 
 // config is everything the serve command reads from flags and the environment.
 type config struct {
+	limits               prometheus.Collector // the bounds as the flags set them (limitsCollector)
 	addr, adminAddr, app string
 	corsOrigins          string
 	opts                 server.Options
@@ -187,6 +190,7 @@ func parseServe(args []string) (*config, error) {
 	if err := parseFlags(fs, args, func(w io.Writer) { serveUsage(w, fs) }); err != nil {
 		return nil, err
 	}
+	c.limits = limitsCollector(fs) // before check() turns some into their internal forms
 	if err := c.readSecret(fs); err != nil {
 		return nil, err
 	}
@@ -296,6 +300,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.adminToken, "admin-token", "", "bearer token for the admin listener (all but /healthz and /readyz; /admin/ needs one)")
 	fs.IntVar(&c.opts.Engine.MaxBuffered, "max-buffered", 4<<20, "bytes queued for one client before it is cut off as a slow consumer (half of it: typing and presence are not sent to it)")
 	fs.IntVar(&c.opts.Engine.MaxQueued, "max-queued", 10_000, "writes (WebSocket) or packets (polling) queued for one client before it is cut off as a slow consumer (half: typing and presence are not sent)")
+	fs.IntVar(&c.opts.DecodeBudget, "decode-budget", codec.DefaultBudget, "memory a packet may decode into, bytes per byte of it (plus 64 KiB); a packet over it is refused with PAYLOAD_TOO_LARGE and its connection closed (0: no budget)")
+	fs.IntVar(&c.opts.MaxDecoding, "max-decoding", 1_000_000, "bytes of packets over 64 KiB decoded at once, process-wide; the others wait their turn (0: no bound)")
 
 	return fs
 }
@@ -334,6 +340,13 @@ func (c *config) check() error {
 		c.hub.Sanitize = security.SanitizeMode(c.sanitize)
 	default:
 		return fmt.Errorf("--sanitize must be html or none, not %q", c.sanitize)
+	}
+	// 0 turns these bounds off on the command line; in server.Options it is the default
+	if c.opts.DecodeBudget == 0 {
+		c.opts.DecodeBudget = -1
+	}
+	if c.opts.MaxDecoding == 0 {
+		c.opts.MaxDecoding = -1
 	}
 	c.opts.CORSOrigins = splitList(c.corsOrigins)
 	c.opts.RequireOrigin = c.requireOrigin
@@ -406,7 +419,7 @@ var serveTopics = []struct {
 		"rate-events", "rate-events-burst", "rate-handshakes", "max-conns-per-ip", "max-conns",
 		"auth-fail-limit", "auth-fail-window", "auth-ban", "auth-fail-tracked", "trusted-proxies", "ip-denylist", "refusal-backlog"}},
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
-	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "allow-eio3", "eio3-parser",
+	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "decode-budget", "max-decoding", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
 	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout", "advertise-addr", "max-forwards"}},
 	{"Shutdown", []string{"drain-timeout"}},
@@ -499,6 +512,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	io.Registry().MustRegister(c.limits)
 	var closeApp func()
 	appReady := func() bool { return true }
 	switch c.app {
@@ -945,4 +959,76 @@ func (p *protection) bansHandler(tokenSet bool) http.Handler {
 			http.Error(w, "GET, POST or DELETE", http.StatusMethodNotAllowed)
 		}
 	})
+}
+
+// limitTopics are the serve topics whose flags are the bounds in force: /metrics exports
+// each numeric one as edgeio_limit{flag, topic, unit}, which the dashboard lists and an
+// alert can compare a rate with.
+var limitTopics = []string{"Chat", "Abuse protection", "Slow clients and recovery", "Protocol"}
+
+var limitDesc = prometheus.NewDesc("edgeio_limit",
+	"A bound in force, by its serve flag: numbers as set, durations in seconds (unit seconds), sizes in bytes (unit bytes); 0 is often 'no limit' (see the flag).",
+	[]string{"flag", "topic", "unit"}, nil)
+
+// limitsCollector exports the numeric flags of limitTopics as fs holds them now: call it
+// right after parsing, as the user set them (0 for "no limit", not an internal form).
+func limitsCollector(fs *flag.FlagSet) prometheus.Collector {
+	var metrics []prometheus.Metric
+	for _, t := range serveTopics {
+		if !slices.Contains(limitTopics, t.title) {
+			continue
+		}
+		for _, name := range t.flags {
+			if m := limitMetric(fs.Lookup(name), t.title); m != nil {
+				metrics = append(metrics, m)
+			}
+		}
+	}
+	return constCollector{desc: limitDesc, metrics: metrics}
+}
+
+// limitMetric is the flag's value as a gauge, nil for a flag that is not a number.
+func limitMetric(f *flag.Flag, topic string) prometheus.Metric {
+	if f == nil {
+		return nil
+	}
+	getter, ok := f.Value.(flag.Getter)
+	if !ok {
+		return nil
+	}
+	unit, v := "", 0.0
+	switch x := getter.Get().(type) {
+	case int:
+		v = float64(x)
+	case int64:
+		v = float64(x)
+	case uint:
+		v = float64(x)
+	case uint64:
+		v = float64(x)
+	case float64:
+		v = x
+	case time.Duration:
+		unit, v = "seconds", x.Seconds()
+	default: // strings and switches are settings, not bounds
+		return nil
+	}
+	if usage := strings.TrimPrefix(f.Usage, "chat: "); unit == "" && (strings.HasPrefix(usage, "bytes") || strings.HasSuffix(usage, ", bytes")) {
+		unit = "bytes"
+	}
+	return prometheus.MustNewConstMetric(limitDesc, prometheus.GaugeValue, v, f.Name, topic, unit)
+}
+
+// constCollector serves metrics fixed at start.
+type constCollector struct {
+	desc    *prometheus.Desc
+	metrics []prometheus.Metric
+}
+
+func (c constCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c constCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c.metrics {
+		ch <- m
+	}
 }

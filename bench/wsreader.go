@@ -56,7 +56,7 @@ func (rd *wsReader) feed(data []byte) bool {
 	return true
 }
 
-func (rd *wsReader) emit(op byte, payload []byte, compressed bool) error {
+func (rd *wsReader) emit(op byte, payload []byte, compressed, _ bool) error {
 	switch op {
 	case codec.WSText, codec.WSBinary:
 		if compressed {

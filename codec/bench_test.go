@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -162,6 +163,29 @@ func BenchmarkParseTextThenJSON(b *testing.B) {
 			b.Fatal(err)
 		}
 		if _, err := d.DecodeText(ep.Data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// Refusing a packet over its budget: a 1 MB frame of empty maps, measured and refused
+// without being built.
+func BenchmarkRefuseMsgpackEmptyMaps(b *testing.B) {
+	frame := mpEvent([]byte{0x80}, 1_000_000-64, 1)
+	benchRefuse(b, func() error { _, err := DecodeMsgpack(frame); return err })
+}
+
+func BenchmarkRefuseJSONEmptyMaps(b *testing.B) {
+	frame := jsonEvent("{}", (1_000_000-64)/3, 1)
+	var d JSONDecoder
+	benchRefuse(b, func() error { _, err := d.DecodeText(frame); return err })
+}
+
+func benchRefuse(b *testing.B, decode func() error) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var over *BudgetError
+		if err := decode(); !errors.As(err, &over) {
 			b.Fatal(err)
 		}
 	}

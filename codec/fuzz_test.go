@@ -190,7 +190,7 @@ func FuzzJSONValue(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := parseJSON(s, 0)
+		got, err := parseJSON(s, 0, math.MaxInt)
 		var want any
 		errStd := json.Unmarshal([]byte(s), &want)
 		if (err == nil) != (errStd == nil) {

@@ -10,13 +10,17 @@ import (
 // jsonParser turns JSON text into the data tree (JSON.parse semantics: strict RFC 8259).
 // Strings without escapes are substrings of the text, so the caller should pass a string it
 // copied once from the read buffer. Arrays and objects are gathered on scratch stacks and
-// then allocated at their exact size.
+// then allocated at their exact size. Every value is charged its heap cost against left
+// (budget.go). A measuring parser (measure) builds no container and boxes no number: it
+// only charges them.
 type jsonParser struct {
-	s     string
-	i     int
-	depth int
-	vals  []any
-	kvs   []member
+	s       string
+	i       int
+	depth   int
+	left    int
+	measure bool
+	vals    []any
+	kvs     []member
 }
 
 type member struct {
@@ -30,10 +34,23 @@ var jsonParsers = sync.Pool{New: func() any { return new(jsonParser) }}
 // maxScratch is the scratch capacity a pooled parser may keep.
 const maxScratch = 1024
 
-// parseJSON parses s[i:] as one JSON value; only whitespace may follow it.
-func parseJSON(s string, i int) (any, error) {
+// parseJSON parses s[i:] as one JSON value; only whitespace may follow it. The value may
+// take limit bytes of heap (budget.go): beyond, errOverBudget.
+func parseJSON(s string, i, limit int) (any, error) {
+	return runJSON(s, i, limit, false)
+}
+
+// measureJSON checks s[i:] as parseJSON does, and charges what its value would take
+// without building it (but for the strings it unescapes, which take no more than their
+// text): it finds a value over its budget for the price of a scan, and finds no other.
+func measureJSON(s string, i, limit int) error {
+	_, err := runJSON(s, i, limit, true)
+	return err
+}
+
+func runJSON(s string, i, limit int, measure bool) (any, error) {
 	p := jsonParsers.Get().(*jsonParser)
-	p.s, p.i, p.depth = s, i, 0
+	p.s, p.i, p.depth, p.left, p.measure = s, i, 0, limit, measure
 	v, err := p.value()
 	if err == nil {
 		p.ws()
@@ -53,6 +70,32 @@ func parseJSON(s string, i int) (any, error) {
 
 func (p *jsonParser) fail() error {
 	return errf("invalid JSON at offset %d", p.i)
+}
+
+// spend charges n bytes of heap to the budget.
+func (p *jsonParser) spend(n int) error {
+	if p.left -= n; p.left < 0 {
+		return errOverBudget
+	}
+	return nil
+}
+
+// growScratch makes room for one more entry of size bytes on a scratch stack by doubling
+// it. Stacks beyond what the pool keeps are charged: a packet's budget bounds what decoding
+// it allocates, the stacks it outgrew included.
+func growScratch[T any](p *jsonParser, stack []T, size int) ([]T, error) {
+	if len(stack) < cap(stack) {
+		return stack, nil
+	}
+	n := max(2*cap(stack), 16)
+	if n > maxScratch {
+		if err := p.spend(n * size); err != nil {
+			return stack, err
+		}
+	}
+	bigger := make([]T, len(stack), n)
+	copy(bigger, stack)
+	return bigger, nil
 }
 
 func (p *jsonParser) ws() {
@@ -77,7 +120,7 @@ func (p *jsonParser) value() (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, nil
+		return s, p.spend(costString)
 	case '[':
 		return p.array()
 	case '{':
@@ -116,19 +159,32 @@ func (p *jsonParser) array() (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
+	if err := p.spend(costSlice); err != nil {
+		return nil, err
+	}
 	base := len(p.vals)
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == ']' {
 		p.i++
 		p.depth--
+		if p.measure {
+			return nil, nil
+		}
 		return []any{}, nil
 	}
 	for {
 		v, err := p.value()
+		if err == nil {
+			err = p.spend(costSlot)
+		}
+		if err == nil && !p.measure {
+			if p.vals, err = growScratch(p, p.vals, costSlot); err == nil {
+				p.vals = append(p.vals, v)
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
-		p.vals = append(p.vals, v)
 		p.ws()
 		if p.i >= len(p.s) {
 			return nil, p.fail()
@@ -143,6 +199,10 @@ func (p *jsonParser) array() (any, error) {
 			return nil, p.fail()
 		}
 	}
+	if p.measure {
+		p.depth--
+		return nil, nil
+	}
 	arr := make([]any, len(p.vals)-base)
 	copy(arr, p.vals[base:])
 	clear(p.vals[base:])
@@ -155,11 +215,17 @@ func (p *jsonParser) object() (any, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	base := len(p.kvs)
+	if err := p.spend(costMap); err != nil {
+		return nil, err
+	}
+	base, n := len(p.kvs), 0
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] == '}' {
 		p.i++
 		p.depth--
+		if p.measure {
+			return nil, nil
+		}
 		return map[string]any{}, nil
 	}
 	for {
@@ -177,10 +243,19 @@ func (p *jsonParser) object() (any, error) {
 		}
 		p.i++
 		v, err := p.value()
+		if err == nil {
+			n++
+			err = p.spend(mapCost(n) - mapCost(n-1))
+		}
+		if err == nil && !p.measure {
+			// a member: a key and a value
+			if p.kvs, err = growScratch(p, p.kvs, 2*costSlot); err == nil {
+				p.kvs = append(p.kvs, member{k, v})
+			}
+		}
 		if err != nil {
 			return nil, err
 		}
-		p.kvs = append(p.kvs, member{k, v})
 		p.ws()
 		if p.i >= len(p.s) {
 			return nil, p.fail()
@@ -194,6 +269,10 @@ func (p *jsonParser) object() (any, error) {
 			p.i--
 			return nil, p.fail()
 		}
+	}
+	if p.measure {
+		p.depth--
+		return nil, nil
 	}
 	m := make(map[string]any, len(p.kvs)-base)
 	for _, kv := range p.kvs[base:] {
@@ -246,7 +325,7 @@ func (p *jsonParser) strSlow(start, i int) (string, error) {
 		switch {
 		case c == '"':
 			p.i = i + 1
-			return sb.String(), nil
+			return sb.String(), p.spend(sb.Cap())
 		case c < 0x20:
 			p.i = i
 			return "", p.fail()
@@ -377,19 +456,26 @@ func (p *jsonParser) number() (any, error) {
 		}
 	}
 	p.i = i
+	var f float64
 	if simple && digits <= 15 {
-		if !neg {
-			return boxUint(mant), nil
+		if !neg && mant < uint64(len(boxedUints)) {
+			return boxedUints[mant], nil
 		}
-		return -float64(mant), nil
+		if f = float64(mant); neg {
+			f = -f
+		}
+	} else {
+		var err error
+		if f, err = strconv.ParseFloat(s[start:i], 64); err != nil {
+			// Only overflow gets here; JSON.parse would say Infinity, which JSON cannot
+			// carry back, so refuse it.
+			return nil, errf("number out of range at offset %d", start)
+		}
 	}
-	f, err := strconv.ParseFloat(s[start:i], 64)
-	if err != nil {
-		// Only overflow gets here; JSON.parse would say Infinity, which JSON cannot
-		// carry back, so refuse it.
-		return nil, errf("number out of range at offset %d", start)
+	if p.measure {
+		return nil, p.spend(costNumber)
 	}
-	return f, nil
+	return f, p.spend(costNumber)
 }
 
 // skipDigits skips one or more digits; it returns -1 when there is none.

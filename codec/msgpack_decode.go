@@ -8,12 +8,15 @@ import (
 )
 
 // mpReader decodes msgpack as notepack.io does, into the data tree. Strings are substrings
-// of s, one copy of the input; bin payloads are copied one by one.
+// of s, one copy of the input; bin payloads are copied one by one. Every value is charged
+// its heap cost against left (budget.go), containers before they are allocated.
 type mpReader struct {
 	b     []byte
 	s     string
 	i     int
 	depth int
+	left  int
+	walk  int // reading a header only: the values skip may still pass over
 }
 
 // undefinedT is notepack's undefined (fixext 1, type 0). Inside data it reads as nil; for
@@ -22,6 +25,14 @@ type undefinedT struct{}
 
 func (r *mpReader) fail() error {
 	return errf("invalid msgpack at offset %d", r.i)
+}
+
+// spend charges n bytes of heap to the budget.
+func (r *mpReader) spend(n int) error {
+	if r.left -= n; r.left < 0 {
+		return errOverBudget
+	}
+	return nil
 }
 
 // take returns the next n bytes' start offset.
@@ -114,8 +125,14 @@ func (r *mpReader) value() (any, error) {
 	case 'm':
 		return r.object(n)
 	case 's':
+		if err := r.spend(costString); err != nil {
+			return nil, err
+		}
 		return r.str(n)
 	case 'b':
+		if err := r.spend(costSlice + n); err != nil {
+			return nil, err
+		}
 		i, err := r.take(n)
 		if err != nil {
 			return nil, err
@@ -127,33 +144,37 @@ func (r *mpReader) value() (any, error) {
 	switch {
 	case c < 0x80:
 		return boxedUints[c], nil
+	case c == 0xc0:
+		return nil, nil
+	case c == 0xc2:
+		return false, nil
+	case c == 0xc3:
+		return true, nil
+	case c >= 0xd4 && c <= 0xd8:
+		return r.ext(c, 1<<(c-0xd4))
+	}
+	// a number: boxed, unless boxUint finds it preallocated (charged all the same)
+	if err := r.spend(costNumber); err != nil {
+		return nil, err
+	}
+	switch {
 	case c >= 0xe0:
 		return float64(int8(c)), nil
-	}
-	switch c {
-	case 0xc0:
-		return nil, nil
-	case 0xc2:
-		return false, nil
-	case 0xc3:
-		return true, nil
-	case 0xca:
+	case c == 0xca:
 		v, err := r.uint(4)
 		return float64(math.Float32frombits(uint32(v))), err
-	case 0xcb:
+	case c == 0xcb:
 		v, err := r.uint(8)
 		return math.Float64frombits(v), err
-	case 0xcc, 0xcd, 0xce, 0xcf:
+	case c >= 0xcc && c <= 0xcf:
 		v, err := r.uint(1 << (c - 0xcc))
 		return boxUint(v), err
-	case 0xd0, 0xd1, 0xd2, 0xd3:
+	case c >= 0xd0 && c <= 0xd3:
 		size := 1 << (c - 0xd0)
 		v, err := r.uint(size)
 		// Sign-extend from size bytes.
 		shift := 64 - 8*size
 		return float64(int64(v<<shift) >> shift), err
-	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8:
-		return r.ext(c, 1<<(c-0xd4))
 	}
 	r.i--
 	return nil, r.fail() // 0xc1 is never used
@@ -168,6 +189,9 @@ func (r *mpReader) enter() error {
 
 func (r *mpReader) array(n int) (any, error) {
 	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	if err := r.spend(costSlice + costSlot*n); err != nil {
 		return nil, err
 	}
 	arr := make([]any, n)
@@ -186,6 +210,9 @@ func (r *mpReader) array(n int) (any, error) {
 
 func (r *mpReader) object(n int) (any, error) {
 	if err := r.enter(); err != nil {
+		return nil, err
+	}
+	if err := r.spend(mapCost(n)); err != nil {
 		return nil, err
 	}
 	m := make(map[string]any, n)
@@ -225,6 +252,9 @@ func (r *mpReader) str(n int) (string, error) {
 		return "", err
 	}
 	if r.s == "" {
+		if r.walk > 0 { // reading a header only: the string, not the whole packet
+			return fixUTF8(string(r.b[i : i+n])), nil
+		}
 		r.s = string(r.b)
 	}
 	return fixUTF8(r.s[i : i+n]), nil
@@ -235,6 +265,9 @@ func (r *mpReader) str(n int) (string, error) {
 // ArrayBuffer. Other types come out as [type, bytes], as notepack returns them.
 func (r *mpReader) ext(c byte, n int) (any, error) {
 	typ, err := r.uint(1)
+	if err == nil {
+		err = r.spend(extCost(c, typ, n))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -252,6 +285,19 @@ func (r *mpReader) ext(c byte, n int) (any, error) {
 		return append([]byte{}, data...), nil
 	}
 	return []any{float64(int8(typ)), append([]byte{}, data...)}, nil
+}
+
+// extCost is what ext allocates for an extension of type typ and n bytes.
+func extCost(c byte, typ uint64, n int) int {
+	switch {
+	case typ == 0 && c == 0xd4:
+		return 0 // undefined
+	case typ == 0 && c == 0xd7:
+		return costString + len("+275760-09-13T00:00:00.000Z") // the longest Date
+	case typ == 0:
+		return costSlice + n
+	}
+	return 2*costSlice + 2*costSlot + costNumber + n
 }
 
 // jsDateJSON is Date#toJSON: an ISO string, or null outside the range of a Date.
@@ -289,50 +335,89 @@ func appendPadded(b []byte, v, width int) []byte {
 }
 
 // skip checks and passes over one value without building it (keys the parser ignores,
-// such as the client's "options").
-func (r *mpReader) skip() error {
+// such as the client's "options"). With charge it charges what value would (map keys
+// aside, and Dates as the string they become), so that a large packet is measured before it
+// is built.
+func (r *mpReader) skip(charge bool) error {
+	if r.walk > 0 {
+		if r.walk--; r.walk == 0 {
+			return errOverBudget
+		}
+	}
 	c, kind, n, err := r.head()
 	if err != nil {
 		return err
 	}
+	cost := 0
 	switch kind {
 	case 'a', 'm':
 		if err := r.enter(); err != nil {
 			return err
 		}
-		if kind == 'm' {
-			n *= 2
+		if cost = costSlice + costSlot*n; kind == 'm' {
+			cost = mapCost(n)
+		}
+		if charge {
+			if err := r.spend(cost); err != nil {
+				return err
+			}
 		}
 		for range n {
-			if err := r.skip(); err != nil {
+			if kind == 'm' {
+				if err := r.skip(false); err != nil { // the key: in mapCost
+					return err
+				}
+			}
+			if err := r.skip(charge); err != nil {
 				return err
 			}
 		}
 		r.depth--
 		return nil
-	case 's', 'b':
-		_, err := r.take(n)
-		return err
+	case 's':
+		cost = costString
+	case 'b':
+		cost = costSlice + n
 	case 'x':
-		_, err := r.take(n + 1)
-		return err
+		return r.skipExt(c, n, charge)
 	}
 	switch {
-	case c < 0xc0 || c >= 0xe0, c == 0xc0, c == 0xc2, c == 0xc3:
+	case kind != 0:
+	case c < 0x80, c == 0xc0, c == 0xc2, c == 0xc3:
 		return nil
-	case c == 0xca:
-		_, err = r.take(4)
-	case c == 0xcb:
-		_, err = r.take(8)
-	case c >= 0xcc && c <= 0xcf:
-		_, err = r.take(1 << (c - 0xcc))
-	case c >= 0xd0 && c <= 0xd3:
-		_, err = r.take(1 << (c - 0xd0))
 	case c >= 0xd4 && c <= 0xd8:
-		_, err = r.take(1 + 1<<(c-0xd4))
+		return r.skipExt(c, 1<<(c-0xd4), charge)
+	case c >= 0xe0:
+		n, cost = 0, costNumber
+	case c == 0xca:
+		n, cost = 4, costNumber
+	case c == 0xcb:
+		n, cost = 8, costNumber
+	case c >= 0xcc && c <= 0xcf:
+		n, cost = 1<<(c-0xcc), costNumber
+	case c >= 0xd0 && c <= 0xd3:
+		n, cost = 1<<(c-0xd0), costNumber
 	default:
 		r.i--
-		err = r.fail()
+		return r.fail()
+	}
+	if charge {
+		if err := r.spend(cost); err != nil {
+			return err
+		}
+	}
+	_, err = r.take(n)
+	return err
+}
+
+// skipExt passes over an extension of n bytes (skip).
+func (r *mpReader) skipExt(c byte, n int, charge bool) error {
+	typ, err := r.uint(1)
+	if err == nil && charge {
+		err = r.spend(extCost(c, typ, n))
+	}
+	if err == nil {
+		_, err = r.take(n)
 	}
 	return err
 }

@@ -151,7 +151,7 @@ func (e *mpEncoder) viaJSON(v json.Marshaler) error {
 	if err != nil {
 		return err
 	}
-	tree, err := parseJSON(string(text), 0)
+	tree, err := parseJSON(string(text), 0, math.MaxInt) // the server's own value: no budget
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // The default parser (socket.io-parser 4.x):
@@ -76,7 +77,12 @@ func EncodeJSON(dst []byte, p *SPacket) (text []byte, attachments [][]byte, err 
 //
 // Decoded packets never alias the input. BINARY_EVENT / BINARY_ACK come out as SEvent /
 // SAck (as socket.io-parser does), with the attachments in place of the placeholders.
+// A packet whose data would take more than its budget (budget.go) is a *BudgetError.
 type JSONDecoder struct {
+	// Budget is the heap a packet's data may take per byte of its text, plus BudgetBase
+	// (DefaultBudget when 0; no budget when negative).
+	Budget int
+
 	pending *SPacket
 	want    int
 	bufs    [][]byte
@@ -89,7 +95,7 @@ func (d *JSONDecoder) DecodeText(b []byte) (*SPacket, error) {
 		d.Reset()
 		return nil, errf("text packet while attachments were due")
 	}
-	p, n, err := decodeJSONPacket(b)
+	p, n, err := decodeJSONPacket(b, budgetLimit(len(b), d.Budget))
 	if err != nil || n == 0 {
 		return p, err
 	}
@@ -123,7 +129,8 @@ func (d *JSONDecoder) Reset() {
 }
 
 // decodeJSONPacket decodes one text packet; n is the number of attachments still due.
-func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
+// Its data may take limit bytes of heap.
+func decodeJSONPacket(b []byte, limit int) (p *SPacket, n int, err error) {
 	if len(b) == 0 || b[0] < '0' || b[0] > '0'+byte(SBinaryAck) {
 		return nil, 0, errf("unknown packet type")
 	}
@@ -158,36 +165,59 @@ func decodeJSONPacket(b []byte) (p *SPacket, n int, err error) {
 	if i == len(b) {
 		return p, n, checkData(t, nil, false)
 	}
-	// One copy of the text; the namespace and plain strings are substrings of it.
-	s := string(b)
-	if s[i] == '/' {
-		j := strings.IndexByte(s[i:], ',')
+	// The header is read, and a large packet's data measured, in b itself (they keep
+	// nothing of it); then one copy of the text is made, of which the namespace and plain
+	// strings are substrings: a packet refused by its measure costs no copy.
+	text := unsafe.String(unsafe.SliceData(b), len(b))
+	var nsp [2]int
+	if text[i] == '/' {
+		j := strings.IndexByte(text[i:], ',')
 		if j < 0 {
-			j = len(s) - i
+			j = len(text) - i
 		}
-		p.Nsp = fixUTF8(s[i : i+j])
-		i = min(i+j+1, len(s))
+		nsp = [2]int{i, i + j}
+		i = min(i+j+1, len(text))
 	}
-	if i < len(s) && s[i] >= '0' && s[i] <= '9' {
+	if i < len(text) && text[i] >= '0' && text[i] <= '9' {
 		start := i
 		var id int64
-		for ; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
-			id = id*10 + int64(s[i]-'0')
+		for ; i < len(text) && text[i] >= '0' && text[i] <= '9'; i++ {
+			id = id*10 + int64(text[i]-'0')
 		}
 		if i-start > 16 || id > maxAckID {
 			return nil, 0, errf("ack id too large")
 		}
 		p.ID = id
 	}
+	if i < len(text) && len(b) > measureAbove {
+		if err := measureJSON(text, i, limit); err != nil {
+			if nsp[1] > 0 {
+				p.Nsp = fixUTF8(strings.Clone(text[nsp[0]:nsp[1]]))
+			}
+			return nil, 0, budgetError(err, p, limit)
+		}
+	}
+	s := string(b)
+	if nsp[1] > 0 {
+		p.Nsp = fixUTF8(s[nsp[0]:nsp[1]])
+	}
 	if i < len(s) {
-		if p.Data, err = parseJSON(s, i); err != nil {
-			return nil, 0, err
+		if p.Data, err = parseJSON(s, i, limit); err != nil {
+			return nil, 0, budgetError(err, p, limit)
 		}
 	}
 	if err := checkData(t, p.Data, i < len(s)); err != nil {
 		return nil, 0, err
 	}
 	return p, n, nil
+}
+
+// budgetError turns errOverBudget into p's *BudgetError; other errors stay as they are.
+func budgetError(err error, p *SPacket, limit int) error {
+	if err == errOverBudget {
+		return &BudgetError{Type: p.Type, Nsp: p.Nsp, ID: p.ID, Limit: limit}
+	}
+	return err
 }
 
 // fillPlaceholders swaps {"_placeholder":true,"num":n} objects for the attachments.

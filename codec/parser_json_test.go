@@ -168,7 +168,7 @@ func TestJSONValues(t *testing.T) {
 		{`[[[]]]`, arr{arr{arr{}}}},
 		{`{"a":{"b":{}}}`, obj{"a": obj{"b": obj{}}}},
 	} {
-		got, err := parseJSON(c.json, 0)
+		got, err := parseJSON(c.json, 0, math.MaxInt)
 		if err != nil || !treeEqual(got, c.want) {
 			t.Errorf("parseJSON(%s) = %#v, %v; want %#v", c.json, got, err, c.want)
 		}
@@ -184,14 +184,14 @@ func TestJSONValues(t *testing.T) {
 		strings.Repeat("[", maxDepth+1) + strings.Repeat("]", maxDepth+1),
 		strings.Repeat(`{"a":`, maxDepth+1) + "1" + strings.Repeat("}", maxDepth+1),
 	} {
-		if got, err := parseJSON(bad, 0); err == nil {
+		if got, err := parseJSON(bad, 0, math.MaxInt); err == nil {
 			t.Errorf("parseJSON(%.40q) = %#v; want error", bad, got)
 		} else if !errors.Is(err, ErrBadSocketPacket) {
 			t.Errorf("parseJSON(%.40q) error %v is not ErrBadSocketPacket", bad, err)
 		}
 	}
 	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
-	if _, err := parseJSON(deep, 0); err != nil {
+	if _, err := parseJSON(deep, 0, math.MaxInt); err != nil {
 		t.Errorf("depth %d: %v", maxDepth, err)
 	}
 }

@@ -60,69 +60,94 @@ func EncodeMsgpack(dst []byte, p *SPacket) ([]byte, error) {
 //
 // Numbers become float64 and a notepack Date (fixext 8, type 0) its ISO string, so the tree
 // matches the JSON parser's. The packet never aliases b. Validation follows the JSON
-// parser: type 0-4, nsp a string, id a non-negative integer, data shaped per type.
-func DecodeMsgpack(b []byte) (*SPacket, error) { return decodeMsgpack(b, false) }
+// parser: type 0-4, nsp a string, id a non-negative integer, data shaped per type. Its data
+// may take DefaultBudget (MsgpackDecoder.Budget).
+func DecodeMsgpack(b []byte) (*SPacket, error) { return MsgpackDecoder{}.Decode(b) }
 
 // DecodeMsgpackV2 decodes one msgpack packet of socket.io-msgpack-parser 2.x (the parser of
 // socket.io-client 2.x), which types an event or ack that holds binary BINARY_EVENT (5) or
 // BINARY_ACK (6): they come out as SEvent and SAck, as from DecodeMsgpack.
-func DecodeMsgpackV2(b []byte) (*SPacket, error) { return decodeMsgpack(b, true) }
-
-func decodeMsgpack(b []byte, binaryTypes bool) (*SPacket, error) {
-	r := mpReader{b: b}
-	_, kind, n, err := r.head()
-	if err != nil {
-		return nil, err
-	}
-	if kind != 'm' {
-		return nil, errf("msgpack packet is not a map")
-	}
-	// Keys start undefined: absent and set to undefined are the same to notepack users.
-	var typ, nsp, id, data any = undefinedT{}, undefinedT{}, undefinedT{}, undefinedT{}
-	for range n {
-		_, kind, kn, err := r.head()
-		if err != nil {
-			return nil, err
-		}
-		if kind != 's' {
-			return nil, errf("msgpack map key is not a string")
-		}
-		ki, err := r.take(kn)
-		if err != nil {
-			return nil, err
-		}
-		var dst *any
-		switch string(b[ki : ki+kn]) {
-		case "type":
-			dst = &typ
-		case "nsp":
-			dst = &nsp
-		case "id":
-			dst = &id
-		case "data":
-			dst = &data
-		default:
-			if err := r.skip(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if *dst, err = r.value(); err != nil {
-			return nil, err
-		}
-	}
-	if r.i != len(b) {
-		return nil, errf("%d trailing bytes", len(b)-r.i)
-	}
-	return packetOf(typ, nsp, id, data, binaryTypes)
-}
+func DecodeMsgpackV2(b []byte) (*SPacket, error) { return MsgpackDecoder{V2: true}.Decode(b) }
 
 // DecodeMsgpackText decodes a text message of socket.io-msgpack-parser 2.x, the parser of
 // socket.io-client 2.x: it sends CONNECT, DISCONNECT and ERROR as JSON.stringify(packet),
 // an object {type, nsp, data?, id?}, and everything else as msgpack. Validation is
 // DecodeMsgpack's; other keys (a v2 CONNECT's query) are ignored.
-func DecodeMsgpackText(b []byte) (*SPacket, error) {
-	v, err := parseJSON(string(b), 0)
+func DecodeMsgpackText(b []byte) (*SPacket, error) { return MsgpackDecoder{}.DecodeText(b) }
+
+// MsgpackDecoder decodes the msgpack parser's packets with a decode budget (budget.go): a
+// packet whose data would take more is a *BudgetError. The zero value decodes
+// socket.io-msgpack-parser 3.x packets with DefaultBudget.
+type MsgpackDecoder struct {
+	// Budget is the heap a packet's data may take per byte of it, plus BudgetBase
+	// (DefaultBudget when 0; no budget when negative).
+	Budget int
+	// V2 takes socket.io-msgpack-parser 2.x's packets (DecodeMsgpackV2, DecodeMsgpackText).
+	V2 bool
+}
+
+// Decode decodes one msgpack packet (DecodeMsgpack, or DecodeMsgpackV2 with V2).
+func (d MsgpackDecoder) Decode(b []byte) (*SPacket, error) {
+	return decodeMsgpack(b, budgetLimit(len(b), d.Budget), d.V2)
+}
+
+// DecodeText decodes a text message of socket.io-msgpack-parser 2.x (DecodeMsgpackText).
+func (d MsgpackDecoder) DecodeText(b []byte) (*SPacket, error) {
+	return decodeMsgpackText(b, budgetLimit(len(b), d.Budget))
+}
+
+// headerWalk bounds the values passed over to find the header of a packet over its budget
+// (a millisecond's work): beyond, the refusal carries no ack id.
+const headerWalk = 1 << 16
+
+// decodeMsgpack decodes one packet whose data may take limit bytes of heap; with
+// binaryTypes, 2.x's BINARY_EVENT and BINARY_ACK are taken as EVENT and ACK.
+func decodeMsgpack(b []byte, limit int, binaryTypes bool) (*SPacket, error) {
+	if len(b) > measureAbove {
+		r := mpReader{b: b, left: limit}
+		if _, _, _, _, err := r.packet(measureData); err != nil {
+			return nil, overBudget(err, b, "", limit, binaryTypes)
+		}
+	}
+	r := mpReader{b: b, left: limit}
+	typ, nsp, id, data, err := r.packet(buildData)
+	if err != nil {
+		return nil, overBudget(err, b, r.s, limit, binaryTypes)
+	}
+	return packetOf(typ, nsp, id, data, binaryTypes)
+}
+
+// overBudget turns errOverBudget into a *BudgetError with the packet's header, read again
+// for its sender's sake: passing over the data (a msgpack client writes the id after it)
+// as long as that is cheap. s is the packet's text if it was copied already. Other errors
+// are returned as they are.
+func overBudget(err error, b []byte, s string, limit int, binaryTypes bool) error {
+	if err != errOverBudget {
+		return err
+	}
+	e := &BudgetError{ID: NoID, Limit: limit}
+	r := mpReader{b: b, s: s, left: limit, walk: headerWalk}
+	if typ, nsp, id, _, err := r.packet(passData); err == nil {
+		if p, err := headerOf(typ, nsp, id, binaryTypes); err == nil {
+			e.Type, e.Nsp, e.ID = p.Type, p.Nsp, p.ID
+		}
+	}
+	return e
+}
+
+func decodeMsgpackText(b []byte, limit int) (*SPacket, error) {
+	s := string(b)
+	var v any
+	var err error
+	if len(b) > measureAbove {
+		err = measureJSON(s, 0, limit)
+	}
+	if err == nil {
+		v, err = parseJSON(s, 0, limit)
+	}
+	if err == errOverBudget {
+		return nil, &BudgetError{ID: NoID, Limit: limit} // not an event: nothing to answer
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -160,9 +185,87 @@ func EncodeMsgpackText(dst []byte, p *SPacket) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
+// What packet does with a packet's data.
+type dataMode uint8
+
+const (
+	buildData   dataMode = iota // decode it (and the other fields)
+	measureData                 // charge what it would take, building nothing
+	passData                    // pass over it, reading only the other fields
+)
+
+// packet reads a packet's map: its fields, undefinedT where absent; other keys are passed
+// over. How the data is read is mode's.
+func (r *mpReader) packet(mode dataMode) (typ, nsp, id, data any, err error) {
+	_, kind, n, err := r.head()
+	if err != nil {
+		return
+	}
+	if kind != 'm' {
+		err = errf("msgpack packet is not a map")
+		return
+	}
+	// Keys start undefined: absent and set to undefined are the same to notepack users.
+	typ, nsp, id, data = undefinedT{}, undefinedT{}, undefinedT{}, undefinedT{}
+	for range n {
+		_, kind, kn, err := r.head()
+		if err != nil {
+			return typ, nsp, id, data, err
+		}
+		if kind != 's' {
+			return typ, nsp, id, data, errf("msgpack map key is not a string")
+		}
+		ki, err := r.take(kn)
+		if err != nil {
+			return typ, nsp, id, data, err
+		}
+		var dst *any
+		charge := false
+		switch string(r.b[ki : ki+kn]) {
+		case "type":
+			dst = &typ
+		case "nsp":
+			dst = &nsp
+		case "id":
+			dst = &id
+		case "data":
+			dst, charge = &data, mode == measureData
+		}
+		switch {
+		case dst == nil || mode == measureData || dst == &data && mode == passData:
+			err = r.skip(charge)
+		default:
+			*dst, err = r.value()
+		}
+		if err != nil {
+			return typ, nsp, id, data, err
+		}
+	}
+	if r.i != len(r.b) {
+		err = errf("%d trailing bytes", len(r.b)-r.i)
+	}
+	return
+}
+
 // packetOf validates the fields of a decoded packet (undefinedT where absent); with
 // binaryTypes, BINARY_EVENT and BINARY_ACK are taken as EVENT and ACK.
 func packetOf(typ, nsp, id, data any, binaryTypes bool) (*SPacket, error) {
+	p, err := headerOf(typ, nsp, id, binaryTypes)
+	if err != nil {
+		return nil, err
+	}
+	_, undef := data.(undefinedT)
+	if !undef {
+		p.Data = data
+	}
+	if err := checkData(p.Type, p.Data, !undef); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// headerOf validates a packet's type, namespace and ack id (packetOf).
+func headerOf(typ, nsp, id any, binaryTypes bool) (*SPacket, error) {
 	p := &SPacket{ID: NoID}
 	t, ok := typ.(float64)
 	last := float64(SConnectError)
@@ -188,14 +291,6 @@ func packetOf(typ, nsp, id, data any, binaryTypes bool) (*SPacket, error) {
 			return nil, errf("invalid ack id")
 		}
 		p.ID = int64(f)
-	}
-	_, undef := data.(undefinedT)
-	if !undef {
-		p.Data = data
-	}
-	present := !undef
-	if err := checkData(p.Type, p.Data, present); err != nil {
-		return nil, err
 	}
 	return p, nil
 }

@@ -212,7 +212,8 @@ func TestMsgpackDecodeErrors(t *testing.T) {
 		{"deep", mp(2, "92a161"+strings.Repeat("91", maxDepth)+"c0")},
 		{"deep skipped", "83a47479706502a36e7370a12fa76f7074696f6e73" + strings.Repeat("91", maxDepth+1) + "c0"},
 	} {
-		if p, err := DecodeMsgpack(unhex(t, c.hex)); !errors.Is(err, ErrBadSocketPacket) {
+		// no budget: "deep" would be over it before it is too deep
+		if p, err := (MsgpackDecoder{Budget: -1}).Decode(unhex(t, c.hex)); !errors.Is(err, ErrBadSocketPacket) {
 			t.Errorf("%s: DecodeMsgpack = %+v, %v; want ErrBadSocketPacket", c.name, p, err)
 		}
 	}
@@ -282,10 +283,10 @@ func TestMsgpackEncode(t *testing.T) {
 			t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		got, err := DecodeMsgpack(enc)
+		got, err := (MsgpackDecoder{Budget: -1}).Decode(enc) // "huge array" is over the budget
 		want := &SPacket{Type: SEvent, Nsp: "/chat", ID: 70000, Data: c.want}
 		if err != nil || !spktEqual(got, want) {
-			t.Errorf("%s: decoded %#v, %v; want %#v", c.name, got.Data, err, c.want)
+			t.Errorf("%s: decoded %#v, %v; want %#v", c.name, got, err, c.want)
 		}
 	}
 	// Binary types have no msgpack form of their own; an empty Nsp is the main namespace.

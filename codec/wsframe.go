@@ -38,6 +38,9 @@ type WSDecoder struct {
 	MaxMessage int  // largest message, fragments together; 0 means no limit
 	Deflate    bool // permessage-deflate was negotiated: RSV1 marks a compressed message
 	FromServer bool // a client's decoder: frames come unmasked
+	// Alloc returns an empty buffer with room for n bytes, for a frame that arrives over
+	// several reads (its payload is then emitted as owned); nil makes one.
+	Alloc func(n int) []byte
 
 	partial    []byte // the start of a frame that has not fully arrived
 	message    []byte // the fragments of an unfinished message
@@ -46,8 +49,11 @@ type WSDecoder struct {
 }
 
 // WSEmit receives one control frame or one whole data message. payload is only valid
-// during the call; compressed reports a permessage-deflate payload still to inflate.
-type WSEmit func(opcode byte, payload []byte, compressed bool) error
+// during the call unless owned: a message that arrived over several reads (or fragments)
+// was gathered in a buffer of the decoder's, which it then gives up, and the callee may
+// keep it instead of copying it. compressed reports a permessage-deflate payload still to
+// inflate.
+type WSEmit func(opcode byte, payload []byte, compressed, owned bool) error
 
 // Feed decodes data, which it may modify (payloads are unmasked in place), and calls emit
 // for each frame or message completed by it. An error from emit stops decoding and is
@@ -60,20 +66,23 @@ func (d *WSDecoder) Feed(data []byte, emit WSEmit) error {
 		}
 		frame := d.partial
 		d.partial = nil
-		if _, err := d.frame(frame, emit); err != nil {
+		if _, err := d.frame(frame, emit, true); err != nil {
 			return err
 		}
 		data = rest
 	}
 	for len(data) > 0 {
-		n, err := d.frame(data, emit)
+		n, err := d.frame(data, emit, false)
 		if err != nil {
 			return err
 		}
 		if n == 0 { // keep the incomplete rest, sized for the whole frame when known
 			need, _ := d.frameLen(data)
-			d.partial = make([]byte, len(data), max(need, 14))
-			copy(d.partial, data)
+			if d.Alloc != nil {
+				d.partial = append(d.Alloc(max(need, 14)), data...)
+			} else {
+				d.partial = append(make([]byte, 0, max(need, 14)), data...)
+			}
 			return nil
 		}
 		data = data[n:]
@@ -147,8 +156,9 @@ func (d *WSDecoder) frameLen(b []byte) (int, error) {
 	return size + n, nil
 }
 
-// frame decodes the frame b starts with and returns its length, 0 when it is incomplete.
-func (d *WSDecoder) frame(b []byte, emit WSEmit) (int, error) {
+// frame decodes the frame b starts with and returns its length, 0 when it is incomplete;
+// owned says b is the decoder's to give up.
+func (d *WSDecoder) frame(b []byte, emit WSEmit, owned bool) (int, error) {
 	total, err := d.frameLen(b)
 	if err != nil {
 		return 0, err
@@ -171,13 +181,13 @@ func (d *WSDecoder) frame(b []byte, emit WSEmit) (int, error) {
 		if !fin || len(payload) > 125 {
 			return 0, ErrWSProtocol
 		}
-		return total, emit(op, payload, false)
+		return total, emit(op, payload, false, false)
 	case WSText, WSBinary:
 		if d.messageOp != 0 {
 			return 0, ErrWSProtocol // a new message inside a fragmented one
 		}
 		if fin {
-			return total, emit(op, payload, rsv1)
+			return total, emit(op, payload, rsv1, owned)
 		}
 		d.messageOp, d.compressed = op, rsv1
 		d.message = append(make([]byte, 0, len(payload)*2), payload...)
@@ -192,7 +202,7 @@ func (d *WSDecoder) frame(b []byte, emit WSEmit) (int, error) {
 		}
 		msg, msgOp, compressed := d.message, d.messageOp, d.compressed
 		d.message, d.messageOp, d.compressed = nil, 0, false
-		return total, emit(msgOp, msg, compressed)
+		return total, emit(msgOp, msg, compressed, true)
 	}
 	return 0, ErrWSProtocol // reserved opcodes
 }

@@ -20,20 +20,36 @@ type wsEvent struct {
 	compressed bool
 }
 
-// feedAll feeds stream in chunks of the given size and collects what is emitted.
+// feedAll feeds stream in chunks of the given size and collects what is emitted. Each
+// chunk is overwritten once fed, as a reader's buffer is: a payload emitted as owned must
+// not change after it (nor may one emitted as not owned be kept, which feedAll does not).
 func feedAll(d *WSDecoder, stream []byte, chunk int) ([]wsEvent, error) {
 	var got []wsEvent
-	emit := func(op byte, p []byte, c bool) error {
+	var owned [][]byte
+	var ownedText []string
+	emit := func(op byte, p []byte, c, own bool) error {
 		got = append(got, wsEvent{op, string(p), c})
+		if own {
+			owned, ownedText = append(owned, p), append(ownedText, string(p))
+		}
 		return nil
 	}
 	stream = append([]byte(nil), stream...)
 	for len(stream) > 0 {
 		n := min(chunk, len(stream))
-		if err := d.Feed(stream[:n], emit); err != nil {
+		err := d.Feed(stream[:n], emit)
+		for i := range stream[:n] {
+			stream[i] = 0xee
+		}
+		if err != nil {
 			return got, err
 		}
 		stream = stream[n:]
+	}
+	for i, p := range owned {
+		if string(p) != ownedText[i] {
+			return got, fmt.Errorf("an owned payload changed after it was emitted: %q, was %q", p, ownedText[i])
+		}
 	}
 	return got, nil
 }
@@ -130,8 +146,14 @@ func FuzzWSDecoder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, stream []byte, chunk uint8) {
 		fromServer := chunk&0x80 != 0
 		chunk &= 0x7f
-		whole, errWhole := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer}, stream, len(stream)+1)
-		split, errSplit := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer}, stream, int(chunk)+1)
+		// half the time with buffers of its own for frames split across reads
+		var alloc func(int) []byte
+		if chunk&0x40 != 0 {
+			alloc = func(n int) []byte { return make([]byte, 0, n+7) }
+		}
+		chunk &= 0x3f
+		whole, errWhole := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer, Alloc: alloc}, stream, len(stream)+1)
+		split, errSplit := feedAll(&WSDecoder{MaxMessage: 4096, Deflate: true, FromServer: fromServer, Alloc: alloc}, stream, int(chunk)+1)
 		if fmt.Sprint(whole) != fmt.Sprint(split) || (errWhole == nil) != (errSplit == nil) {
 			t.Fatalf("whole: %v %v; split by %d: %v %v", whole, errWhole, int(chunk)+1, split, errSplit)
 		}

@@ -1,4 +1,4 @@
-// Chat app authentication (SPEC.md 2, docs/events.md "Connecting"): a JWT in the CONNECT auth
+// Chat app authentication (docs/events.md "Connecting"): a JWT in the CONNECT auth
 // payload, an Authorization: Bearer header or a token query parameter, on every transport and
 // both parsers; refusals with connect_error "unauthorized" and data.code UNAUTHORIZED or
 // TOKEN_EXPIRED; the rooms claim, --room-policy closed, personal rooms, display names.
@@ -43,7 +43,7 @@ for (const combo of chatMatrix()) {
 }
 
 describe("refusals", () => {
-  // At most nine failed authentications per server: ten from one IP would ban it (SPEC.md 2).
+  // At most nine failed authentications per server: ten from one IP would ban it (docs/security.md).
   let refusing;
   before(async () => { refusing = await startChat(); });
   after(async () => { await refusing?.stop(); });

@@ -1,4 +1,4 @@
-// Chat errors (SPEC.md 4 and 5, docs/events.md "Answers and errors"): INVALID_PAYLOAD in
+// Chat errors (docs/events.md "Answers and errors", docs/security.md): INVALID_PAYLOAD in
 // many shapes for every event, FORBIDDEN, NOT_IN_ROOM and NOT_FOUND, each delivered both ways
 // (the ack { ok: false, error: { code, message } } and, without an ack, an `error` event
 // { message, code }); a refused event changes nothing stored and leaves the connection up.
@@ -315,7 +315,7 @@ describe("limits and rules (websocket/json)", () => {
   });
 
   it("--sanitize html escapes '&' even when the text looks like an entity (what was typed is what is shown)", async () => {
-    // SPEC.md 5: tags removed and < > & " ' escaped. "AT&amp;T" typed literally must not turn
+    // docs/events.md, Payloads: tags removed and < > & " ' escaped. "AT&amp;T" typed literally must not turn
     // into "AT&T" on screen, and "&lt;b&gt;" must not turn into "<b>".
     const room = uniq("amp");
     const s = await chatConnect(server, uniq("writer"));

@@ -1,5 +1,5 @@
 // Three edgeio nodes on one redis-server (--redis-url): clients of both parsers, over polling,
-// WebSocket and the upgrade, spread over the nodes and sharing rooms. Every event of SPEC.md 3
+// WebSocket and the upgrade, spread over the nodes and sharing rooms. Every event of docs/events.md
 // must reach every socket it is meant for exactly once and no other socket; history, edits,
 // read watermarks and clientMsgId de-duplication are the same from every node; a node holds
 // a room's Redis channel only while it has members there.

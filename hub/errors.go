@@ -9,7 +9,7 @@ import (
 	"edgeio/server"
 )
 
-// Error codes of SPEC.md section 4.
+// Error codes of docs/events.md, "Answers and errors".
 const (
 	CodeUnauthorized    = "UNAUTHORIZED"
 	CodeTokenExpired    = "TOKEN_EXPIRED"

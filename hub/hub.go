@@ -102,6 +102,9 @@ func (h *Hub) Install(io *server.Server) {
 	// a recovering connection takes over only a socket of the same user
 	h.nsp.RecoverAs(func(s *server.Socket) string { return s.Data().(*member).user.ID })
 	h.nsp.OnSlowConsumer("error", map[string]any{"code": CodeSlowConsumer, "message": "slow consumer: disconnected, reconnect and fetch history"})
+	h.nsp.OnOverBudget(func(s *server.Socket, ack server.AckFunc, message string) {
+		reply(s, ack, nil, &chatError{code: CodePayloadTooLarge, message: message})
+	})
 }
 
 // Close stops the hub's tick loops, flushing pending receipts.
@@ -114,6 +117,8 @@ func (h *Hub) Close() {
 // authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
 func (h *Hub) authenticate(s *server.Socket) error {
 	u, err := h.verifier.Verify(h.handshakeToken(s))
+	// a credential is not kept past its check (nor paid for by every idle connection)
+	delete(s.Handshake.Auth, "token")
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {
@@ -140,7 +145,7 @@ func (h *Hub) authenticate(s *server.Socket) error {
 
 type handler func(h *Hub, s *server.Socket, m *member, args []any) (map[string]any, *chatError)
 
-// handlers is every client event of SPEC.md section 3.
+// handlers is every client event of docs/events.md.
 var handlers = map[string]handler{
 	"join-room":         (*Hub).joinRoom,
 	"leave-room":        (*Hub).leaveRoom,

@@ -8,7 +8,7 @@ import (
 	"edgeio/server/security"
 )
 
-// Options configures the chat app. Zero fields take SPEC.md's defaults.
+// Options configures the chat app. Zero fields take the documented defaults (docs/events.md, docs/security.md).
 type Options struct {
 	RoomPolicy        auth.RoomPolicy       // rooms for tokens without a rooms claim (open)
 	Sanitize          security.SanitizeMode // html

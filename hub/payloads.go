@@ -12,7 +12,7 @@ import (
 // isoTime writes t as JSON.stringify(new Date()) does: UTC with milliseconds.
 func isoTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
-// messagePayload is SPEC.md's MessagePayload, or a tombstone for a deleted message.
+// messagePayload is docs/events.md's MessagePayload, or a tombstone for a deleted message.
 func messagePayload(m *store.Message) map[string]any {
 	if m.Deleted {
 		return map[string]any{"id": m.ID, "roomId": m.RoomID, "deleted": true, "deletedAt": isoTime(m.DeletedAt)}
@@ -60,7 +60,7 @@ func attachmentPayload(a store.Attachment) map[string]any {
 	return p
 }
 
-// presenceInfo is SPEC.md's PresenceInfo.
+// presenceInfo is docs/events.md's PresenceInfo.
 func presenceInfo(userID, username, status string, lastSeen time.Time) map[string]any {
 	p := map[string]any{"userId": userID, "username": username, "status": status}
 	if !lastSeen.IsZero() {

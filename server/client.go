@@ -35,6 +35,7 @@ type client struct {
 
 func (s *Server) newClient(sess *engine.Session) engine.Handler {
 	c := &client{srv: s, sess: sess, sockets: make(map[string]*Socket, 1)}
+	c.dec.Budget = s.opts.DecodeBudget
 	if sess.Protocol == 3 {
 		// Socket.IO v4 clients (Engine.IO v3) join the main namespace without asking.
 		c.parserKnown = true
@@ -69,39 +70,41 @@ func (c *client) OnMessage(data []byte, binary bool) {
 			c.parser = parserMsgpack
 		}
 	}
-	var p *codec.SPacket
-	var err error
+	p, err := c.decode(data, binary)
+	var over *codec.BudgetError
 	switch {
-	case c.parser == parserMsgpack && binary && c.sess.Protocol == 3:
-		p, err = codec.DecodeMsgpackV2(data)
-	case c.parser == parserMsgpack && binary:
-		p, err = codec.DecodeMsgpack(data)
-	case c.parser == parserMsgpack && c.sess.Protocol == 3:
-		p, err = codec.DecodeMsgpackText(data) // msgpack parser 2.x: CONNECT, DISCONNECT
-	case c.parser == parserMsgpack:
-		err = errTextOnMsgpack
-	case binary:
-		p, err = c.dec.DecodeBinary(data)
-	default:
-		p, err = c.dec.DecodeText(data)
-	}
-	if err != nil {
+	case errors.As(err, &over):
+		c.overBudget(over)
+	case err != nil:
 		c.sess.Close("parse error")
-		return
-	}
-	if p != nil {
+	case p != nil:
 		c.route(p)
 	}
 }
 
-func (c *client) route(p *codec.SPacket) {
-	name := p.Nsp
+// nspName is the namespace a packet's nsp names.
+func (c *client) nspName(nsp string) string {
 	if c.sess.Protocol == 3 {
-		name, _, _ = strings.Cut(name, "?") // v4 clients put the query in the namespace
+		nsp, _, _ = strings.Cut(nsp, "?") // v4 clients put the query in the namespace
 	}
+	return nsp
+}
+
+// socketFor is the connection's socket in the namespace a packet's nsp names, or nil.
+func (c *client) socketFor(nsp string) *Socket {
 	c.mu.Lock()
-	s := c.sockets[name]
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	return c.sockets[c.nspName(nsp)]
+}
+
+func (c *client) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+func (c *client) route(p *codec.SPacket) {
+	name, s := c.nspName(p.Nsp), c.socketFor(p.Nsp)
 	switch {
 	case p.Type == codec.SConnect && s == nil:
 		auth, _ := p.Data.(map[string]any)
@@ -145,6 +148,7 @@ func (c *client) connect(name string, auth map[string]any) {
 	c.sockets[name] = s
 	if c.connectTimer != nil {
 		c.connectTimer.Stop()
+		c.connectTimer = nil // an idle connection keeps no timer it is done with
 	}
 	s.connected = true
 	c.mu.Unlock()

@@ -9,6 +9,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"edgeio/server/auth"
 )
 
 // The dashboard on the admin listener: /dashboard is one page (no external scripts) that
@@ -21,21 +25,25 @@ var dashboardPage []byte
 
 const dashboardCookie = "edgeio_admin"
 
-// dashboardData is what /dashboard/data answers: counters as they stand (the page turns them
-// into rates) and the delivery histogram's cumulative buckets (the page turns deltas into
-// percentiles over each second).
+// dashboardData is what /dashboard/data answers: counters as they stand (the page turns
+// their deltas into rates), gauges, counters by reason, the delivery histogram's cumulative
+// buckets (the page turns deltas into percentiles over each second), the busiest rooms and
+// the bounds in force. Everything comes from the metrics registry and the shards' room
+// sizes, which /metrics and the old page read already.
 type dashboardData struct {
-	Time       int64              `json:"time"` // unix ms
-	Sessions   map[string]int     `json:"sessions"`
-	Sockets    int                `json:"sockets"`
-	Rooms      int                `json:"rooms"`
-	MessagesIn float64            `json:"messagesIn"`
-	Broadcasts float64            `json:"broadcasts"`
-	Delivery   [][2]float64       `json:"delivery"` // [upper bound in seconds, cumulative count]
-	Refusals   map[string]float64 `json:"refusals"`
-	Closes     map[string]float64 `json:"closes"`
-	Redis      *dashboardRedis    `json:"redis"` // nil without a cluster
-	TopRooms   []dashboardRoom    `json:"topRooms"`
+	Time     int64                         `json:"time"`    // unix ms
+	Started  int64                         `json:"started"` // the process's start, unix ms
+	Sessions map[string]int                `json:"sessions"`
+	Sockets  int                           `json:"sockets"`
+	Rooms    int                           `json:"rooms"` // named rooms: no socket id rooms, no personal rooms
+	Counters map[string]float64            `json:"counters"`
+	Gauges   map[string]float64            `json:"gauges"`
+	Reasons  map[string]map[string]float64 `json:"reasons"`
+	Delivery [][2]float64                  `json:"delivery"` // [upper bound in seconds, cumulative count]
+	Redis    *dashboardRedis               `json:"redis"`    // nil without a cluster
+	Recovery bool                          `json:"recovery"` // connection state recovery is on
+	TopRooms []dashboardRoom               `json:"topRooms"`
+	Limits   []dashboardLimit              `json:"limits"`
 }
 
 type dashboardRedis struct {
@@ -47,6 +55,36 @@ type dashboardRoom struct {
 	Room    string `json:"room"`
 	Members int    `json:"members"`
 }
+
+// dashboardLimit is one edgeio_limit sample: a bound and its flag.
+type dashboardLimit struct {
+	Flag  string  `json:"flag"`
+	Topic string  `json:"topic"`
+	Unit  string  `json:"unit"` // "", "seconds" or "bytes"
+	Value float64 `json:"value"`
+}
+
+// The metrics the page shows, by the names it knows them under.
+var (
+	dashboardCounters = map[string]string{
+		"edgeio_messages_in_total": "messagesIn", "edgeio_bytes_in_total": "bytesIn",
+		"edgeio_packets_out_total": "packetsOut", "edgeio_bytes_out_total": "bytesOut",
+		"edgeio_broadcasts_total": "broadcasts", "edgeio_sessions_opened_total": "sessionsOpened",
+		"edgeio_upgrades_total": "upgrades", "edgeio_recoveries_total": "recoveries",
+		"edgeio_recovery_replayed_total": "replayed", "edgeio_redis_published_total": "redisPublished",
+		"edgeio_redis_received_total": "redisReceived", "edgeio_redis_dropped_total": "redisDropped",
+		"edgeio_redis_errors_total": "redisErrors",
+	}
+	dashboardGauges = map[string]string{
+		"process_resident_memory_bytes": "rss", "go_memstats_heap_alloc_bytes": "heap", "go_goroutines": "goroutines",
+		"edgeio_recovery_kept": "recoveryKept", "edgeio_recovery_log_broadcasts": "recoveryLog",
+		"edgeio_recovery_log_bytes": "recoveryLogBytes", "edgeio_bans": "bans",
+	}
+	dashboardReasons = map[string]string{
+		"edgeio_refusals_total": "refusals", "edgeio_session_closes_total": "closes",
+		"edgeio_shed_total": "shed", "edgeio_recovery_evicted_total": "evicted",
+	}
+)
 
 // dashboard serves the page and its data under a token (cookie or Bearer), or openly
 // without one.
@@ -94,64 +132,95 @@ func (s *Server) dashboardData(n int) *dashboardData {
 		Time:     time.Now().UnixMilli(),
 		Sessions: map[string]int{"polling": polling, "websocket": websocket},
 		Sockets:  s.socketCount(),
-		Rooms:    s.shards.Rooms(),
-		Refusals: map[string]float64{},
-		Closes:   map[string]float64{},
-		TopRooms: s.topRooms(n),
+		Counters: map[string]float64{},
+		Gauges:   map[string]float64{},
+		Reasons:  map[string]map[string]float64{},
 		Delivery: [][2]float64{},
+		Limits:   []dashboardLimit{},
+		Recovery: s.recovery != nil,
 	}
+	for _, key := range dashboardReasons {
+		d.Reasons[key] = map[string]float64{}
+	}
+	d.Rooms, d.TopRooms = s.namedRooms(n)
 	families, _ := s.metrics.registry.Gather()
 	for _, f := range families {
+		name := f.GetName()
 		for _, m := range f.GetMetric() {
-			label := ""
-			if l := m.GetLabel(); len(l) > 0 {
-				label = l[0].GetValue()
-			}
-			switch f.GetName() {
-			case "edgeio_messages_in_total":
-				d.MessagesIn = m.GetCounter().GetValue()
-			case "edgeio_broadcasts_total":
-				d.Broadcasts = m.GetCounter().GetValue()
-			case "edgeio_refusals_total":
-				d.Refusals[label] = m.GetCounter().GetValue()
-			case "edgeio_session_closes_total":
-				d.Closes[label] = m.GetCounter().GetValue()
-			case "edgeio_broadcast_seconds":
+			v := metricValue(m)
+			switch {
+			case dashboardCounters[name] != "":
+				d.Counters[dashboardCounters[name]] += v
+			case dashboardGauges[name] != "":
+				d.Gauges[dashboardGauges[name]] = v
+			case dashboardReasons[name] != "":
+				d.Reasons[dashboardReasons[name]][labelValue(m, "")] += v
+			case name == "edgeio_broadcast_seconds":
 				for _, b := range m.GetHistogram().GetBucket() {
 					d.Delivery = append(d.Delivery, [2]float64{b.GetUpperBound(), float64(b.GetCumulativeCount())})
 				}
-			case "edgeio_redis_up":
-				if d.Redis == nil {
-					d.Redis = &dashboardRedis{}
-				}
-				d.Redis.Up = m.GetGauge().GetValue() == 1
-			case "edgeio_cluster_nodes":
-				if d.Redis == nil {
-					d.Redis = &dashboardRedis{}
-				}
-				d.Redis.Nodes = m.GetGauge().GetValue()
+			case name == "edgeio_limit":
+				d.Limits = append(d.Limits, dashboardLimit{Flag: labelValue(m, "flag"), Topic: labelValue(m, "topic"), Unit: labelValue(m, "unit"), Value: v})
+			case name == "process_start_time_seconds":
+				d.Started = int64(v * 1000)
+			case name == "edgeio_redis_up":
+				d.redis().Up = v == 1
+			case name == "edgeio_cluster_nodes":
+				d.redis().Nodes = v
 			}
 		}
 	}
 	return d
 }
 
-// topRooms is the n rooms of the main namespace with the most members on this node; the
-// rooms of single sockets (their ids) are left out.
-func (s *Server) topRooms(n int) []dashboardRoom {
+func (d *dashboardData) redis() *dashboardRedis {
+	if d.Redis == nil {
+		d.Redis = &dashboardRedis{}
+	}
+	return d.Redis
+}
+
+// metricValue is a sample's value, whatever its type (histograms and summaries: 0).
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+// labelValue is the value of the sample's label called name ("": its first label).
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if name == "" || l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// namedRooms counts the rooms of the main namespace that have a name, and lists the n with
+// the most members on this node: the rooms of single sockets (their ids) and the users'
+// personal rooms (user:<id>, which every socket of a user joins) are left out.
+func (s *Server) namedRooms(n int) (count int, top []dashboardRoom) {
 	nsp := s.Of("/")
 	prefix := nsp.roomKey("")
-	sizes := s.shards.RoomSizes(func(k string) bool { return strings.HasPrefix(k, prefix) })
-	out := make([]dashboardRoom, 0, len(sizes))
+	personal := prefix + auth.PersonalRoom("")
+	sizes := s.shards.RoomSizes(func(k string) bool { return strings.HasPrefix(k, prefix) && !strings.HasPrefix(k, personal) })
+	top = make([]dashboardRoom, 0, len(sizes))
 	for k, members := range sizes {
 		room := k[len(prefix):]
 		if nsp.Socket(room) != nil {
 			continue
 		}
-		out = append(out, dashboardRoom{Room: room, Members: members})
+		top = append(top, dashboardRoom{Room: room, Members: members})
 	}
-	slices.SortFunc(out, func(a, b dashboardRoom) int {
+	slices.SortFunc(top, func(a, b dashboardRoom) int {
 		return cmp.Or(cmp.Compare(b.Members, a.Members), strings.Compare(a.Room, b.Room))
 	})
-	return out[:min(n, len(out))]
+	return len(top), top[:min(n, len(top))]
 }

@@ -5,19 +5,26 @@ import (
 	stdio "io" // io is the test's server
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"edgeio/server/servertest"
 )
 
 // The dashboard is behind the admin token: a Bearer header, or the cookie that
 // /dashboard?token= sets; its data counts sockets and lists the largest rooms, not the
-// sockets' own id rooms.
+// sockets' own id rooms nor the users' personal rooms.
 func TestDashboardBehindTheAdminToken(t *testing.T) {
 	io := newTestServer(t, Options{})
-	io.Of("/").OnConnection(func(s *Socket) { s.Join("big") })
+	n := 0
+	io.Of("/").OnConnection(func(s *Socket) {
+		n++
+		s.Join("big", "user:u"+strconv.Itoa(n%2)) // two users, two sockets each
+	})
 	for range 3 {
 		servertest.Dial(t, io.Engine(), false).Connect("/", nil)
 	}
@@ -74,15 +81,64 @@ func TestDashboardBehindTheAdminToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	data.Body.Close()
-	if d.Sockets != 4 || d.Sessions["polling"] != 4 || d.Broadcasts < 1 || len(d.Delivery) == 0 || d.Redis != nil {
+	if d.Sockets != 4 || d.Sessions["polling"] != 4 || d.Counters["broadcasts"] < 1 || d.Counters["sessionsOpened"] != 4 || len(d.Delivery) == 0 || d.Redis != nil {
 		t.Fatalf("data %+v", d)
 	}
-	if len(d.TopRooms) != 1 || d.TopRooms[0] != (dashboardRoom{Room: "big", Members: 4}) {
-		t.Fatalf("top rooms %+v: want big with 4, and no socket id rooms", d.TopRooms)
+	if d.Rooms != 1 || len(d.TopRooms) != 1 || d.TopRooms[0] != (dashboardRoom{Room: "big", Members: 4}) {
+		t.Fatalf("%d rooms, top %+v: want big with 4, and neither socket id rooms nor user:... rooms", d.Rooms, d.TopRooms)
+	}
+	if d.Gauges["goroutines"] <= 0 || d.Started <= 0 || d.Started > d.Time || d.Reasons["refusals"] == nil || d.Recovery {
+		t.Fatalf("process figures, reasons or recovery: %+v", d)
 	}
 	req, _ := http.NewRequest("GET", srv.URL+"/dashboard/data", nil)
 	req.Header.Set("Authorization", "Bearer s3cret")
 	if r, err := http.DefaultClient.Do(req); err != nil || r.StatusCode != http.StatusOK {
 		t.Fatalf("data with the Bearer token: %v %v", r, err)
+	}
+}
+
+// Recovery's figures: the states kept, the sockets that recovered and the broadcasts they
+// got again; and the bounds in force, from edgeio_limit.
+func TestDashboardRecoveryAndLimits(t *testing.T) {
+	io := newTestServer(t, Options{Recovery: RecoveryOptions{Window: time.Minute}})
+	io.Of("/").OnConnection(func(s *Socket) {
+		if !s.Recovered() {
+			s.Join("r")
+		}
+	})
+	limit := prometheus.NewDesc("edgeio_limit", "", []string{"flag", "topic", "unit"}, nil)
+	io.Registry().MustRegister(constMetrics{prometheus.MustNewConstMetric(limit, prometheus.GaugeValue, 30, "rate-messages", "Abuse protection", "")})
+
+	c1 := servertest.Dial(t, io.Engine(), false)
+	pid := c1.Connect("/", map[string]any{"recovery": true}).Data.(map[string]any)["pid"].(string)
+	_ = io.To("r").Emit("m", 1.0)
+	offset := c1.Event("m")[1].(string)
+	c1.Session().Close("transport close")
+	waitSaved(t, io, pid)
+	if d := io.dashboardData(10); !d.Recovery || d.Gauges["recoveryKept"] != 1 || d.Counters["recoveries"] != 0 {
+		t.Fatalf("one state kept, none recovered yet: %+v %+v", d.Gauges, d.Counters)
+	}
+	_ = io.To("r").Emit("m", 2.0)
+	_ = io.To("r").Emit("m", 3.0)
+	c2 := servertest.Dial(t, io.Engine(), false)
+	c2.Connect("/", map[string]any{"pid": pid, "offset": offset})
+	c2.Event("m")
+	c2.Event("m")
+	d := io.dashboardData(10)
+	if d.Counters["recoveries"] != 1 || d.Counters["replayed"] != 2 || d.Gauges["recoveryKept"] != 0 {
+		t.Fatalf("one recovery with two broadcasts replayed: %+v %+v", d.Counters, d.Gauges)
+	}
+	if want := (dashboardLimit{Flag: "rate-messages", Topic: "Abuse protection", Value: 30}); len(d.Limits) != 1 || d.Limits[0] != want {
+		t.Fatalf("limits %+v, want %+v", d.Limits, want)
+	}
+}
+
+type constMetrics []prometheus.Metric
+
+func (c constMetrics) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(c, ch) }
+
+func (c constMetrics) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range c {
+		ch <- m
 	}
 }

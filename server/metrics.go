@@ -20,6 +20,8 @@ type metrics struct {
 	delivery   prometheus.Histogram
 	shardWait  prometheus.Histogram
 	shed       *prometheus.CounterVec
+	recoveries prometheus.Counter // sockets that took over a kept state
+	replayed   prometheus.Counter // broadcasts they got again
 }
 
 func newMetrics(s *Server) *metrics {
@@ -46,6 +48,12 @@ func newMetrics(s *Server) *metrics {
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edgeio_shed_total", Help: "Events not sent to a congested client (half its --max-buffered or --max-queued waiting), by event.",
 		}, []string{"event"}),
+		recoveries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgeio_recoveries_total", Help: "Sockets that recovered: they took over the kept state of a socket whose connection failed (socket.recovered).",
+		}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edgeio_recovery_replayed_total", Help: "Broadcasts sent again to recovering sockets, which had missed them.",
+		}),
 	}
 	s.shards.ObserveQueueWait(func(d time.Duration) { m.shardWait.Observe(d.Seconds()) })
 	st := s.opts.Engine.Stats
@@ -84,7 +92,7 @@ func newMetrics(s *Server) *metrics {
 			func() float64 { return float64(n.Load()) }))
 	}
 	if s.recovery != nil {
-		m.registry.MustRegister(recoveryCollector{s.recovery})
+		m.registry.MustRegister(recoveryCollector{s.recovery}, m.recoveries, m.replayed)
 	}
 	return m
 }

@@ -41,6 +41,8 @@ type Namespace struct {
 	recoverAs atomic.Pointer[func(s *Socket) string]
 	shed      atomic.Pointer[map[string]bool] // events not sent to congested clients
 	notice    atomic.Pointer[[]any]           // the slow consumer's last event: name, args...
+
+	overBudget atomic.Pointer[func(s *Socket, ack AckFunc, message string)] // OnOverBudget
 }
 
 func newNamespace(srv *Server, name string, pattern *regexp.Regexp) *Namespace {

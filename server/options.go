@@ -24,6 +24,13 @@ type Options struct {
 	EIO3Msgpack bool
 	// Recovery turns on connection state recovery (package recovery) for Socket.IO v5 clients.
 	Recovery RecoveryOptions
+	// DecodeBudget is the heap a packet may decode into, per byte of it, plus 64 KiB
+	// (codec.DefaultBudget, 8, when 0; none when negative). A packet over it is refused
+	// (decode.go).
+	DecodeBudget int
+	// MaxDecoding bounds the bytes of large packets (over 64 KiB) being decoded at once,
+	// process-wide; the others wait their turn (1,000,000 when 0; none when negative).
+	MaxDecoding int
 }
 
 func (o *Options) fill() {
@@ -47,5 +54,8 @@ func (o *Options) fill() {
 	}
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
+	}
+	if o.MaxDecoding == 0 {
+		o.MaxDecoding = 1_000_000
 	}
 }

@@ -127,6 +127,8 @@ func (s *Socket) attach(m *recovery.Member, missed []recovery.Missed) (rooms []s
 	s.rec = m
 	if m.Recovered() {
 		s.ID, s.shard = m.SID(), nsp.srv.shards.For(m.SID())
+		nsp.srv.metrics.recoveries.Inc()
+		nsp.srv.metrics.replayed.Add(float64(len(missed)))
 	}
 	nsp.add(s)
 	rooms = []string{nsp.Name, nsp.roomKey(s.ID)}

@@ -28,6 +28,7 @@ type Server struct {
 	adapter    atomic.Pointer[Adapter]
 	recovery   stateRecovery // nil when recovery is off
 	refusalLog refusalLog
+	decoding   *decodeGate // nil when large packets need not take turns
 
 	mu       sync.RWMutex
 	nsps     map[string]*Namespace
@@ -41,12 +42,13 @@ type Server struct {
 func New(opts Options) *Server {
 	opts.fill()
 	s := &Server{
-		opts:   opts,
-		engine: engine.NewServer(opts.Engine),
-		shards: shard.New(opts.Shards, 4096),
-		cors:   newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
-		nsps:   make(map[string]*Namespace),
-		mounts: make(map[string]fasthttp.RequestHandler),
+		opts:     opts,
+		engine:   engine.NewServer(opts.Engine),
+		shards:   shard.New(opts.Shards, 4096),
+		cors:     newCORSPolicy(opts.CORSOrigins, opts.RequireOrigin),
+		nsps:     make(map[string]*Namespace),
+		mounts:   make(map[string]fasthttp.RequestHandler),
+		decoding: newDecodeGate(opts.MaxDecoding),
 	}
 	if l := recovery.New(opts.Recovery); l != nil {
 		s.recovery = l

@@ -34,11 +34,11 @@ export const PRODUCTION = [
 
 /**
  * A server with production defaults (plus `extra`, later flags win) and a room of honest
- * users, one on each of `ips`. Returns {server, room}.
+ * users, one on each of `ips` (`roomOpts`: honestRoom's options). Returns {server, room}.
  */
-export async function productionRoom(ctx, ips, extra = []) {
+export async function productionRoom(ctx, ips, extra = [], roomOpts = {}) {
   const server = await ctx.start([...PRODUCTION, ...extra]);
-  const room = await honestRoom(ctx, server, ips);
+  const room = await honestRoom(ctx, server, ips, roomOpts);
   return { server, room };
 }
 

@@ -29,7 +29,7 @@ export const WAIT_MS = 8000;
 export const QUIET_MS = 300;
 
 /**
- * Abuse protection of SPEC.md 5 (rates, connections per IP, the auth-failure ban) is not what
+ * Abuse protection (docs/security.md) (rates, connections per IP, the auth-failure ban) is not what
  * these tests are about, and they open many sockets from 127.0.0.1. baseArgs() of server.mjs
  * turns the limits off with flags; the same through the environment is a fallback for a
  * server.mjs without them (EDGEIO_* variables of flags a binary lacks are ignored).

@@ -399,12 +399,13 @@ export async function until(pred, ms, what) {
 
 /**
  * A room with honest users, each on its own source address: `ips` gives one address per
- * honest user. Returns {roomId, members, check(what), snapshot()}.
+ * honest user; `client` are their connectUser options (e.g. a parser). Returns {roomId,
+ * members, check(what), snapshot()}.
  */
-export async function honestRoom(ctx, server, ips, { roomId = uniq("room") } = {}) {
+export async function honestRoom(ctx, server, ips, { roomId = uniq("room"), client = {} } = {}) {
   const members = [];
   for (const ip of ips) {
-    const s = await connectUser(ctx, server, uniq("honest"), ip);
+    const s = await connectUser(ctx, server, uniq("honest"), ip, client);
     await join(s, roomId);
     members.push(s);
   }

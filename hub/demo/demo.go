@@ -74,7 +74,7 @@ func file(ctx *fasthttp.RequestCtx, static fs.FS, name string) {
 	h := &ctx.Response.Header
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-cache") // the bundle changes with every build and has no hash in its name
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:")
 	ctx.SetBody(b)
 }
 

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,6 +61,11 @@ func TestHMACTokens(t *testing.T) {
 		"alg none":     sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, jwt.MapClaims{"sub": "x"}),
 		"garbage":      "a.b.c",
 		"empty":        "",
+		"long sub":     sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("x", MaxSubject+1)}),
+		"many rooms":   sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": "x", "rooms": make([]string, MaxRoomPatterns+1)}),
+	}
+	if _, err := v.Verify(sign(t, jwt.SigningMethodHS256, secret, jwt.MapClaims{"sub": strings.Repeat("x", MaxSubject)})); err != nil {
+		t.Errorf("a sub of %d bytes: %v", MaxSubject, err)
 	}
 	for name, tok := range bad {
 		if _, err := v.Verify(tok); !errors.Is(err, ErrUnauthorized) {

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,7 +11,13 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// Errors a verification ends with; SPEC.md codes UNAUTHORIZED and TOKEN_EXPIRED.
+// Bounds of a token's claims: a token past them is refused (its issuer made a mistake).
+const (
+	MaxSubject      = 256  // bytes of the sub claim, the user id
+	MaxRoomPatterns = 1000 // patterns in the rooms claim
+)
+
+// Errors a verification ends with; the chat app answers them UNAUTHORIZED and TOKEN_EXPIRED.
 var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrTokenExpired = errors.New("token expired")
@@ -47,7 +54,7 @@ type Verifier struct {
 	parser *jwt.Parser
 
 	mu    sync.Mutex
-	cache map[string]*User
+	cache map[[sha256.Size]byte]*User // by the token's hash: a token is a few hundred bytes
 }
 
 const cacheLimit = 10_000
@@ -79,7 +86,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{key: key, parser: jwt.NewParser(opts...), cache: make(map[string]*User)}, nil
+	return &Verifier{key: key, parser: jwt.NewParser(opts...), cache: make(map[[sha256.Size]byte]*User)}, nil
 }
 
 func parsePublicKey(pem []byte) (any, []string, error) {
@@ -102,8 +109,9 @@ func (v *Verifier) Verify(token string) (*User, error) {
 		return nil, fmt.Errorf("%w: no token", ErrUnauthorized)
 	}
 	now := time.Now()
+	key := sha256.Sum256([]byte(token))
 	v.mu.Lock()
-	u := v.cache[token]
+	u := v.cache[key]
 	v.mu.Unlock()
 	if u != nil && (u.ExpiresAt.IsZero() || now.Before(u.ExpiresAt)) {
 		return u, nil
@@ -117,6 +125,11 @@ func (v *Verifier) Verify(token string) (*User, error) {
 		return nil, fmt.Errorf("%w: %v", ErrUnauthorized, err)
 	case strings.TrimSpace(c.Subject) == "":
 		return nil, fmt.Errorf("%w: no sub claim", ErrUnauthorized)
+	case len(c.Subject) > MaxSubject:
+		// a user id goes into every message, receipt and room-member event: bounded
+		return nil, fmt.Errorf("%w: the sub claim is longer than %d bytes", ErrUnauthorized, MaxSubject)
+	case len(c.Rooms) > MaxRoomPatterns:
+		return nil, fmt.Errorf("%w: the rooms claim has more than %d patterns", ErrUnauthorized, MaxRoomPatterns)
 	}
 	u = &User{ID: c.Subject, Name: c.Name, Rooms: c.Rooms, RoomsClaim: c.Rooms != nil}
 	if u.Name == "" {
@@ -129,7 +142,7 @@ func (v *Verifier) Verify(token string) (*User, error) {
 	if len(v.cache) >= cacheLimit {
 		clear(v.cache) // rare; a refill costs one verification per live token
 	}
-	v.cache[token] = u
+	v.cache[key] = u
 	v.mu.Unlock()
 	return u, nil
 }

@@ -120,13 +120,14 @@ func closedAs(t *testing.T, closed <-chan string, want string) {
 	}
 }
 
+// A flood of pings is cut off by the ping budget before its answers could pile up.
 func TestWebSocketPingFloodOfAPeerThatDoesNotReadIsCutOff(t *testing.T) {
 	ts := startSmallServer(t, Options{MaxBuffered: 64 << 10, PingInterval: time.Minute})
 	c := dialRawWith(t, ts.ws, smallWindow)
 	if !flood(c, clientFrame(0x89, bytes.Repeat([]byte("p"), 125))) {
 		t.Fatal("a peer that pings and reads nothing kept its connection for 5 s")
 	}
-	closedAs(t, ts.closed, ReasonSlowConsumer)
+	closedAs(t, ts.closed, ReasonPingFlood)
 }
 
 func TestEngineIOv3WebSocketPingsOfAPeerThatDoesNotReadAreCutOff(t *testing.T) {

@@ -403,6 +403,8 @@ func closeWS(wc *wsConn, reason string) {
 		wc.cut()
 	case ReasonShutdown:
 		wc.closeAfterWrites(1012)
+	case ReasonPayloadTooLarge:
+		wc.fail(1009) // as for a frame over MaxPayload: what follows it is not read
 	default:
 		wc.closeAfterWrites(1000)
 	}
@@ -412,7 +414,7 @@ func closeWS(wc *wsConn, reason string) {
 // the protocol, or stopped answering), as opposed to the server's decision.
 func clientCaused(reason string) bool {
 	switch reason {
-	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError:
+	case ReasonTransportClose, ReasonTransportError, ReasonPingTimeout, reasonParseError, ReasonPingFlood:
 		return true
 	}
 	return false
@@ -428,9 +430,16 @@ const (
 	reasonParseError     = "parse error"
 	// ReasonShutdown is given to every session when the server shuts down.
 	ReasonShutdown = "server shutting down"
+	// ReasonPayloadTooLarge closes a session that sent a packet over the decode budget:
+	// its WebSocket is read no further and closes with 1009, "message too big", after
+	// what was queued.
+	ReasonPayloadTooLarge = "payload too large"
 	// ReasonSlowConsumer closes a session whose client does not read what is sent to it
 	// (--max-buffered, --max-queued).
 	ReasonSlowConsumer = "slow consumer"
+	// ReasonPingFlood closes a WebSocket whose peer sends more pings than anyone needs
+	// (pingBudget).
+	ReasonPingFlood = "ping flood"
 )
 
 // startHeartbeat arms the ping loop (v4: the server pings) or the ping watchdog (v3: the

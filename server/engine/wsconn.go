@@ -2,6 +2,7 @@ package engine
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -32,6 +33,7 @@ type wsConn struct {
 	closeSent bool // the close frame is queued: nothing goes after it
 	cutting   bool // the peer is past its bounds: its cut-off is on its way
 	closed    atomic.Bool
+	linger    *time.Timer // closeGracefully's deadline, stopped once the socket closes
 	fd        int
 	raw       *poll.Socket // nil when nc is not a socket: no poller, no direct writes
 	buffered  atomic.Int64 // bytes of pending and of the flush under way
@@ -50,6 +52,7 @@ type wsConn struct {
 
 	dec   codec.WSDecoder // the poller's alone
 	pongs []byte          // the poller's alone: the answers to one read's pings, written together
+	pings pingBudget      // the poller's alone
 
 	rmu        sync.Mutex
 	sess       *Session
@@ -70,12 +73,15 @@ type inbound struct {
 	data       []byte
 	binary     bool
 	compressed bool
+	owned      bool // data is the decoder's buffer, no one else's: given back (putBuffer) once handled
 }
 
 // A connection's reading pauses while this much waits for its handler: a client that
-// sends faster than it is served gets TCP backpressure, as with a blocking reader.
+// sends faster than it is served gets TCP backpressure, as with a blocking reader. A
+// message of --max-payload waits alone: a connection holds it, the one being handled and
+// an unfinished frame at most.
 const (
-	inboxMaxBytes    = 1 << 20
+	inboxMaxBytes    = 256 << 10
 	inboxMaxMessages = 256
 )
 
@@ -83,6 +89,7 @@ func newWSConn(srv *Server, nc net.Conn, deflates bool) *wsConn {
 	wc := &wsConn{srv: srv, nc: nc, fd: -1}
 	wc.dec.MaxMessage = srv.opts.MaxPayload
 	wc.dec.Deflate = deflates
+	wc.dec.Alloc = getBuffer
 	if sc, ok := nc.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			wc.raw, wc.fd = poll.NewSocket(raw), poll.FD(raw)
@@ -133,15 +140,14 @@ func (wc *wsConn) OnReadable(buf []byte) {
 // onData decodes bytes read; it reports false once the connection is done.
 func (wc *wsConn) onData(b []byte) bool {
 	err := wc.dec.Feed(b, wc.onFrame)
-	if len(wc.pongs) > 0 {
-		wc.write(wc.pongs)
-		wc.pongs = nil
-	}
+	wc.writePongs()
 	switch err {
 	case nil:
 		return true
 	case errClosing: // the close is answered once what came before it is handled
 		wc.stopReading()
+	case errPingFlood:
+		wc.failWith(1008, "too many pings", ReasonPingFlood)
 	case codec.ErrWSTooLarge:
 		wc.fail(1009)
 	default:
@@ -150,14 +156,49 @@ func (wc *wsConn) onData(b []byte) bool {
 	return false
 }
 
-var errClosing = io.EOF // a close frame ended the connection
+var (
+	errClosing   = io.EOF // a close frame ended the connection
+	errPingFlood = errors.New("too many pings")
+)
+
+// pingBudget bounds the pings a peer may send: pingRate a second on average, in bursts of
+// pingBurst. No client sends them that often (browsers never do; keep-alives come seconds
+// apart), while a flood of them makes the server write an answer for each: a peer past the
+// budget is cut off (close code 1008 "too many pings"), before its answers pile up.
+type pingBudget struct {
+	tokens float64
+	at     time.Time
+}
+
+const (
+	pingRate  = 10
+	pingBurst = 100
+)
+
+// allow spends a ping; false once the peer is over its budget.
+func (b *pingBudget) allow(now time.Time) bool {
+	if b.at.IsZero() {
+		b.tokens = pingBurst
+	} else {
+		b.tokens = min(pingBurst, b.tokens+now.Sub(b.at).Seconds()*pingRate)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
 
 // onFrame takes one control frame or data message from the decoder.
-func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
+func (wc *wsConn) onFrame(op byte, payload []byte, compressed, owned bool) error {
 	switch op {
 	case codec.WSPing:
-		// every ping is answered, in one write per read: a flood costs a peer that reads one
-		// system call a read, and one that does not is cut off at its bounds like any other
+		// every ping within the budget is answered, in one write per read; one that does not
+		// read its answers is cut off at its bounds like any other
+		if !wc.pings.allow(time.Now()) {
+			return errPingFlood
+		}
 		wc.pongs = appendFrame(wc.pongs, codec.WSPong, payload, false)
 	case codec.WSPong:
 	case codec.WSClose:
@@ -174,9 +215,21 @@ func (wc *wsConn) onFrame(op byte, payload []byte, compressed bool) error {
 		wc.end(ReasonTransportClose)
 		return errClosing
 	default:
-		wc.queue(inbound{data: bytes.Clone(payload), binary: op == codec.WSBinary, compressed: compressed})
+		wc.writePongs() // answered before whatever the message makes the server send
+		if !owned {     // the read buffer's: copied (a large message is the decoder's, not copied)
+			payload = bytes.Clone(payload)
+		}
+		wc.queue(inbound{data: payload, binary: op == codec.WSBinary, compressed: compressed, owned: owned})
 	}
 	return nil
+}
+
+// writePongs writes the answers to the pings read so far.
+func (wc *wsConn) writePongs() {
+	if len(wc.pongs) > 0 {
+		wc.write(wc.pongs)
+		wc.pongs = nil
+	}
 }
 
 // closeWith sends a close frame with code, as the last thing written, unless one was.
@@ -188,12 +241,16 @@ func (wc *wsConn) closeWith(code uint16) {
 	wc.closeLocked(code)
 }
 
-func (wc *wsConn) closeLocked(code uint16) {
+func (wc *wsConn) closeLocked(code uint16) { wc.closeLockedSaying(code, closeReasons[code]) }
+
+// closeLockedSaying sends the close frame with code and text as its reason (callers hold
+// wmu).
+func (wc *wsConn) closeLockedSaying(code uint16, text string) {
 	if wc.closeSent {
 		return
 	}
 	wc.closeSent = true
-	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, closeReasons[code]...), false))
+	wc.enqueue(appendFrame(nil, codec.WSClose, append([]byte{byte(code >> 8), byte(code)}, text...), false))
 }
 
 var closeReasons = map[uint16]string{
@@ -272,6 +329,9 @@ func (wc *wsConn) drain() {
 		}
 		wc.rmu.Unlock()
 		wc.handle(m)
+		if m.owned { // the handler keeps nothing of a message (Handler)
+			putBuffer(m.data)
+		}
 	}
 }
 
@@ -349,7 +409,13 @@ func (wc *wsConn) onEnd() {
 		sess.candidate = false
 		sess.mu.Unlock()
 	default:
-		sess.Close(ReasonTransportClose)
+		reason := ReasonTransportClose
+		wc.rmu.Lock()
+		if wc.ended == ReasonPingFlood {
+			reason = wc.ended
+		}
+		wc.rmu.Unlock()
+		sess.Close(reason)
 	}
 }
 
@@ -529,10 +595,17 @@ func (wc *wsConn) stopReading() {
 // fail ends a connection that broke the protocol: nothing more is read, the close frame
 // with code goes out after what is queued, and the session hears of the end after the
 // messages that came before.
-func (wc *wsConn) fail(code uint16) {
+func (wc *wsConn) fail(code uint16) { wc.failWith(code, closeReasons[code], ReasonTransportClose) }
+
+// failWith ends a connection as fail does, with text as the close frame's reason and
+// reason as the session's.
+func (wc *wsConn) failWith(code uint16, text, reason string) {
 	wc.stopReading()
-	wc.closeGracefully(code)
-	wc.end(ReasonTransportClose)
+	wc.wmu.Lock()
+	wc.closeLockedSaying(code, text)
+	wc.wmu.Unlock()
+	wc.closeGracefully(code) // the frame is on its way: closes once it is written
+	wc.end(reason)
 }
 
 // closeGracefully sends a close frame with code after what is queued and closes the
@@ -541,7 +614,14 @@ func (wc *wsConn) fail(code uint16) {
 func (wc *wsConn) closeGracefully(code uint16) {
 	wc.closeWith(code)
 	wc.closeWhenWritten()
-	time.AfterFunc(time.Second, wc.closeSocket)
+	t := time.AfterFunc(time.Second, wc.closeSocket)
+	wc.wmu.Lock()
+	if wc.closed.Load() {
+		t.Stop() // closed already: the timer need not hold the connection for a second
+	} else {
+		wc.linger = t
+	}
+	wc.wmu.Unlock()
 }
 
 // closeWhenWritten closes the socket once what is queued has gone out.
@@ -570,7 +650,14 @@ func (wc *wsConn) cut() {
 func (wc *wsConn) closeSocket() {
 	wc.wmu.Lock() // no direct write is under way (writeNow)
 	already := wc.closed.Swap(true)
+	linger := wc.linger
+	wc.linger = nil
 	wc.wmu.Unlock()
+	if linger != nil {
+		// what it holds (its decoder's unfinished frame, up to --max-payload) goes now,
+		// not a second later
+		linger.Stop()
+	}
 	if already {
 		return
 	}

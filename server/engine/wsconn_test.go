@@ -119,21 +119,45 @@ func TestWebSocketFragmentsPingsAndOneByteReads(t *testing.T) {
 	}
 }
 
-// Pings are answered every one, in order, with their payloads: those of one read in one
-// write.
+// Pings within the budget are answered every one, in order, with their payloads: those of
+// one read in one write. A burst past the budget closes the connection with 1008 "too many
+// pings", the pings before it answered.
 func TestWebSocketEveryPingIsAnswered(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialRaw(t, ts.ws)
 	c.frame() // open
-	const n = 1000
+	const n = pingBurst + 1
 	var pings []byte
 	for i := range n {
 		pings = append(pings, clientFrame(0x89, []byte(strconv.Itoa(i)))...)
 	}
 	c.send(pings)
-	for i := range n {
+	for i := range pingBurst {
 		if op, p := c.frame(); op != codec.WSPong || p != strconv.Itoa(i) {
 			t.Fatalf("answer %d: frame %d %q, want pong %d", i, op, p, i)
+		}
+	}
+	if op, p := c.frame(); op != codec.WSClose || p != "\x03\xf0too many pings" {
+		t.Fatalf("after %d pings at once: frame %d %q, want close 1008 too many pings", n, op, p)
+	}
+}
+
+// The budget refills: a peer that pings at its rate forever is answered forever.
+func TestPingBudgetRefills(t *testing.T) {
+	var b pingBudget
+	now := time.Now()
+	for i := range pingBurst {
+		if !b.allow(now) {
+			t.Fatalf("ping %d of a burst refused", i)
+		}
+	}
+	if b.allow(now) {
+		t.Fatal("a ping past the burst allowed")
+	}
+	for i := range 1000 { // 100 s at the rate
+		now = now.Add(time.Second / pingRate)
+		if !b.allow(now) {
+			t.Fatalf("ping %d at the rate refused", i)
 		}
 	}
 }

@@ -232,8 +232,10 @@ func (l *Log) replayFile(path string) error {
 	if err := l.replay(f, info.ModTime()); err != nil {
 		return err
 	}
-	log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process (%d KB kept of a %d KB journal, read in %v)",
-		len(l.entries), len(l.kept), l.bytes>>10, info.Size()>>10, time.Since(started).Round(time.Millisecond))
+	if len(l.kept) > 0 { // a start with nothing to recover says nothing
+		log.Printf("edgeio: recovery journal: %d broadcasts and %d sessions from the previous process (%d KB kept of a %d KB journal, read in %v)",
+			len(l.entries), len(l.kept), l.bytes>>10, info.Size()>>10, time.Since(started).Round(time.Millisecond))
+	}
 	return nil
 }
 

@@ -8,7 +8,7 @@ import (
 
 var roomIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9:_.-]{0,127}$`)
 
-// ValidRoomID reports whether id is a room id SPEC.md allows.
+// ValidRoomID reports whether id is a room id docs/events.md allows.
 func ValidRoomID(id string) bool { return roomIDPattern.MatchString(id) }
 
 // ValidLink reports whether u is an absolute http or https URL with a host.
