@@ -62,13 +62,17 @@ func TestRealServer(t *testing.T) {
 	for _, tc := range []struct {
 		transport, parser string
 		deflate           bool // every message compressed (threshold 1 byte)
+		cmid              bool // --client-msg-id
 	}{
-		{"websocket", "json", false}, {"websocket", "msgpack", false}, {"websocket", "json", true},
-		{"polling", "json", false}, {"polling", "msgpack", false},
+		{"websocket", "json", false, false}, {"websocket", "msgpack", false, true}, {"websocket", "json", true, false},
+		{"polling", "json", false, true}, {"polling", "msgpack", false, false},
 	} {
 		name := tc.transport + "/" + tc.parser
 		if tc.deflate {
 			name += "/deflate"
+		}
+		if tc.cmid {
+			name += "/client-msg-id"
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -83,6 +87,9 @@ func TestRealServer(t *testing.T) {
 			if tc.deflate {
 				opts.Engine.CompressThreshold = 1
 				args = append(args, "--deflate")
+			}
+			if tc.cmid {
+				args = append(args, "--client-msg-id")
 			}
 			cfg, err := bench.ParseFlags(append(args, "--url", startChatWith(t, opts)), os.Stderr)
 			if err != nil {
@@ -173,18 +180,8 @@ func TestIdleWithMetrics(t *testing.T) {
 	metricsURL := admin.URL + "/metrics"
 	idle := func(tok string) *bench.Report {
 		t.Helper()
-		cfg, err := bench.ParseFlags([]string{
-			"--url", url, "--jwt-secret", secret, "--conns", "12", "--room-size", "5", "--rate", "1000",
-			"--idle", "--duration", "300ms", "--metrics-url", metricsURL, "--metrics-token", tok,
-			"--source-ips", "none", "--quiet",
-		}, os.Stderr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := bench.Run(context.Background(), cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := idleRun(t, "--url", url, "--conns", "12", "--room-size", "5", "--duration", "300ms",
+			"--metrics-url", metricsURL, "--metrics-token", tok)
 		if rep.Connections.Joined != 12 || rep.Rooms != 3 || rep.Messages.Sent != 0 || len(rep.Errors) != 0 {
 			t.Fatalf("idle run: %+v %+v %v", rep.Connections, rep.Messages, rep.Errors)
 		}
@@ -312,4 +309,61 @@ func TestMainFlags(t *testing.T) {
 			t.Errorf("Main(%q) accepted", args)
 		}
 	}
+}
+
+// TestSeveralURLs: with --url a,b the connections go to the servers in turn, so each room
+// has members on both (the nodes of a cluster), and --server-pid takes a list.
+func TestSeveralURLs(t *testing.T) {
+	ioA, urlA := startChatServer(t, server.Options{})
+	ioB, urlB := startChatServer(t, server.Options{})
+	pid := fmt.Sprint(os.Getpid())
+	rep := idleRun(t, "--url", urlA+","+urlB, "--conns", "12", "--room-size", "4", "--duration", "200ms",
+		"--server-pid", pid+","+pid)
+	if rep.Connections.Joined != 12 || len(rep.Errors) != 0 {
+		t.Fatalf("run: %+v %v", rep.Connections, rep.Errors)
+	}
+	for name, io := range map[string]*server.Server{"a": ioA, "b": ioB} {
+		if n := sessionsOpened(t, io); n != 6 {
+			t.Errorf("server %s opened %v sessions, want 6", name, n)
+		}
+	}
+	// the same process twice: its RSS counted twice
+	if s := rep.Server; s == nil || s.Source != "pid "+pid+"+"+pid || s.RSSBeforeKB < 2048 {
+		t.Fatalf("server %+v", rep.Server)
+	}
+	for _, bad := range [][]string{{"--url", urlA + ",ftp://x"}, {"--url", " , "}, {"--server-pid", "1,x"}} {
+		if _, err := bench.ParseFlags(append([]string{"--jwt-secret", "s"}, bad...), os.Stderr); err == nil {
+			t.Errorf("ParseFlags(%q) accepted", bad)
+		}
+	}
+}
+
+// idleRun runs the harness with --idle and args, and fails the test if the run fails.
+func idleRun(t *testing.T, args ...string) *bench.Report {
+	t.Helper()
+	cfg, err := bench.ParseFlags(append(args, "--jwt-secret", secret, "--rate", "1000", "--idle",
+		"--source-ips", "none", "--quiet"), os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := bench.Run(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func sessionsOpened(t *testing.T, io *server.Server) float64 {
+	t.Helper()
+	families, err := io.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "edgeio_sessions_opened_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatal("no edgeio_sessions_opened_total")
+	return 0
 }

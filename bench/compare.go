@@ -59,14 +59,23 @@ func Compare(w io.Writer, reps []*Report) error {
 		return cmp.Or(cmp.Compare(offered(a), offered(b)), cmp.Compare(slices.Index(labels, a.Label), slices.Index(labels, b.Label)))
 	})
 
+	withRedis := slices.ContainsFunc(sorted, func(r *Report) bool { return r.Redis != nil })
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\toffered/s\tdelivered/s\tmissing\tp50 ms\tp95 ms\tp99 ms\ttyping p95\tpresence p95\tconnect p95\tjoined in s\tcpu µs/delivery\trss KB/conn\terrors\thost busy\t")
+	redisHead := ""
+	if withRedis {
+		redisHead = "redis µs/msg\tredis µs/conn\t"
+	}
+	fmt.Fprintln(tw, "target\toffered/s\tdelivered/s\tmissing\tp50 ms\tp95 ms\tp99 ms\ttyping p95\tpresence p95\tconnect p95\tjoined in s\tcpu µs/delivery\trss KB/conn\t"+redisHead+"errors\thost busy\t")
 	for _, r := range sorted {
 		d := r.Latency.Delivery
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%.0f%%\t\n", r.Label, offered(r), r.Messages.DeliveriesPerSec,
+		redisCells := ""
+		if withRedis {
+			redisCells = redisPerMessage(r) + "\t" + redisPerConn(r) + "\t"
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%d\t%.0f%%\t\n", r.Label, offered(r), r.Messages.DeliveriesPerSec,
 			missingPct(r), msOrDash(d, d.P50), msOrDash(d, d.P95), msOrDash(d, d.P99),
 			orDash(r.Latency.Typing), orDash(r.Latency.Presence), orDash(r.Latency.Connect), joinSeconds(r),
-			cpuPerDelivery(r), rssPerConn(r), errorCount(r), r.Host.BusyPct)
+			cpuPerDelivery(r), rssPerConn(r), redisCells, errorCount(r), r.Host.BusyPct)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -95,8 +104,18 @@ func Compare(w io.Writer, reps []*Report) error {
 			if theirs == nil {
 				continue
 			}
-			fmt.Fprintf(&b, "at %.0f deliveries/s, %s ÷ %s: cpu per delivery %s, delivery p95 %s\n", rate, ref, other,
+			fmt.Fprintf(&b, "at %.0f deliveries/s, %s ÷ %s: cpu per delivery %s, delivery p95 %s", rate, ref, other,
 				ratio(serverCPU(mine), serverCPU(theirs)), ratio(mine.Latency.Delivery.P95, theirs.Latency.Delivery.P95))
+			if mine.Redis != nil && theirs.Redis != nil {
+				fmt.Fprintf(&b, ", redis cpu per message %s", ratio(mine.Redis.CPUPerMessageUS, theirs.Redis.CPUPerMessageUS))
+			}
+			b.WriteByte('\n')
+		}
+	}
+	for _, r := range sorted {
+		if rd := r.Redis; rd != nil && !r.Idle {
+			fmt.Fprintf(&b, "redis at %.0f deliveries/s, %s: per message %s; per connection %s\n", offered(r), r.Label,
+				costLine(rd.CommandsPerMessage), costLine(rd.CommandsPerConn))
 		}
 	}
 	held := map[string]float64{}
@@ -161,11 +180,14 @@ func serverCPU(r *Report) float64 {
 	return r.Server.CPUPerDeliveryUS
 }
 
-func cpuPerDelivery(r *Report) string {
-	if c := serverCPU(r); c > 0 {
-		return fmt.Sprintf("%.1f", c)
+func cpuPerDelivery(r *Report) string { c := serverCPU(r); return figure(c, c > 0) }
+
+// figure is v with one decimal, or a dash when there is none.
+func figure(v float64, ok bool) string {
+	if !ok {
+		return "-"
 	}
-	return "-"
+	return fmt.Sprintf("%.1f", v)
 }
 
 // joinSeconds is how long the join phase took, from the first join-room to the last ack.
@@ -176,18 +198,27 @@ func joinSeconds(r *Report) string {
 	return fmt.Sprintf("%.1f", r.Phases.Join)
 }
 
-func rssPerConn(r *Report) string {
-	if r.Server == nil {
-		return "-"
-	}
-	return fmt.Sprintf("%.1f", r.Server.RSSPerConnKB)
-}
+func rssPerConn(r *Report) string { return figure(rssKB(r), r.Server != nil) }
 
 func rssKB(r *Report) float64 {
 	if r == nil || r.Server == nil {
 		return 0
 	}
 	return r.Server.RSSPerConnKB
+}
+
+func redisPerMessage(r *Report) string {
+	if r.Redis == nil {
+		return "-"
+	}
+	return figure(r.Redis.CPUPerMessageUS, r.Redis.CPUPerMessageUS > 0)
+}
+
+func redisPerConn(r *Report) string {
+	if r.Redis == nil {
+		return "-"
+	}
+	return figure(r.Redis.CPUPerConnUS, true)
 }
 
 func missingPct(r *Report) string {

@@ -98,3 +98,27 @@ func TestCompareIdle(t *testing.T) {
 		}
 	}
 }
+
+// A cluster's reports carry their Redis's figures: a column each, the ratio of Redis's CPU
+// per message, and what each message and connection ran in Redis.
+func TestCompareCluster(t *testing.T) {
+	mine, node := fakeReport("edgeio", 500, 6, 20, 1000, 1000), fakeReport("node", 500, 60, 25, 1000, 1000)
+	mine.Redis = &RedisStats{CPUPerMessageUS: 30, CPUPerConnUS: 40,
+		CommandsPerMessage: []CommandCost{{"evalsha", 1, 25}, {"publish", 1, 2}}, CommandsPerConn: []CommandCost{{"sadd", 1, 3}}}
+	node.Redis = &RedisStats{CPUPerMessageUS: 60, CPUPerConnUS: 5, CommandsPerMessage: []CommandCost{{"publish", 1, 7}}}
+	var b strings.Builder
+	if err := Compare(&b, []*Report{mine, node}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"redis µs/msg", "30.0", "40.0",
+		"at 50000 deliveries/s, edgeio ÷ node: cpu per delivery 0.80, delivery p95 0.10, redis cpu per message 0.50",
+		"redis at 50000 deliveries/s, edgeio: per message evalsha 1.00 (25.0 µs), publish 1.00 (2.0 µs); per connection sadd 1.00 (3.0 µs)",
+		"redis at 50000 deliveries/s, node: per message publish 1.00 (7.0 µs); per connection none",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("comparison lacks %q:\n%s", want, out)
+		}
+	}
+}

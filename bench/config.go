@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,7 +18,8 @@ import (
 // Config is one run of the harness. ParseFlags fills it from the command line; every field
 // has the flag's name in its comment.
 type Config struct {
-	URL            string        // --url: the server, http or https
+	URL            string        // --url: the server, http or https; several, comma-separated
+	URLs           []string      // URL split at its commas (Validate fills it)
 	Protocol       string        // --protocol: socketio (the chat contract) or relay (bench/relay)
 	Label          string        // --label: the target's name in the report (bench compare)
 	Path           string        // --path: Socket.IO path
@@ -34,7 +36,8 @@ type Config struct {
 	JWTSecret      string        // --jwt-secret: HS256 secret for the tokens
 	DataDir        string        // --data-dir: where the development secret is, without --jwt-secret
 	SourceIPs      string        // --source-ips: local addresses, round robin
-	ServerPID      int           // --server-pid: read the server's CPU and RSS from /proc
+	ServerPIDs     []int         // --server-pid: read the servers' CPU and RSS from /proc (summed)
+	RedisURL       string        // --redis-url: the servers' Redis: its CPU counted in, its commands read
 	MetricsURL     string        // --metrics-url: or from its Prometheus endpoint
 	MetricsToken   string        // --metrics-token: Bearer token for it (edgeio's --admin-token)
 	JSON           bool          // --json: JSON report
@@ -43,9 +46,11 @@ type Config struct {
 	MaxTime        time.Duration // --max-time: bound on the whole run
 	Idle           bool          // --idle: connect, join, hold without sending
 	Scenario       string        // --scenario: chat, or big-room (presets for the flags not given)
+	Recovery       bool          // --recovery: clients ask for connection state recovery
 	ConnectTimeout time.Duration // --connect-timeout: one connection's bound
 	Drain          time.Duration // --drain: wait for outstanding deliveries
 	Deflate        bool          // --deflate: offer permessage-deflate
+	ClientMsgID    bool          // --client-msg-id: sends carry a clientMsgId, as SDKs' do
 	Quiet          bool          // --quiet: no progress line
 }
 
@@ -102,7 +107,7 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 			"with its development secret from --data-dir.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "server to load (http or https)")
+	fs.StringVar(&c.URL, "url", "http://127.0.0.1:3000", "server to load (http or https); several, comma-separated (the nodes of a cluster): connections go to them in turn, so every room has members on each")
 	fs.StringVar(&c.Protocol, "protocol", ProtocolSocketIO, "socketio (the chat contract), or relay: the bare WebSocket relay of edgeio --app relay, the floor (same connections, rooms, rate and payload size; no acks, typing or presence)")
 	fs.StringVar(&c.Label, "label", "", "the target's name in the report, for edgeio bench compare (default: the protocol)")
 	fs.StringVar(&c.Path, "path", "/socket.io/", "Socket.IO path")
@@ -119,7 +124,12 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.StringVar(&c.JWTSecret, "jwt-secret", os.Getenv("EDGEIO_JWT_SECRET"), "HS256 secret the server verifies tokens with ($EDGEIO_JWT_SECRET; default: the development secret in --data-dir); tokens are for sub bench-<i>")
 	fs.StringVar(&c.DataDir, "data-dir", cmp.Or(os.Getenv("EDGEIO_DATA_DIR"), "./data"), "where the server keeps its development secret, read when --jwt-secret is not set")
 	fs.StringVar(&c.SourceIPs, "source-ips", DefaultSourceIPs, `local source addresses, round robin: ranges "a-b" and addresses, comma-separated; "auto": 127.1.0.1 onwards, 4 connections an address; "none": the kernel chooses`)
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "server process id: report its CPU and RSS from /proc")
+	fs.Func("server-pid", "server process id: report its CPU and RSS from /proc; several, comma-separated (the nodes of a cluster), summed", func(v string) error {
+		pids, err := parsePIDs(v)
+		c.ServerPIDs = pids
+		return err
+	})
+	fs.StringVar(&c.RedisURL, "redis-url", "", "the servers' Redis (redis://host:port): its CPU (from /proc when it runs here) counts in the servers' CPU per delivery, and its own CPU, commands (INFO commandstats) and bytes are reported per message and per connection")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "server /metrics URL: CPU and RSS from process_* metrics when --server-pid is not given")
 	fs.StringVar(&c.MetricsToken, "metrics-token", "", "Bearer token for --metrics-url (the server's --admin-token)")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON")
@@ -127,10 +137,12 @@ func ParseFlags(args []string, output io.Writer) (Config, error) {
 	fs.IntVar(&c.Procs, "procs", 0, "CPUs the harness's Go code may use at once (0: all); half of them when the server shares the machine")
 	fs.DurationVar(&c.MaxTime, "max-time", 10*time.Minute, "upper bound on the whole run")
 	fs.BoolVar(&c.Idle, "idle", false, "connect and join, then hold --duration without sending")
+	fs.BoolVar(&c.Recovery, "recovery", false, "clients ask for connection state recovery (auth {recovery: true}): each gets a pid and offsets, and what it costs the server")
 	fs.StringVar(&c.Scenario, "scenario", ScenarioChat, "chat (the flags as given), or big-room: one room of every connection, a live event (presets --conns 10000 --room-size 10000 --msg-rate 10 --duration 15s --typing-rate 1 --presence-rate 1, for those not given)")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 10*time.Second, "bound on one connection's handshake and CONNECT")
 	fs.DurationVar(&c.Drain, "drain", 5*time.Second, "how long to wait for outstanding deliveries after the send phase")
 	fs.BoolVar(&c.Deflate, "deflate", false, "offer permessage-deflate on WebSocket")
+	fs.BoolVar(&c.ClientMsgID, "client-msg-id", false, "every send-message carries a clientMsgId of its own, as the client SDK's do (the server's de-duplication then runs on each)")
 	fs.BoolVar(&c.Quiet, "quiet", false, "no progress line on stderr")
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
@@ -161,14 +173,25 @@ func (c *Config) Validate() error {
 	if c.Protocol == "" {
 		c.Protocol = ProtocolSocketIO
 	}
-	u, err := url.Parse(c.URL)
+	c.URLs = c.URLs[:0]
+	for part := range strings.SplitSeq(c.URL, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		u, err := url.Parse(part)
+		switch {
+		case err != nil:
+			return fmt.Errorf("bench: --url: %w", err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			return fmt.Errorf("bench: --url must be http:// or https://, not %q", part)
+		case u.Host == "":
+			return fmt.Errorf("bench: --url %q has no host", part)
+		}
+		c.URLs = append(c.URLs, part)
+	}
 	switch {
-	case err != nil:
-		return fmt.Errorf("bench: --url: %w", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return fmt.Errorf("bench: --url must be http:// or https://, not %q", c.URL)
-	case u.Host == "":
-		return fmt.Errorf("bench: --url %q has no host", c.URL)
+	case len(c.URLs) == 0:
+		return errors.New("bench: --url names no server")
 	case c.JWTSecret == "" && c.Protocol != ProtocolRelay && c.DataDir == "":
 		return errors.New("bench: --jwt-secret is required")
 	case c.Conns <= 0:
@@ -216,6 +239,22 @@ func (c *Config) Validate() error {
 	if c.Path == "" {
 		c.Path = "/socket.io/"
 	}
-	_, err = parseSourceIPs(c.SourceIPs)
+	_, err := parseSourceIPs(c.SourceIPs)
 	return err
+}
+
+// parsePIDs reads --server-pid: process ids, comma-separated.
+func parsePIDs(v string) ([]int, error) {
+	var out []int
+	for part := range strings.SplitSeq(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		pid, err := strconv.Atoi(part)
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("bench: --server-pid: %q is not a process id", part)
+		}
+		out = append(out, pid)
+	}
+	return out, nil
 }

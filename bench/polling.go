@@ -57,11 +57,11 @@ func newHTTPClient(local netip.Addr, conns int, timeout time.Duration) *http.Cli
 }
 
 // dialPolling does the Engine.IO handshake GET, sends CONNECT and starts the poll loop.
-func (r *run) dialPolling(ctx context.Context, c *conn, src int) error {
+func (r *run) dialPolling(ctx context.Context, c *conn, src int, pollURL string) error {
 	hc := r.httpClient(src)
 	hctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
-	body, status, err := doHTTP(hctx, hc, http.MethodGet, r.pollURL, nil)
+	body, status, err := doHTTP(hctx, hc, http.MethodGet, pollURL, nil)
 	if err != nil {
 		return connectError(httpErrorCode(err))
 	}
@@ -78,7 +78,7 @@ func (r *run) dialPolling(ctx context.Context, c *conn, src int) error {
 	if json.Unmarshal(pkts[0].Data, &open) != nil || open.SID == "" {
 		return connectError("HANDSHAKE")
 	}
-	t := &pollTransport{c: c, hc: hc, url: r.pollURL + "&sid=" + url.QueryEscape(open.SID)}
+	t := &pollTransport{c: c, hc: hc, url: pollURL + "&sid=" + url.QueryEscape(open.SID)}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	c.tr = t
 	if err := t.write(c.connectPkt, r.msgpack); err != nil {

@@ -25,6 +25,13 @@ type procSample struct {
 	PeakKB     int64   // peak resident set (VmHWM); 0 when unknown
 }
 
+// add sums another process's sample into s (the nodes of a cluster).
+func (s *procSample) add(o procSample) {
+	s.CPUSeconds += o.CPUSeconds
+	s.RSSKB += o.RSSKB
+	s.PeakKB += o.PeakKB
+}
+
 // readProc samples a process from /proc; pid 0 is this process.
 func readProc(pid int) (procSample, error) {
 	dir := "/proc/self"

@@ -40,9 +40,10 @@ type Report struct {
 	Messages    Messages         `json:"messages"`
 	Typing      ProbeCounts      `json:"typing"`
 	Presence    ProbeCounts      `json:"presence"`
-	Errors      map[string]int64 `json:"errors"`      // by operation and code
-	Disconnects map[string]int64 `json:"disconnects"` // by reason
-	Server      *ServerStats     `json:"server,omitempty"`
+	Errors      map[string]int64 `json:"errors"`           // by operation and code
+	Disconnects map[string]int64 `json:"disconnects"`      // by reason
+	Server      *ServerStats     `json:"server,omitempty"` // with Redis's CPU when Redis is set
+	Redis       *RedisStats      `json:"redis,omitempty"`
 	Client      ClientStats      `json:"client"`
 	Host        HostStats        `json:"host"`
 }
@@ -96,7 +97,10 @@ type ProbeCounts struct {
 	Missing  int64 `json:"missing"`
 }
 
-// ServerStats is the server's CPU over the send phase (the hold with --idle) and its RSS.
+// ServerStats is the server's CPU over the send phase (the hold with --idle) and its RSS:
+// with several servers (--server-pid a,b) their sum. CPU includes the servers' Redis's with
+// --redis-url (a cluster's cost per delivery is its nodes' and its Redis's); RSS is the
+// servers' alone (Redis's is in RedisStats).
 type ServerStats struct {
 	Source           string  `json:"source"` // "pid N" or the metrics URL
 	CPUSeconds       float64 `json:"cpu_s"`
@@ -167,11 +171,19 @@ func (r *run) fillReport(rep *Report, w window) {
 // join phase, and around the measured window.
 func serverStats(cfg Config, before, joined procSample, w window, rep *Report) *ServerStats {
 	s := &ServerStats{Source: cfg.MetricsURL, RSSBeforeKB: before.RSSKB, RSSConnectedKB: joined.RSSKB}
-	if cfg.ServerPID > 0 {
-		s.Source = "pid " + strconv.Itoa(cfg.ServerPID)
+	if len(cfg.ServerPIDs) > 0 {
+		pids := make([]string, len(cfg.ServerPIDs))
+		for i, pid := range cfg.ServerPIDs {
+			pids[i] = strconv.Itoa(pid)
+		}
+		s.Source = "pid " + strings.Join(pids, "+")
 	}
 	if w.haveSrv {
 		s.CPUSeconds = w.srvEnd.CPUSeconds - w.srvStart.CPUSeconds
+		if rep.Redis != nil {
+			s.CPUSeconds += rep.Redis.CPUSeconds
+			s.Source += " + redis"
+		}
 		s.RSSAfterKB = w.srvEnd.RSSKB
 		s.RSSPeakKB = w.srvEnd.PeakKB
 		if rep.Messages.Received > 0 {
@@ -264,6 +276,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 			fmt.Fprintf(&b, " (peak %s)", fmtKB(s.RSSPeakKB))
 		}
 		fmt.Fprintf(&b, "; %.2f KB/connection\n", s.RSSPerConnKB)
+	}
+	if rd := rep.Redis; rd != nil {
+		fmt.Fprintf(&b, "redis        %s: cpu %.2f s", rd.Source, rd.CPUSeconds)
+		if rd.CPUPerMessageUS > 0 {
+			fmt.Fprintf(&b, " = %.1f us/message, %.0f bytes/message", rd.CPUPerMessageUS, rd.BytesPerMessage)
+		}
+		fmt.Fprintf(&b, "; per connection %.1f us, %.2f KB, %.0f bytes\n", rd.CPUPerConnUS, rd.RSSPerConnKB, rd.BytesPerConn)
+		if !rep.Idle {
+			fmt.Fprintf(&b, "             per message: %s\n", costLine(rd.CommandsPerMessage))
+		}
+		fmt.Fprintf(&b, "             per connection: %s\n", costLine(rd.CommandsPerConn))
 	}
 	fmt.Fprintf(&b, "client       cpu %.2f s", rep.Client.CPUSeconds)
 	if !rep.Idle {

@@ -30,8 +30,8 @@ type run struct {
 	msgpack bool
 	relay   bool // --protocol relay: bare WebSocket frames, no Socket.IO
 	secret  []byte
-	wsURL   string
-	pollURL string
+	targets []target // the servers, connections round robin over them
+	redis   *redisProbe
 	notes   []string
 
 	rr      roundRobin
@@ -69,12 +69,18 @@ type room struct {
 
 func userID(i int) string { return "bench-" + strconv.Itoa(i) }
 
-func newRun(cfg Config) (*run, error) {
-	u, err := url.Parse(cfg.URL)
+// target is one server's endpoints.
+type target struct {
+	wsURL   string // the WebSocket endpoint (the relay's: its room name follows)
+	pollURL string // the polling endpoint
+}
+
+// newTarget derives a server's endpoints from its URL.
+func newTarget(raw, path string, relayProtocol bool) (target, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, err
+		return target{}, err
 	}
-	path := cfg.Path
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}
@@ -85,17 +91,45 @@ func newRun(cfg Config) (*run, error) {
 	if u.Scheme == "https" {
 		ws = "wss"
 	}
+	t := target{
+		wsURL:   ws + "://" + u.Host + path + "?EIO=4&transport=websocket",
+		pollURL: u.Scheme + "://" + u.Host + path + "?EIO=4&transport=polling",
+	}
+	if relayProtocol {
+		t.wsURL = ws + "://" + u.Host + relay.Path + "?room="
+	}
+	return t, nil
+}
+
+func newRun(cfg Config) (*run, error) {
 	r := &run{
 		cfg:     cfg,
 		base:    time.Now(),
 		msgpack: cfg.Parser == ParserMsgpack,
 		secret:  []byte(cfg.JWTSecret),
-		wsURL:   ws + "://" + u.Host + path + "?EIO=4&transport=websocket",
 		relay:   cfg.Protocol == ProtocolRelay,
-		pollURL: u.Scheme + "://" + u.Host + path + "?EIO=4&transport=polling",
 	}
-	if r.relay {
-		r.wsURL = ws + "://" + u.Host + relay.Path + "?room="
+	urls := cfg.URLs
+	if len(urls) == 0 { // a Config that skipped Validate
+		urls = []string{cfg.URL}
+	}
+	loopback := true
+	for _, raw := range urls {
+		t, err := newTarget(raw, cfg.Path, r.relay)
+		if err != nil {
+			return nil, err
+		}
+		r.targets = append(r.targets, t)
+		if u, _ := url.Parse(raw); !loopbackHost(u.Hostname()) {
+			loopback = false
+		}
+	}
+	if cfg.RedisURL != "" {
+		p, err := newRedisProbe(cfg.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		r.redis = p
 	}
 	r.sendStart.Store(math.MaxInt64)
 	r.setPhase("start")
@@ -105,7 +139,7 @@ func newRun(cfg Config) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	if allLoopback(sources) && !loopbackHost(u.Hostname()) {
+	if allLoopback(sources) && !loopback {
 		r.notes = append(r.notes, "the target is not a loopback address: --source-ips ignored")
 		sources = nil
 	}
@@ -128,11 +162,10 @@ func newRun(cfg Config) (*run, error) {
 	nRooms := (cfg.Conns + cfg.RoomSize - 1) / cfg.RoomSize
 	for i := range nRooms {
 		rm := &room{name: "bench-" + strconv.Itoa(i)}
-		newTemplate := newSendTemplate
+		t, err := newSendTemplate(rm.name, r.msgpack, cfg.ClientMsgID)
 		if r.relay {
-			newTemplate = newRelayTemplate
+			t, err = newRelayTemplate(rm.name, r.msgpack)
 		}
-		t, err := newTemplate(rm.name, r.msgpack)
 		if err != nil {
 			return nil, err
 		}
@@ -210,6 +243,7 @@ func (r *run) execute(ctx context.Context) *Report {
 	rep := newReport(r.cfg)
 	began := time.Now()
 	srvBefore, haveSrv := r.sampleServer()
+	redisBefore, haveRedis := r.sampleRedis()
 
 	r.setPhase("connect")
 	t := time.Now()
@@ -222,6 +256,7 @@ func (r *run) execute(ctx context.Context) *Report {
 	rep.Phases.Join = time.Since(t).Seconds()
 	r.buildRooms()
 	srvJoined, _ := r.sampleServer()
+	redisJoined, joinedOK := r.sampleRedis()
 
 	var w window
 	switch {
@@ -242,6 +277,9 @@ func (r *run) execute(ctx context.Context) *Report {
 	rep.Phases.Send = w.seconds
 	rep.Phases.Total = time.Since(began).Seconds()
 	r.fillReport(rep, w)
+	if haveRedis && joinedOK && w.haveRedis {
+		rep.Redis = redisStats(r.cfg.RedisURL, redisBefore, redisJoined, w.redisStart, w.redisEnd, rep)
+	}
 	if haveSrv {
 		rep.Server = serverStats(r.cfg, srvBefore, srvJoined, w, rep)
 	}
@@ -255,6 +293,8 @@ type window struct {
 	srvStart, srvEnd     procSample
 	srvStartOK, srvEndOK bool
 	haveSrv              bool // both server samples
+	redisStart, redisEnd redisSample
+	haveRedis            bool // both Redis samples
 	selfStart, selfEnd   procSample
 	hostStart, hostEnd   hostCPU
 	mallocs              uint64 // heap allocations of this process over the window
@@ -321,22 +361,23 @@ func (r *run) dial(ctx context.Context, c *conn, ttl time.Duration) error {
 	if err != nil {
 		return connectError("TOKEN")
 	}
-	if c.connectPkt, err = encodeConnect(r.msgpack, token); err != nil {
+	if c.connectPkt, err = encodeConnect(r.msgpack, token, r.cfg.Recovery); err != nil {
 		return connectError("ENCODE")
 	}
 	src := r.rr.pick()
+	t := r.targets[c.idx%len(r.targets)]
 	c.start = r.now()
 	switch {
 	case r.cfg.Transport == TransportPolling:
-		return r.dialPolling(ctx, c, src)
+		return r.dialPolling(ctx, c, src, t.pollURL)
 	case r.relay: // in the room as soon as the upgrade is answered
-		if err := r.dialWebSocket(c, src, r.wsURL+url.QueryEscape(r.rooms[c.room].name)); err != nil {
+		if err := r.dialWebSocket(c, src, t.wsURL+url.QueryEscape(r.rooms[c.room].name)); err != nil {
 			return err
 		}
 		c.connectOK()
 		return nil
 	}
-	return r.dialWebSocket(c, src, r.wsURL)
+	return r.dialWebSocket(c, src, t.wsURL)
 }
 
 // joinAll joins every open connection to its room, at --rate, and waits for the acks.
@@ -407,12 +448,14 @@ func (r *run) buildRooms() {
 func (r *run) idlePhase(ctx context.Context) window {
 	var w window
 	w.srvStart, w.srvStartOK = r.sampleServer()
+	w.redisStart, w.haveRedis = r.sampleRedis()
 	w.selfStart, _ = readProc(0)
 	w.hostStart = readHostCPU()
 	t := time.Now()
 	sleepCtx(ctx, r.cfg.Duration)
 	w.seconds = time.Since(t).Seconds()
 	w.srvEnd, w.srvEndOK = r.sampleServer()
+	w.sampleRedisEnd(r)
 	w.selfEnd, _ = readProc(0)
 	w.hostEnd = readHostCPU()
 	w.haveSrv = w.srvStartOK && w.srvEndOK
@@ -435,13 +478,17 @@ func (r *run) drain(ctx context.Context) {
 // sampleServer reads the server's CPU and RSS from /proc or /metrics, when configured.
 func (r *run) sampleServer() (procSample, bool) {
 	switch {
-	case r.cfg.ServerPID > 0:
-		s, err := readProc(r.cfg.ServerPID)
-		if err != nil {
-			r.noteOnce("server pid: " + err.Error())
-			return s, false
+	case len(r.cfg.ServerPIDs) > 0:
+		var sum procSample
+		for _, pid := range r.cfg.ServerPIDs {
+			s, err := readProc(pid)
+			if err != nil {
+				r.noteOnce("server pid: " + err.Error())
+				return sum, false
+			}
+			sum.add(s)
 		}
-		return s, true
+		return sum, true
 	case r.cfg.MetricsURL != "":
 		s, err := scrapeMetrics(context.Background(), r.cfg.MetricsURL, r.cfg.MetricsToken)
 		if err != nil {
@@ -451,6 +498,27 @@ func (r *run) sampleServer() (procSample, bool) {
 		return s, true
 	}
 	return procSample{}, false
+}
+
+// sampleRedis samples the servers' Redis, when --redis-url names one.
+func (r *run) sampleRedis() (redisSample, bool) {
+	if r.redis == nil {
+		return redisSample{}, false
+	}
+	s, err := r.redis.sample()
+	if err != nil {
+		r.noteOnce("redis: " + err.Error())
+		return s, false
+	}
+	return s, true
+}
+
+// sampleRedisEnd takes the window's closing Redis sample.
+func (w *window) sampleRedisEnd(r *run) {
+	if !w.haveRedis {
+		return
+	}
+	w.redisEnd, w.haveRedis = r.sampleRedis()
 }
 
 func (r *run) noteOnce(n string) {
@@ -493,5 +561,8 @@ func (r *run) teardown() {
 		if hc != nil {
 			hc.CloseIdleConnections()
 		}
+	}
+	if r.redis != nil {
+		r.redis.close()
 	}
 }

@@ -39,6 +39,7 @@ func (r *run) sendPhase(ctx context.Context, rep *Report) window {
 	runtime.ReadMemStats(&ms)
 	mallocs := ms.Mallocs
 	w.srvStart, w.srvStartOK = r.sampleServer()
+	w.redisStart, w.haveRedis = r.sampleRedis()
 	w.selfStart, _ = readProc(0)
 	w.hostStart = readHostCPU()
 	began := time.Now()
@@ -58,6 +59,7 @@ func (r *run) sendPhase(ctx context.Context, rep *Report) window {
 	}
 	w.seconds = max(end.Sub(sendStart).Seconds(), 0)
 	w.srvEnd, w.srvEndOK = r.sampleServer()
+	w.sampleRedisEnd(r)
 	w.selfEnd, _ = readProc(0)
 	w.hostEnd = readHostCPU()
 	runtime.ReadMemStats(&ms)

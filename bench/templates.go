@@ -17,6 +17,12 @@ const (
 
 var tsPlaceholder = tsPrefix + string(bytes.Repeat([]byte{'0'}, tsDigits))
 
+// With --client-msg-id a send carries clientMsgId "c:" and the same digits: unique per
+// connection, as a client SDK's ids are per send.
+const cmidPrefix = "c:"
+
+var cmidPlaceholder = cmidPrefix + string(bytes.Repeat([]byte{'0'}, tsDigits))
+
 // sendTemplate is one room's send-message packet, pre-encoded, with holes for the ack id
 // and the timestamp digits. JSON: "42" <id digits> `["send-message",{...}]`. msgpack: the
 // packet map with one more entry than encoded, then "id" as a uint32 (0xce + 4 bytes).
@@ -25,15 +31,18 @@ type sendTemplate struct {
 	pre     []byte // before the ack id
 	post    []byte // after the ack id (JSON only)
 	tsAt    int    // offset of the digits: in post for JSON, in pre for msgpack and relay
+	cmidAt  int    // offset of the clientMsgId's digits, the same way; -1 without
 	relay   bool   // the whole packet is pre: no ack id
 }
 
-// newSendTemplate encodes send-message {roomId, content} for one room.
-func newSendTemplate(room string, msgpack bool) (*sendTemplate, error) {
-	p := &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: codec.NoID, Data: []any{
-		"send-message", map[string]any{"roomId": room, "content": tsPlaceholder},
-	}}
-	t := &sendTemplate{msgpack: msgpack}
+// newSendTemplate encodes send-message {roomId, content, clientMsgId?} for one room.
+func newSendTemplate(room string, msgpack, clientMsgID bool) (*sendTemplate, error) {
+	payload := map[string]any{"roomId": room, "content": tsPlaceholder}
+	if clientMsgID {
+		payload["clientMsgId"] = cmidPlaceholder
+	}
+	p := &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: codec.NoID, Data: []any{"send-message", payload}}
+	t := &sendTemplate{msgpack: msgpack, cmidAt: -1}
 	if msgpack {
 		b, err := codec.EncodeMsgpack(nil, p)
 		if err != nil {
@@ -45,6 +54,9 @@ func newSendTemplate(room string, msgpack bool) (*sendTemplate, error) {
 		b[0] = 0x84 // one more entry: id
 		t.pre = append(b, 0xa2, 'i', 'd', 0xce)
 		t.tsAt = bytes.Index(t.pre, []byte(tsPlaceholder))
+		if clientMsgID {
+			t.cmidAt = bytes.Index(t.pre, []byte(cmidPlaceholder)) + len(cmidPrefix)
+		}
 	} else {
 		b, _, err := codec.EncodeJSON(nil, p)
 		if err != nil {
@@ -56,6 +68,9 @@ func newSendTemplate(room string, msgpack bool) (*sendTemplate, error) {
 		t.pre = []byte{'4', '2'}
 		t.post = b[1:]
 		t.tsAt = bytes.Index(t.post, []byte(tsPlaceholder))
+		if clientMsgID {
+			t.cmidAt = bytes.Index(t.post, []byte(cmidPlaceholder)) + len(cmidPrefix)
+		}
 	}
 	if t.tsAt < 0 {
 		return nil, errors.New("bench: timestamp placeholder not found")
@@ -78,7 +93,7 @@ func newRelayTemplate(room string, msgpack bool) (*sendTemplate, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &sendTemplate{msgpack: msgpack, relay: true, pre: b, tsAt: bytes.Index(b, []byte(tsPlaceholder))}
+	t := &sendTemplate{msgpack: msgpack, relay: true, pre: b, tsAt: bytes.Index(b, []byte(tsPlaceholder)), cmidAt: -1}
 	if t.tsAt < 0 {
 		return nil, errors.New("bench: timestamp placeholder not found")
 	}
@@ -95,15 +110,18 @@ func (t *sendTemplate) append(dst []byte, id uint32, ts int64) []byte {
 		putDigits(dst[start+t.tsAt:start+t.tsAt+tsDigits], ts)
 		return dst
 	}
+	base := start // where the offsets count from
 	if t.msgpack {
 		dst = append(dst, byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
-		putDigits(dst[start+t.tsAt:start+t.tsAt+tsDigits], ts)
-		return dst
+	} else {
+		dst = strconv.AppendUint(dst, uint64(id), 10)
+		base = len(dst)
+		dst = append(dst, t.post...)
 	}
-	dst = strconv.AppendUint(dst, uint64(id), 10)
-	at := len(dst) + t.tsAt
-	dst = append(dst, t.post...)
-	putDigits(dst[at:at+tsDigits], ts)
+	putDigits(dst[base+t.tsAt:base+t.tsAt+tsDigits], ts)
+	if t.cmidAt >= 0 {
+		putDigits(dst[base+t.cmidAt:base+t.cmidAt+tsDigits], ts)
+	}
 	return dst
 }
 
@@ -136,10 +154,14 @@ func encodeEvent(msgpack bool, id int64, args ...any) ([]byte, error) {
 	return encodePacket(msgpack, &codec.SPacket{Type: codec.SEvent, Nsp: "/", ID: id, Data: args})
 }
 
-// encodeConnect encodes CONNECT to "/" with auth {token}.
-func encodeConnect(msgpack bool, token string) ([]byte, error) {
-	return encodePacket(msgpack, &codec.SPacket{Type: codec.SConnect, Nsp: "/", ID: codec.NoID,
-		Data: map[string]any{"token": token}})
+// encodeConnect encodes CONNECT to "/" with auth {token}, and recovery: true when the
+// client asks for connection state recovery.
+func encodeConnect(msgpack bool, token string, recovery bool) ([]byte, error) {
+	auth := map[string]any{"token": token}
+	if recovery {
+		auth["recovery"] = true
+	}
+	return encodePacket(msgpack, &codec.SPacket{Type: codec.SConnect, Nsp: "/", ID: codec.NoID, Data: auth})
 }
 
 func encodePacket(msgpack bool, p *codec.SPacket) ([]byte, error) {

@@ -30,8 +30,9 @@ func decodeOut(t *testing.T, b []byte, msgpack bool) *codec.SPacket {
 }
 
 func TestSendTemplateRoundTrip(t *testing.T) {
-	for _, msgpack := range []bool{false, true} {
-		tpl, err := newSendTemplate("bench-7", msgpack)
+	for _, c := range []struct{ msgpack, cmid bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		msgpack := c.msgpack
+		tpl, err := newSendTemplate("bench-7", msgpack, c.cmid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,6 +52,9 @@ func TestSendTemplateRoundTrip(t *testing.T) {
 			if m["roomId"] != "bench-7" || !ok || ts != tc.ts {
 				t.Fatalf("msgpack=%v: payload %v, ts %d", msgpack, m, ts)
 			}
+			if cmid, _ := m["clientMsgId"].(string); c.cmid != (cmid != "") || c.cmid && cmid != cmidPrefix+m["content"].(string)[len(tsPrefix):] {
+				t.Fatalf("msgpack=%v: clientMsgId %q, content %q", msgpack, cmid, m["content"])
+			}
 		}
 		if n := testing.AllocsPerRun(100, func() { buf = tpl.append(buf[:0], 99, 1<<40) }); n != 0 {
 			t.Errorf("msgpack=%v: append allocates %v times", msgpack, n)
@@ -60,13 +64,17 @@ func TestSendTemplateRoundTrip(t *testing.T) {
 
 func TestControlPackets(t *testing.T) {
 	for _, msgpack := range []bool{false, true} {
-		b, err := encodeConnect(msgpack, "tok")
+		b, err := encodeConnect(msgpack, "tok", false)
 		if err != nil {
 			t.Fatal(err)
 		}
 		p := decodeOut(t, b, msgpack)
-		if p.Type != codec.SConnect || p.Data.(map[string]any)["token"] != "tok" {
+		if auth := p.Data.(map[string]any); p.Type != codec.SConnect || auth["token"] != "tok" || auth["recovery"] != nil {
 			t.Fatalf("connect %+v", p)
+		}
+		b, _ = encodeConnect(msgpack, "tok", true)
+		if auth := decodeOut(t, b, msgpack).Data.(map[string]any); auth["recovery"] != true {
+			t.Fatalf("connect asking for recovery: %+v", auth)
 		}
 		b, err = encodeEvent(msgpack, 3, "join-room", "bench-1")
 		if err != nil {

@@ -1,18 +1,19 @@
 // `make bench` from a clone of this repository: scripts/bench.sh runs the bundled harness
 // against edgeio, the bare relay and the Node peer in bench/node-peer (its npm packages
-// installed on first use) in its three scenarios (chat, one big room, idle memory), then
-// compares them. A small run: every target delivers every message without errors, and each
-// comparison names its ratios.
+// installed on first use) in its four scenarios (chat, one big room, idle memory, and a
+// cluster of two nodes on one redis-server that the script starts), then compares them. A
+// small run: every target delivers every message without errors, and each comparison names
+// its ratios.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { test } from "node:test";
 import { E2E_DIR, serverBinary, ownChild } from "./lib/server.mjs";
 
-test("make bench's script runs its three scenarios against edgeio, the relay and the in-repo Node peer with the same harness and compares them", { timeout: 180_000 }, async (t) => {
+test("make bench's script runs its four scenarios against edgeio, the relay and the in-repo Node peer with the same harness and compares them", { timeout: 240_000 }, async (t) => {
   const root = path.resolve(E2E_DIR, "..");
   const proc = spawn("bash", [path.join(root, "scripts/bench.sh")], {
-    env: { ...process.env, BIN: serverBinary(), CONNS: "40", ROOM_SIZE: "10", RATES: "20", BIG_RATE: "2", DURATION: "2s" },
+    env: { ...process.env, BIN: serverBinary(), CONNS: "40", ROOM_SIZE: "10", RATES: "20", BIG_RATE: "2", CLUSTER_RATE: "20", DURATION: "2s" },
     stdio: ["ignore", "pipe", "pipe"],
   });
   ownChild(proc, "SIGTERM");
@@ -44,4 +45,15 @@ test("make bench's script runs its three scenarios against edgeio, the relay and
     assert.match(cells[cells.length - 3], /^[0-9.]+$/, `idle: ${target}'s memory per connection: ${cells.join(" ")}`);
   }
   assert.match(sections.idle, /idle, edgeio ÷ edgeio-norecovery: rss per connection [0-9.]+/, "what recovery costs an idle connection");
+
+  // two nodes of each on one Redis: every room half on each node, Redis's CPU counted in
+  for (const target of ["edgeio", "node"]) {
+    const cells = rows("cluster", target); // ... cpu µs/delivery, rss KB/conn, redis µs/msg, redis µs/conn, errors, host busy
+    assert.equal(cells[3], "0.00%", `cluster: ${target} delivered every message across its two nodes: ${cells.join(" ")}`);
+    assert.equal(cells[cells.length - 2], "0", `cluster: ${target} had no errors: ${cells.join(" ")}`);
+    assert.match(cells[cells.length - 4], /^[0-9.]+$/, `cluster: ${target}'s Redis CPU per message: ${cells.join(" ")}`);
+  }
+  assert.match(sections.cluster, /edgeio ÷ node: cpu per delivery [0-9.]+, delivery p95 [0-9.]+, redis cpu per message [0-9.]+/,
+    "cluster: edgeio's CPU per delivery (with Redis's) and Redis's CPU per message as ratios of Node's");
+  assert.match(sections.cluster, /redis at [0-9]+ deliveries\/s, edgeio: per message .*publish/, "cluster: what a message costs in Redis commands");
 });

@@ -27,6 +27,9 @@ type Hub struct {
 	typing    map[roomUser]time.Time           // who types where, until when
 
 	cluster     Cluster                           // nil on a single node
+	sharing     map[string]*userState             // views to tell the other nodes (peers.go)
+	shareTimer  *time.Timer                       // when they go
+	sharedAt    time.Time                         // when the last went
 	remote      map[string]map[string]*remoteUser // node → its users, as it told us
 	remoteRooms map[string]map[string]int         // room → users other nodes have in it → how many nodes
 	batches     map[batchKey]*roomBatch           // big rooms' events of this tick
@@ -80,6 +83,7 @@ func New(st store.Store, v *auth.Verifier, opts Options) *Hub {
 		typing:      make(map[roomUser]time.Time),
 		remote:      make(map[string]map[string]*remoteUser),
 		remoteRooms: make(map[string]map[string]int),
+		sharing:     make(map[string]*userState),
 		batches:     make(map[batchKey]*roomBatch),
 		stop:        make(chan struct{}),
 	}
@@ -112,13 +116,16 @@ func (h *Hub) Close() {
 	close(h.stop)
 	h.stopped.Wait()
 	h.receipts.Close()
+	h.mu.Lock()
+	if h.shareTimer != nil {
+		h.shareTimer.Stop()
+	}
+	h.mu.Unlock()
 }
 
 // authenticate is the connection middleware: a valid token or CONNECT_ERROR unauthorized.
 func (h *Hub) authenticate(s *server.Socket) error {
 	u, err := h.verifier.Verify(h.handshakeToken(s))
-	// a credential is not kept past its check (nor paid for by every idle connection)
-	delete(s.Handshake.Auth, "token")
 	if err != nil {
 		code := CodeUnauthorized
 		if errors.Is(err, auth.ErrTokenExpired) {
@@ -162,6 +169,9 @@ var handlers = map[string]handler{
 
 func (h *Hub) onConnection(s *server.Socket) {
 	m := s.Data().(*member)
+	// what the CONNECT carried served its purpose (the token, recovery's pid and offset):
+	// an idle connection does not keep it
+	s.Handshake.Auth = nil
 	s.Join(auth.PersonalRoom(m.user.ID))
 	h.connected(m)
 	if s.Recovered() {

@@ -35,12 +35,43 @@ type remoteUser struct {
 // AttachCluster makes the hub one of several nodes. Call before serving.
 func (h *Hub) AttachCluster(c Cluster) { h.cluster = c }
 
-// shareLocked tells the other nodes this node's view of u (callers hold h.mu).
+// peerShareEvery is the least time between two messages that tell the other nodes of this
+// node's users: the changes made meanwhile (the connects and joins of a connect storm) go
+// together in the next one, each user's latest view once. A change after a quiet spell
+// goes at once.
+const peerShareEvery = 10 * time.Millisecond
+
+// shareLocked tells the other nodes this node's view of u, now or with the next message
+// (callers hold h.mu).
 func (h *Hub) shareLocked(u *userState) {
 	if h.cluster == nil {
 		return
 	}
-	h.sendUsers(false, []*userState{u})
+	h.sharing[u.id] = u
+	if h.shareTimer != nil {
+		return // a message is due: u goes with it
+	}
+	if wait := peerShareEvery - time.Since(h.sharedAt); wait > 0 {
+		h.shareTimer = time.AfterFunc(wait, func() {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.shareTimer = nil
+			h.flushSharesLocked()
+		})
+		return
+	}
+	h.flushSharesLocked()
+}
+
+// flushSharesLocked sends the views waiting to be told (callers hold h.mu).
+func (h *Hub) flushSharesLocked() {
+	if len(h.sharing) == 0 {
+		return
+	}
+	users := slices.Collect(maps.Values(h.sharing))
+	clear(h.sharing)
+	h.sharedAt = time.Now()
+	h.sendUsers(false, users)
 }
 
 func (h *Hub) sendUsers(full bool, users []*userState) {
@@ -66,6 +97,8 @@ func (h *Hub) PeerUp(string) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	clear(h.sharing) // the full view has every user's latest
+	h.sharedAt = time.Now()
 	h.sendUsers(true, slices.Collect(maps.Values(h.users)))
 }
 

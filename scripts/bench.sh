@@ -3,43 +3,55 @@
 # the same harness and scenario, and compares them (edgeio bench compare). Targets:
 #   edgeio             the chat app with production defaults (bolt store, abuse limits on)
 #   edgeio-norecovery  the same with --recovery-window 0 (what recovery costs)
+#   edgeio-base        the chat app of another build, BASE_BIN: before and after in one run
 #   relay              edgeio --app relay: WebSocket frames relayed to a room and nothing else,
 #                      the floor that shows what the machine can do (bench/relay)
 #   node               the same chat contract on stock Node Socket.IO (bench/node-peer)
+# In the cluster scenario each target is two nodes of it (edgeio with --redis-url, the Node
+# peer with REDIS_URL and the stock @socket.io/redis-adapter) on one redis-server that the
+# script starts on a loopback port, fresh for each target.
 # Scenarios, each compared on its own:
 #   chat      10,000 connections, rooms of 100, 1,000 messages/s (100,000 deliveries/s) for
 #             30 s: edgeio, relay, node
 #   big-room  a live event: one room of 10,000, 10 messages/s for 15 s, the joins timed:
 #             edgeio, relay, node
-#   idle      10,000 connections in rooms of 100, held 10 s: memory per idle connection of
-#             edgeio with and without recovery, and node
+#   idle      10,000 connections in rooms of 100, held 10 s, their clients asking for
+#             connection state recovery: memory per idle connection of edgeio with recovery
+#             and without (--recovery-window 0), and node
+#   cluster   two nodes on one Redis, 10,000 connections (every room of 100 half on each
+#             node), 500 messages/s (CLUSTER_RATE) for 20 s: edgeio, node; CPU per delivery
+#             with Redis's counted in, and what Redis spent per message and per connection
 #
-#   scripts/bench.sh                          # all three scenarios (about 7 minutes)
-#   SCENARIOS=chat scripts/bench.sh           # one scenario (any of chat big-room idle)
+#   scripts/bench.sh                          # all four scenarios (about 9 minutes)
+#   SCENARIOS=chat scripts/bench.sh           # one scenario (any of chat big-room idle cluster)
 #   TARGETS=edgeio scripts/bench.sh           # one target (any of the targets above)
 #   RATES="300 600 1000 1200" SCENARIOS=chat scripts/bench.sh  # a sweep of message rates:
 #                                             # the comparison names the highest rate each held
 #   CONNS=2000 DURATION=10s scripts/bench.sh  # smaller (CONNS is the big room's size too)
+#   BASE_BIN=/tmp/edgeio-old TARGETS="edgeio-base edgeio node" SCENARIOS=cluster scripts/bench.sh
+#                                             # an older build beside this one, in one run
 #   PROFILE=1 scripts/bench.sh                # edgeio's CPU, heap, allocs and goroutine
 #                                             # profiles into profiles/ (pprof endpoints)
 #   OUT=dir scripts/bench.sh                  # keep the JSON reports in dir
 #
-# Environment: SCENARIOS, TARGETS, RATES (or MSG_RATE; chat), BIG_RATE (big-room), CONNS,
-# ROOM_SIZE (chat), DURATION, RATE (connections per second), TRANSPORT, PARSER, SERVER_ARGS
-# (extra edgeio flags), BENCH_ARGS (extra harness flags), OUT, BIN (the edgeio binary).
+# Environment: SCENARIOS, TARGETS, RATES (or MSG_RATE; chat), BIG_RATE (big-room),
+# CLUSTER_RATE (cluster), CONNS, ROOM_SIZE (chat, cluster), DURATION, RATE (connections per
+# second), TRANSPORT, PARSER, SERVER_ARGS (extra edgeio flags), BENCH_ARGS (extra harness
+# flags), OUT, BIN (the edgeio binary), BASE_BIN (edgeio-base's).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${BIN:-$root/bin/edgeio}" # BIN=another build, for an A/B comparison
 [[ -x "$bin" ]] || { echo "bench: build first (make build)" >&2; exit 2; }
 
-scenarios=${SCENARIOS:-chat big-room idle}
+scenarios=${SCENARIOS:-chat big-room idle cluster}
 rates=${RATES:-${MSG_RATE:-1000}}
 conns=${CONNS:-10000} room=${ROOM_SIZE:-100} duration=${DURATION:-30s} rate=${RATE:-2000}
 secret="bench-$RANDOM$RANDOM"
 work="$(mktemp -d /tmp/edgeio-bench.XXXXXX)"
 out=${OUT:-$work/reports}
 mkdir -p "$out"
-pid=""
+pids=()        # the target's processes: its servers, then its Redis (cluster)
+redis_port=""  # the cluster's Redis
 
 # The harness and the server each hold one file per connection; the hard limit here is 20,000.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -49,12 +61,14 @@ ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 addrs=$(( conns / 4 + 1 ))
 sources="127.1.0.1-127.1.$(( addrs / 256 )).$(( addrs % 256 ))"
 
-stop_server() {
-  if [[ -n "$pid" ]]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=""
-  fi
+stop_server() { # the servers first, then their Redis
+  local i
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  pids=()
+  redis_port=""
 }
 cleanup() {
   stop_server
@@ -77,45 +91,93 @@ install_peer() {
   echo "$want" >"$stamp"
 }
 
-start_server() { # target port admin
-  local target=$1 port=$2 admin=$3
-  case "$target" in
-    edgeio | edgeio-norecovery)
-      rm -rf "$work/data"
-      local extra=""
-      [[ "$target" == edgeio-norecovery ]] && extra="--recovery-window 0"
-      # shellcheck disable=SC2086
-      "$bin" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
-        --data-dir "$work/data" $extra ${SERVER_ARGS:-} >"$work/server.log" 2>&1 &
-      ;;
-    relay)
-      "$bin" --app relay --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" >"$work/server.log" 2>&1 &
-      ;;
-    node)
-      install_peer
-      (cd "$peer" && PORT=$port JWT_SECRET=$secret PARSER="${PARSER:-json}" exec node server.mjs) >"$work/server.log" 2>&1 &
-      ;;
-    *) echo "bench: unknown target $target (edgeio, edgeio-norecovery, relay, node)" >&2; exit 2 ;;
-  esac
-  pid=$!
+# wait_port PORT NAME LOG: until something listens on 127.0.0.1:PORT (10 s at most).
+wait_port() {
   for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "bench: $target did not start:" >&2
-  cat "$work/server.log" >&2
+  echo "bench: $2 did not start:" >&2
+  cat "$3" >&2
   exit 1
 }
 
-# run_one SCENARIO TARGET MSG_RATE ROOM_SIZE DURATION [harness flags...]: one fresh server,
-# one harness run; its JSON report is added to reports.
+# start_server TARGET PORT ADMIN N [edgeio flags...]: server N of TARGET (one of a cluster's
+# nodes), in the background, added to pids.
+start_server() {
+  local target=$1 port=$2 admin=$3 n=$4
+  shift 4
+  local log="$work/server-$n.log"
+  case "$target" in
+    edgeio | edgeio-norecovery | edgeio-base)
+      rm -rf "$work/data-$n"
+      local exe=$bin extra=()
+      [[ "$target" == edgeio-norecovery ]] && extra=(--recovery-window 0)
+      [[ "$target" == edgeio-base ]] && exe=${BASE_BIN:?bench: edgeio-base runs BASE_BIN, another build}
+      # shellcheck disable=SC2086
+      "$exe" --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" --jwt-secret "$secret" \
+        --data-dir "$work/data-$n" "${extra[@]}" "$@" ${SERVER_ARGS:-} >"$log" 2>&1 &
+      ;;
+    relay)
+      "$bin" --app relay --addr "127.0.0.1:$port" --admin-addr "127.0.0.1:$admin" >"$log" 2>&1 &
+      ;;
+    node)
+      install_peer
+      local redis_url=""
+      [[ -n "$redis_port" ]] && redis_url="redis://127.0.0.1:$redis_port"
+      (cd "$peer" && PORT=$port JWT_SECRET=$secret PARSER="${PARSER:-json}" REDIS_URL=$redis_url exec node server.mjs) >"$log" 2>&1 &
+      ;;
+    *) echo "bench: unknown target $target (edgeio, edgeio-norecovery, edgeio-base, relay, node)" >&2; exit 2 ;;
+  esac
+  pids+=($!)
+  wait_port "$port" "$target" "$log"
+}
+
+# start_redis: a fresh redis-server on a loopback port, without persistence.
+start_redis() {
+  redis_port=$((20000 + RANDOM % 20000))
+  redis-server --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --dir "$work" >"$work/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port "$redis_port" redis-server "$work/redis.log"
+}
+
+# wait_mesh ADMIN...: until every edgeio node's /metrics counts the others (10 s at most).
+wait_mesh() {
+  local want=$(($# - 1)) admin all
+  for _ in $(seq 100); do
+    all=1
+    for admin in "$@"; do
+      curl -s "http://127.0.0.1:$admin/metrics" | grep -q "^edgeio_cluster_nodes $want\$" || all=0
+    done
+    ((all)) && return 0
+    sleep 0.1
+  done
+  echo "bench: the edgeio nodes did not see each other within 10 s" >&2
+}
+
+# run_one SCENARIO TARGET MSG_RATE ROOM_SIZE DURATION [harness flags...]: fresh servers
+# (two nodes on a fresh Redis in the cluster scenario), one harness run; its JSON report is
+# added to reports.
 run_one() {
   local scenario=$1 target=$2 msgs=$3 size=$4 secs=$5
   shift 5
   local port=$((20000 + RANDOM % 20000))
   local admin=$((port + 1)) protocol=socketio
+  local urls="http://127.0.0.1:$port" servers cluster=()
   [[ "$target" == relay ]] && protocol=relay
-  start_server "$target" "$port" "$admin"
+  if [[ "$scenario" == cluster ]]; then
+    start_redis
+    cluster=(--redis-url "redis://127.0.0.1:$redis_port")
+    start_server "$target" "$port" "$admin" 1 "${cluster[@]}"
+    start_server "$target" $((port + 2)) $((admin + 2)) 2 "${cluster[@]}"
+    urls="$urls,http://127.0.0.1:$((port + 2))"
+    servers="${pids[1]},${pids[2]}"
+    [[ "$target" == edgeio* ]] && wait_mesh "$admin" $((admin + 2))
+  else
+    start_server "$target" "$port" "$admin" 1
+    servers="${pids[0]}"
+  fi
   if [[ -n "${PROFILE:-}" && "$target" == edgeio ]]; then
     prof="$root/profiles/$(date -u +%Y%m%d-%H%M%S)-$scenario"
     mkdir -p "$prof"
@@ -134,8 +196,8 @@ run_one() {
   local report="$out/$scenario-$target-$msgs.json"
   echo "bench: $scenario: $target, $msgs messages/s x rooms of $size, $conns connections" >&2
   # shellcheck disable=SC2086
-  "$bin" bench --url "http://127.0.0.1:$port" --protocol "$protocol" --label "$target" \
-    --jwt-secret "$secret" --server-pid "$pid" --source-ips "$sources" \
+  "$bin" bench --url "$urls" --protocol "$protocol" --label "$target" \
+    --jwt-secret "$secret" --server-pid "$servers" "${cluster[@]}" --source-ips "$sources" \
     --conns "$conns" --room-size "$size" --msg-rate "$msgs" --duration "$secs" --rate "$rate" \
     --transport "${TRANSPORT:-websocket}" --parser "${PARSER:-json}" \
     --procs "$(( $(nproc) > 1 ? $(nproc) / 2 : 1 ))" --json "$@" ${BENCH_ARGS:-} >"$report" || true
@@ -166,10 +228,16 @@ for scenario in $scenarios; do
       ;;
     idle)
       for target in ${TARGETS:-edgeio edgeio-norecovery node}; do
-        run_one idle "$target" 0 "$room" "${DURATION:-10s}" --idle
+        # clients that ask for connection state recovery: what it costs is in the figure
+        run_one idle "$target" 0 "$room" "${DURATION:-10s}" --idle --recovery
       done
       ;;
-    *) echo "bench: unknown scenario $scenario (chat, big-room, idle)" >&2; exit 2 ;;
+    cluster)
+      for target in ${TARGETS:-edgeio node}; do
+        run_one cluster "$target" "${CLUSTER_RATE:-500}" "$room" "${DURATION:-20s}"
+      done
+      ;;
+    *) echo "bench: unknown scenario $scenario (chat, big-room, idle, cluster)" >&2; exit 2 ;;
   esac
   echo
   echo "== $scenario =="

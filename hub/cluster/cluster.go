@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -22,11 +23,15 @@ type Cluster struct {
 
 	queue chan outgoing // publishes waiting for Redis
 
+	pattern string // the PatternRooms channels' glob ("": none)
+	echo    []byte // how this node's own broadcasts begin: [uid, ...
+
+	// Subscriptions, by channel; the key "" stands for the pattern.
 	subMu     sync.Mutex
 	refs      map[string]int             // channel → members here; subscribed while > 0
-	dirty     map[string]bool            // channels whose subscription may have to change
-	confirmed map[string]bool            // channels Redis confirmed subscribed
-	waiters   map[string][]chan struct{} // joins waiting for a channel's confirmation
+	dirty     map[string]bool            // subscriptions that may have to change
+	confirmed map[string]bool            // subscriptions Redis confirmed
+	waiters   map[string][]chan struct{} // joins waiting for a subscription's confirmation
 	subWake   chan struct{}              // dirty is not empty
 
 	subscribed map[string]bool // what subscribeLoop last did, its own
@@ -83,6 +88,9 @@ func New(io *server.Server, opts Options) *Cluster {
 	} else {
 		c.subs = newSubscriber(opts.Client)
 	}
+	c.pattern = c.roomPattern()
+	c.echo, _ = codec.EncodeMsgpackValue(nil, []any{c.opts.NodeID, nil, nil})
+	c.echo = c.echo[:len(c.echo)-2] // the array header and the uid
 	return c
 }
 
@@ -101,6 +109,10 @@ func (c *Cluster) Ready() bool { return c.ready.Load() }
 func (c *Cluster) Start() {
 	nsp := c.Subscribe("/", "")
 	control := c.changeChannel(c.controlChannel(), 1)
+	pattern := noWait
+	if c.pattern != "" {
+		pattern = c.changeChannel(patternSub, 1)
+	}
 	c.stopped.Add(4)
 	go c.publishLoop()
 	go c.subscribeLoop()
@@ -108,6 +120,7 @@ func (c *Cluster) Start() {
 	// hello only once listening: the other nodes answer it with their state at once
 	nsp()
 	control()
+	pattern()
 	go c.heartbeatLoop()
 }
 
@@ -151,10 +164,16 @@ func (c *Cluster) channel(nsp, room string) string {
 	return c.roomChannel(nsp, room)
 }
 
+// patternSub is the pattern's key in the subscription maps (no channel is "").
+const patternSub = ""
+
+func noWait() {}
+
 // changeChannel counts a member in or out of ch and, when ch is wanted or unwanted anew,
-// wakes subscribeLoop.
+// wakes subscribeLoop. A channel of the room pattern is counted (for receiveLoop), but its
+// subscription is the pattern's, taken once at Start.
 func (c *Cluster) changeChannel(ch string, delta int) (wait func()) {
-	wait = func() {}
+	wait = noWait
 	c.subMu.Lock()
 	before := c.refs[ch]
 	after := max(before+delta, 0)
@@ -163,12 +182,15 @@ func (c *Cluster) changeChannel(ch string, delta int) (wait func()) {
 	} else {
 		c.refs[ch] = after
 	}
-	if (before > 0) != (after > 0) {
+	sub := ch
+	if ch != patternSub && c.patterned(ch) {
+		sub = patternSub
+	} else if (before > 0) != (after > 0) {
 		c.dirty[ch] = true
 	}
-	if delta > 0 && !c.confirmed[ch] {
+	if delta > 0 && !c.confirmed[sub] {
 		done := make(chan struct{})
-		c.waiters[ch] = append(c.waiters[ch], done)
+		c.waiters[sub] = append(c.waiters[sub], done)
 		wait = func() { c.await(done) }
 	}
 	c.subMu.Unlock()
@@ -209,39 +231,61 @@ func (c *Cluster) subscribeLoop() {
 	}
 }
 
-// syncSubscriptions applies the dirty channels; it reports false if one failed (that one
-// and those after it stay dirty).
+// syncSubscriptions applies the dirty subscriptions, the channels to subscribe in one
+// command and those to unsubscribe in another (on Redis Cluster a command per channel: a
+// sharded command's channels share one slot); it reports false if one failed (the failed
+// stay dirty).
 func (c *Cluster) syncSubscriptions() bool {
 	c.subMu.Lock()
-	work := make(map[string]bool, len(c.dirty))
+	var on, off []string
 	for ch := range c.dirty {
-		work[ch] = c.refs[ch] > 0
+		want := c.refs[ch] > 0
+		switch {
+		case want == c.subscribed[ch]:
+		case want:
+			on = append(on, ch)
+		default:
+			off = append(off, ch)
+		}
 	}
 	clear(c.dirty)
 	c.subMu.Unlock()
 	var failed []string
-	for ch, want := range work {
-		if want == c.subscribed[ch] {
-			continue
+	apply := func(chs []string, want bool) {
+		if len(chs) == 0 {
+			return
 		}
-		if len(failed) == 0 {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			var err error
-			if want {
-				err = c.subs.subscribe(ctx, ch)
-			} else {
-				err = c.subs.unsubscribe(ctx, ch)
-			}
-			cancel()
-			if err == nil {
-				c.subscribed[ch] = want
-				c.confirm(ch, want)
+		if len(failed) > 0 { // Redis is away: try again later, not now
+			failed = append(failed, chs...)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		var err error
+		switch {
+		case len(chs) == 1 && chs[0] == patternSub:
+			err = c.subs.psubscribe(ctx, c.pattern) // the pattern is never given up
+		case want:
+			err = c.subs.subscribe(ctx, chs...)
+		default:
+			err = c.subs.unsubscribe(ctx, chs...)
+		}
+		for _, ch := range chs {
+			if err != nil {
+				delete(c.subscribed, ch) // unknown now: redo what is wanted
+				failed = append(failed, ch)
 				continue
 			}
-			delete(c.subscribed, ch) // unknown now: redo what is wanted
+			c.subscribed[ch] = want
+			c.confirm(ch, want)
 		}
-		failed = append(failed, ch)
 	}
+	if i := slices.Index(on, patternSub); i >= 0 {
+		on = slices.Delete(on, i, i+1)
+		apply([]string{patternSub}, true)
+	}
+	apply(on, true)
+	apply(off, false)
 	if len(failed) == 0 {
 		return true
 	}

@@ -6,7 +6,11 @@
 // [uid, packet, {rooms, except, flags}]. So a Node backend with @socket.io/redis-emitter, or a
 // Node Socket.IO server with the Redis adapter, and edgeio nodes reach each other's clients.
 // Unlike that adapter, a node subscribes to a room's channel only while it holds members of
-// the room, so it receives only the traffic of rooms it serves. On Redis Cluster it uses
+// the room, so it receives only the traffic of rooms it serves; the subscription changes
+// made meanwhile go to Redis in one command. Rooms named with Options.PatternRooms (the
+// chat's personal rooms) are the exception on standalone Redis: one pattern subscription
+// per node takes them all, and a node drops unread those of rooms it has no member in, so
+// that a connection costs no subscription of its own. On Redis Cluster it uses
 // sharded pub/sub (SSUBSCRIBE/SPUBLISH), so a message crosses only the shard that owns its
 // channel. Subscriptions follow the slots: when resharding moves one, or a replica takes
 // over a failed master, the node subscribes again where the cluster's slot map puts it.

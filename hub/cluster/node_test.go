@@ -81,7 +81,7 @@ func startNode(t *testing.T, cfg nodeConfig) *node {
 	n.hub = hub.New(n.st, v, opts)
 	n.hub.Install(n.io)
 	n.cl = New(n.io, Options{
-		Client: cfg.client, Sharded: cfg.sharded, NodeID: cfg.id,
+		Client: cfg.client, Sharded: cfg.sharded, NodeID: cfg.id, PatternRooms: auth.PersonalRoom(""),
 		Heartbeat: testHeartbeat, NodeTimeout: testNodeTimeout,
 		OnPeerMessage: n.hub.PeerMessage, OnNodeUp: n.hub.PeerUp, OnNodeDown: n.hub.PeerDown,
 		Logf: n.logf,

@@ -23,6 +23,14 @@ type Options struct {
 	NodeTimeout time.Duration // a node silent this long is down (5 s)
 	QueueSize   int           // publishes waiting for Redis before new ones are dropped (65,536)
 
+	// PatternRooms is a prefix of room names (of the main namespace "/") that a node
+	// receives through one pattern subscription of its own (PSUBSCRIBE) rather than one
+	// subscription per room: for rooms that each have few members but are many, such as
+	// the chat's personal rooms ("user:"). A broadcast to such a room reaches every node,
+	// which drops it unread where the room has no member. Ignored with Sharded: sharded
+	// pub/sub has no patterns.
+	PatternRooms string
+
 	OnPeerMessage func(node string, msg []byte) // another node's peer message
 	OnNodeUp      func(node string)             // a node appeared (or Redis came back: ""): resend state
 	OnNodeDown    func(node string)             // a node left or timed out

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"math/rand/v2"
 
 	"edgeio/codec"
@@ -27,18 +28,31 @@ func (c *Cluster) receiveLoop() {
 			if !ok {
 				return
 			}
-			if m.channel == control {
+			switch {
+			case m.channel == control:
 				c.onControl(m.payload)
-				continue
+			case c.patterned(m.channel) && !c.wanted(m.channel):
+				// a pattern room with no member here: dropped unread
+			default:
+				c.onBroadcast(m.payload)
 			}
-			c.onBroadcast(m.payload)
 		}
 	}
+}
+
+// wanted reports whether this node counts members (or kept sockets) of channel's room.
+func (c *Cluster) wanted(channel string) bool {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return c.refs[channel] > 0
 }
 
 // onBroadcast delivers a broadcast from another node (or a Node emitter or adapter) to the
 // local sockets, once, without passing it on.
 func (c *Cluster) onBroadcast(payload []byte) {
+	if bytes.HasPrefix(payload, c.echo) {
+		return // our own, already delivered here: not worth decoding
+	}
 	v, err := codec.DecodeMsgpackValue(payload)
 	msg, _ := v.([]any)
 	if err != nil || len(msg) < 2 {

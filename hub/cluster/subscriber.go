@@ -20,8 +20,9 @@ type message struct {
 // subscriber keeps the node's channel subscriptions; go-redis reconnects and resubscribes a
 // pub/sub connection by itself when Redis comes back.
 type subscriber interface {
-	subscribe(ctx context.Context, channel string) error
-	unsubscribe(ctx context.Context, channel string) error
+	subscribe(ctx context.Context, channels ...string) error
+	unsubscribe(ctx context.Context, channels ...string) error
+	psubscribe(ctx context.Context, pattern string) error // standalone Redis only
 	messages() <-chan message
 	close()
 }
@@ -51,12 +52,16 @@ func forward(ps *redis.PubSub, out chan<- message, done <-chan struct{}) {
 	}
 }
 
-func (s *plainSubscriber) subscribe(ctx context.Context, ch string) error {
-	return s.ps.Subscribe(ctx, ch)
+func (s *plainSubscriber) subscribe(ctx context.Context, chs ...string) error {
+	return s.ps.Subscribe(ctx, chs...)
 }
 
-func (s *plainSubscriber) unsubscribe(ctx context.Context, ch string) error {
-	return s.ps.Unsubscribe(ctx, ch)
+func (s *plainSubscriber) unsubscribe(ctx context.Context, chs ...string) error {
+	return s.ps.Unsubscribe(ctx, chs...)
+}
+
+func (s *plainSubscriber) psubscribe(ctx context.Context, pattern string) error {
+	return s.ps.PSubscribe(ctx, pattern)
 }
 
 func (s *plainSubscriber) messages() <-chan message { return s.out }
@@ -95,10 +100,19 @@ func newShardedSubscriber(client *redis.ClusterClient) *shardedSubscriber {
 	return s
 }
 
-func (s *shardedSubscriber) subscribe(ctx context.Context, ch string) error {
+func (s *shardedSubscriber) subscribe(ctx context.Context, chs ...string) error {
 	s.changing.Lock()
 	defer s.changing.Unlock()
-	return s.subscribeLocked(ctx, ch)
+	for _, ch := range chs {
+		if err := s.subscribeLocked(ctx, ch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *shardedSubscriber) psubscribe(context.Context, string) error {
+	return errors.New("cluster: sharded pub/sub has no patterns")
 }
 
 func (s *shardedSubscriber) subscribeLocked(ctx context.Context, ch string) error {
@@ -126,17 +140,22 @@ func (s *shardedSubscriber) subscribeLocked(ctx context.Context, ch string) erro
 	return ps.SSubscribe(ctx, ch)
 }
 
-func (s *shardedSubscriber) unsubscribe(ctx context.Context, ch string) error {
+func (s *shardedSubscriber) unsubscribe(ctx context.Context, chs ...string) error {
 	s.changing.Lock()
 	defer s.changing.Unlock()
-	s.mu.Lock()
-	ps := s.owner[ch]
-	delete(s.owner, ch)
-	s.mu.Unlock()
-	if ps == nil {
-		return nil
+	for _, ch := range chs {
+		s.mu.Lock()
+		ps := s.owner[ch]
+		delete(s.owner, ch)
+		s.mu.Unlock()
+		if ps == nil {
+			continue
+		}
+		if err := ps.SUnsubscribe(ctx, ch); err != nil {
+			return err
+		}
 	}
-	return ps.SUnsubscribe(ctx, ch)
+	return nil
 }
 
 // forward passes ps's messages on, as the plain subscriber's forward does, and watches

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"reflect"
 	"slices"
 	"strconv"
@@ -178,6 +179,29 @@ func TestQueueFullDrops(t *testing.T) {
 	c.SendPeers([]byte("state"))
 	if got := c.Stats().Dropped.Load(); got != 2 {
 		t.Fatalf("dropped %d, want 2", got)
+	}
+}
+
+// A node knows its own broadcasts coming back from Redis by their first bytes, without
+// decoding them; another node's, even with an id that starts like its own, it decodes.
+func TestOwnEchoKnownUnread(t *testing.T) {
+	for _, id := range []string{"me", "a-node-id-of-forty-characters-or-so-long"} {
+		var r recorder
+		opts := r.options(deadClient(t))
+		opts.NodeID = id
+		c := New(newServer(t), opts) // not started: the queue keeps what is published
+		c.Publish("/", []string{"r"}, nil, []any{"ev", 1.0}, false, "b1")
+		own := <-c.queue
+		if !bytes.HasPrefix(own.payload, c.echo) {
+			t.Fatalf("%s: published %x, echo prefix %x", id, own.payload, c.echo)
+		}
+		other := New(newServer(t), Options{Client: deadClient(t), NodeID: id + "2"})
+		other.Publish("/", []string{"r"}, nil, []any{"ev", 1.0}, false, "b1")
+		if theirs := <-other.queue; bytes.HasPrefix(theirs.payload, c.echo) {
+			t.Fatalf("%s: %s's broadcast taken for an echo", id, other.NodeID())
+		}
+		other.Close()
+		c.Close()
 	}
 }
 

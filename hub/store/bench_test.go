@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// appendLoad runs b.N appends to one room from `senders` goroutines and reports acks/s.
-func appendLoad(b *testing.B, s Store, senders int) {
+// appendLoad runs b.N appends to one room from `senders` goroutines, each with its own
+// clientMsgId when cmid is set, and reports acks/s.
+func appendLoad(b *testing.B, s Store, senders int, cmid ...bool) {
 	msg := Message{RoomID: "bench", UserID: "u", Username: "User", Content: strings.Repeat("x", 100)}
 	var next atomic.Int64
 	b.ReportAllocs()
@@ -20,9 +21,12 @@ func appendLoad(b *testing.B, s Store, senders int) {
 	var wg sync.WaitGroup
 	for g := range senders {
 		wg.Go(func() {
-			for next.Add(1) <= int64(b.N) {
+			for k := next.Add(1); k <= int64(b.N); k = next.Add(1) {
 				m := msg
 				m.UserID = fmt.Sprint("u", g)
+				if len(cmid) > 0 && cmid[0] {
+					m.ClientMsgID = fmt.Sprint("c", k)
+				}
 				if _, _, err := s.Append(bg, &m); err != nil {
 					b.Error(err)
 					return

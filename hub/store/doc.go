@@ -22,6 +22,6 @@
 // in one fsynced transaction (group commit); a write returns only after its transaction is
 // durable, but for AppendStaged, which returns once the message is in the transaction and
 // leaves the wait for durability to its caller (Staged). Close waits for queued writes to commit; calls after Close fail with ErrClosed.
-// The Redis engine runs each change as one Lua script, atomic in Redis; Close waits for
-// the calls in progress.
+// The Redis engine runs each change as one Lua script, atomic in Redis; concurrent appends
+// share a script call (redis_append.go). Close waits for the calls in progress.
 package store

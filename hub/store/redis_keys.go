@@ -24,8 +24,9 @@ import (
 //	P:{T}:m:<ms>-<low>        hash    one message: r room, u user, n username, c content,
 //	                                  k clientMsgId, a attachments, e edited at (unix ms),
 //	                                  x deleted at (unix ms, tombstones), xt delete token
-//	P:{T}:op:<token>          string  stream id of a message appended without clientMsgId,
-//	                                  kept a few seconds so a retried script is not re-run
+//	P:{T}:op:<token>          string  what one call of the append script did ("code:sid,"
+//	                                  per message), kept 30 s so that a retried call is not
+//	                                  run again; in the slot of the call's first message
 //	P:{U}:u:<user>:cmid       hash    clientMsgId -> stream id, or "~<token>:<deadline ms>"
 //	                                  while an Append holds it (see Append)
 //	P:{U}:u:<user>:rooms      set     the rooms the user follows (Follow)

@@ -11,93 +11,162 @@ import "github.com/redis/go-redis/v9"
 // Numbers: Lua numbers are doubles; ms (< 2^42) and low (< 2^22) are exact in them, the
 // combined 64-bit id is not, so scripts never build it. Stream ids are printed with %d.
 
-// scriptAppend adds a message to a room.
+// scriptAppend adds a batch of messages, of any rooms on standalone Redis, of one slot's
+// rooms on Redis Cluster (the caller groups them).
 //
-//	KEYS  1 slot allocator, 2 room stream, 3 room cmid hash, 4 op key
-//	ARGV  1 message key base, 2 slot, 3 floor ms, 4 floor seq, 5 history cap,
-//	      6 cmid field ("" without clientMsgId), 7 op key ttl ms (0: no op key),
-//	      8 author, 9.. message hash fields and values
+//	KEYS  1 the call's op key (in the first message's slot), 2.. the messages' room streams
+//	ARGV  1 op key ttl ms, 2 floor ms, 3 floor seq, 4 history cap, then per message:
+//	      slot base "P:{T}:", slot, room, author, clientMsgId ("" for none), the user's
+//	      clientMsgId index key ("": not checked here), a stale index value to replace
+//	      ("": none), n, then n message hash fields and values
 //
-// Returns {1, sid, {user, cmid, sid, ...}} for a new message (the triples are trimmed
-// messages that had a clientMsgId), {1, sid} when the op key says this very call already
-// ran (a client-side retry), {0, sid, fields} when the room already holds the message of
-// this (user, clientMsgId).
+// Returns one reply per message, in order:
+//
+//	{1, sid, {user, cmid, sid, ...}}  stored (the triples: trimmed messages that had a clientMsgId)
+//	{0, sid, fields}                  the room already holds this (user, clientMsgId)
+//	{2, sid}                          the user's index names this stored id (in another room's slot)
+//	{3}                               another Append (an older node's) holds the clientMsgId
+//	{-1, error}                       this message failed; the others are unaffected
+//
+// A message gets an id past the clock, past its slot's allocator and past the message
+// before it in the batch (the first: past the caller's floor). The allocators are read once
+// and written once per slot. The op key records what the call did, so that the client
+// library's retry of a call whose reply was lost returns the same answers (a stored message
+// reported stored, not found again) and writes nothing.
 var scriptAppend = redis.NewScript(`
-local base = ARGV[1]
-local opttl = tonumber(ARGV[7])
-if opttl > 0 then
-  local done = redis.call('GET', KEYS[4])
-  if done then return {1, done} end
-end
-local field = ARGV[6]
-if field ~= '' then
-  local old = redis.call('HGET', KEYS[3], field)
-  if old then
-    local f = redis.call('HGETALL', base .. old)
-    if #f > 0 then return {0, old, f} end
+local SEQMAX, SLOTS = 255, 16384
+local cap = tonumber(ARGV[4])
+
+local done = redis.call('GET', KEYS[1])
+if done then
+  local out, k, i = {}, 0, 5
+  for code, v in string.gmatch(done, '(-?%d+):([^,]*),') do
+    k = k + 1
+    code = tonumber(code)
+    if code == 0 then out[k] = {0, v, redis.call('HGETALL', ARGV[i] .. 'm:' .. v)}
+    elseif code == 1 then out[k] = {1, v, {}}
+    elseif code == 2 then out[k] = {2, v}
+    else out[k] = {code, 'retried'} end
+    i = i + 8 + tonumber(ARGV[i + 7])
   end
+  return out
 end
 
-local SEQMAX, SLOTS = 255, 16384
-local cm, cs = 0, 0
-local function atleast(m, s)
-  if m > cm or (m == cm and s > cs) then cm, cs = m, s end
-end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local pm, ps = tonumber(ARGV[2]), tonumber(ARGV[3]) -- every new id goes past it
+local alloc = {} -- slot base -> {ms, seq} last handed out
 local function after(m, s)
   if s < SEQMAX then return m, s + 1 end
   return m + 1, 0
 end
-local t = redis.call('TIME')
-atleast(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), 0)
-local last = redis.call('GET', KEYS[1])
-if last then
-  local m, s = string.match(last, '^(%d+):(%d+)$')
-  if m then atleast(after(tonumber(m), tonumber(s))) end
+local function later(m, s, m2, s2)
+  if m2 > m or (m2 == m and s2 > s) then return m2, s2 end
+  return m, s
 end
-atleast(after(tonumber(ARGV[3]), tonumber(ARGV[4])))
-local slot = tonumber(ARGV[2])
-local function sid() return string.format('%d-%d', cm, cs * SLOTS + slot) end
 
-local id = sid()
-local added = redis.pcall('XADD', KEYS[2], id, 'u', ARGV[8])
-if type(added) == 'table' and added.err then
-  -- The stream holds a larger id than the allocator knows (the allocator key was lost):
-  -- go past the stream's newest entry.
-  local top = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
-  if #top == 0 then return redis.error_reply(added.err) end
-  local m, l = string.match(top[1][1], '^(%d+)-(%d+)$')
-  atleast(after(tonumber(m), math.floor(tonumber(l) / SLOTS)))
-  id = sid()
-  redis.call('XADD', KEYS[2], id, 'u', ARGV[8])
-end
-redis.call('SET', KEYS[1], string.format('%d:%d', cm, cs))
-redis.call('HSET', base .. id, unpack(ARGV, 9))
-if field ~= '' then redis.call('HSET', KEYS[3], field, id) end
-if opttl > 0 then redis.call('SET', KEYS[4], id, 'PX', opttl) end
-
--- Trim the oldest entries beyond the cap, at most 100 per call, with their messages.
-local gone = {}
-local cap = tonumber(ARGV[5])
-if cap > 0 then
-  local n = redis.call('XLEN', KEYS[2])
-  if n > cap then
-    local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', math.min(n - cap, 100))
-    for _, e in ipairs(old) do
-      local mk = base .. e[1]
-      local f = redis.call('HMGET', mk, 'u', 'k')
-      if f[1] and f[2] then
-        local cf = string.len(f[1]) .. ':' .. f[1] .. f[2]
-        if redis.call('HGET', KEYS[3], cf) == e[1] then redis.call('HDEL', KEYS[3], cf) end
-        gone[#gone + 1] = f[1]
-        gone[#gone + 1] = f[2]
-        gone[#gone + 1] = e[1]
+-- one message, its header at ARGV[i]: base, slot, room, user, cmid, user index, stale, n
+local function one(i)
+  local base, room, user, cmid, uidx = ARGV[i], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], ARGV[i + 5]
+  local field, rcmid
+  if cmid ~= '' then
+    if uidx ~= '' then
+      local v = redis.call('HGET', uidx, cmid)
+      if v and v ~= ARGV[i + 6] then
+        if string.sub(v, 1, 1) ~= '~' then return {2, v} end
+        local dl = string.match(v, '^~[^:]*:(%d+)$')
+        if dl and tonumber(dl) > now then return {3} end
       end
-      redis.call('DEL', mk)
-      redis.call('XDEL', KEYS[2], e[1])
+    end
+    field, rcmid = string.len(user) .. ':' .. user .. cmid, base .. 'r:' .. room .. ':cmid'
+    local old = redis.call('HGET', rcmid, field)
+    if old then
+      local f = redis.call('HGETALL', base .. 'm:' .. old)
+      if #f > 0 then
+        if uidx ~= '' then redis.call('HSET', uidx, cmid, old) end
+        return {0, old, f}
+      end
     end
   end
+
+  local cm, cs = later(now, 0, after(pm, ps))
+  local a = alloc[base]
+  if a == nil then
+    local last = redis.call('GET', base .. 'ids')
+    if last then
+      local m, s = string.match(last, '^(%d+):(%d+)$')
+      if m then cm, cs = later(cm, cs, after(tonumber(m), tonumber(s))) end
+    end
+  else
+    cm, cs = later(cm, cs, after(a[1], a[2]))
+  end
+  local slot, log = tonumber(ARGV[i + 1]), base .. 'r:' .. room .. ':log'
+  local id = string.format('%d-%d', cm, cs * SLOTS + slot)
+  local added = redis.pcall('XADD', log, id, 'u', user)
+  if type(added) == 'table' and added.err then
+    -- The stream holds a larger id than the allocator knows (the allocator key was lost):
+    -- go past the stream's newest entry.
+    local top = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)
+    if #top == 0 then return redis.error_reply(added.err) end
+    local m, l = string.match(top[1][1], '^(%d+)-(%d+)$')
+    cm, cs = later(cm, cs, after(tonumber(m), math.floor(tonumber(l) / SLOTS)))
+    id = string.format('%d-%d', cm, cs * SLOTS + slot)
+    redis.call('XADD', log, id, 'u', user)
+  end
+  alloc[base] = {cm, cs}
+  pm, ps = cm, cs
+  redis.call('HSET', base .. 'm:' .. id, unpack(ARGV, i + 8, i + 7 + tonumber(ARGV[i + 7])))
+  if field then
+    redis.call('HSET', rcmid, field, id)
+    if uidx ~= '' then redis.call('HSET', uidx, cmid, id) end
+  end
+
+  -- Trim the oldest entries beyond the cap, at most 100 per message, with their messages.
+  local gone = {}
+  if cap > 0 then
+    rcmid = base .. 'r:' .. room .. ':cmid'
+    local n = redis.call('XLEN', log)
+    if n > cap then
+      local old = redis.call('XRANGE', log, '-', '+', 'COUNT', math.min(n - cap, 100))
+      for _, e in ipairs(old) do
+        local mk = base .. 'm:' .. e[1]
+        local f = redis.call('HMGET', mk, 'u', 'k')
+        if f[1] and f[2] then
+          local cf = string.len(f[1]) .. ':' .. f[1] .. f[2]
+          if redis.call('HGET', rcmid, cf) == e[1] then redis.call('HDEL', rcmid, cf) end
+          gone[#gone + 1] = f[1]
+          gone[#gone + 1] = f[2]
+          gone[#gone + 1] = e[1]
+        end
+        redis.call('DEL', mk)
+        redis.call('XDEL', log, e[1])
+      end
+    end
+  end
+  return {1, id, gone}
 end
-return {1, id, gone}
+
+local out, record, i = {}, {}, 5
+while i <= #ARGV do
+  local ok, r = pcall(one, i)
+  if not ok then
+    r = {-1, type(r) == 'table' and r.err or tostring(r)}
+  elseif r.err then
+    r = {-1, r.err}
+  end
+  out[#out + 1] = r
+  if r[1] == 0 or r[1] == 1 or r[1] == 2 then
+    record[#record + 1] = r[1] .. ':' .. r[2] .. ','
+  else
+    record[#record + 1] = r[1] .. ':,'
+  end
+  i = i + 8 + tonumber(ARGV[i + 7])
+end
+for base, a in pairs(alloc) do
+  redis.call('SET', base .. 'ids', string.format('%d:%d', a[1], a[2]))
+end
+redis.call('SET', KEYS[1], table.concat(record), 'PX', ARGV[1])
+return out
 `)
 
 // scriptEdit: KEYS 1 message; ARGV 1 user, 2 content, 3 edited at ms.

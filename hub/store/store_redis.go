@@ -40,8 +40,8 @@ const (
 	// dedupLease is how long an Append holds a user's clientMsgId while it appends the
 	// message; a reservation left behind by a crashed node is taken over after it.
 	dedupLease = 5 * time.Second
-	// opKeyTTL is how long a room remembers that one Append without clientMsgId ran, so
-	// that the client library's retry of a script whose reply was lost adds nothing.
+	// opKeyTTL is how long Redis remembers what one call of the append script did, so that
+	// the client library's retry of a call whose reply was lost adds nothing.
 	opKeyTTL = 30 * time.Second
 	// unreadChunk is how many stream entries one unread-count script reads.
 	unreadChunk = 1000
@@ -66,6 +66,13 @@ type redisStore struct {
 	floor  atomic.Uint64
 	nonce  string // random, with counter: tokens unique across processes
 	tokens atomic.Uint64
+
+	cluster bool // Redis Cluster: a script's keys share one slot
+
+	qmu     sync.Mutex     // the batching of appends (redis_append.go)
+	calling int            // calls of the append script under way
+	queue   []*appendReq   // appends for the next call
+	calls   sync.WaitGroup // calls made on goroutines of their own
 }
 
 // OpenRedis returns a Store kept in Redis, for several edgeio nodes sharing one history.
@@ -109,12 +116,14 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (Store, error) {
 	}
 	var nonce [6]byte
 	rand.Read(nonce[:]) // cannot fail (it crashes the program instead)
+	_, cluster := opts.Client.(*redis.ClusterClient)
 	s := &redisStore{
-		c:     opts.Client,
-		keys:  keyspace{prefix: opts.Prefix},
-		cap:   opts.HistoryCap,
-		lease: dedupLease,
-		nonce: hex.EncodeToString(nonce[:]),
+		c:       opts.Client,
+		keys:    keyspace{prefix: opts.Prefix},
+		cap:     opts.HistoryCap,
+		lease:   dedupLease,
+		nonce:   hex.EncodeToString(nonce[:]),
+		cluster: cluster,
 	}
 	slotTags() // build the table now rather than in the first call
 	for _, sc := range redisScripts {
@@ -145,6 +154,7 @@ func (s *redisStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	s.calls.Wait() // the appends of callers that gave up (they hold no s.mu)
 	return nil
 }
 
@@ -201,157 +211,6 @@ func (s *redisStore) cleanup(ctx context.Context, fn func(ctx context.Context) e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
 	_ = fn(ctx)
-}
-
-// Append stores m in its room's slot with one script: the room-level clientMsgId check,
-// the id allocation, the stream entry, the message hash and the trimming.
-//
-// De-duplication is per (user, clientMsgId) across rooms, and a user's index lives in the
-// user's slot, which the room's script cannot touch on Redis Cluster. So an Append with a
-// clientMsgId first reserves the clientMsgId in the user's index with a leased token
-// (waiting while another live Append holds it, taking over a reservation whose lease has
-// run out), then runs the room script, then replaces the reservation by the message's
-// stream id. The room script also checks the room's own (user, clientMsgId) index
-// atomically with the append, so a resend to the same room can never store a second
-// message, even when the user-level step was lost (a failure after the room script, a
-// lease that ran out). A resend to another room is caught by the user-level index; only
-// when an Append stalls longer than the lease between its reservation and its room
-// script, and a resend with the same clientMsgId goes to a different room meanwhile, could
-// both be stored. When the room script fails, the reservation is released, so the
-// client's retry proceeds at once (and, sent to the same room, finds the message if the
-// failed script did run and only its answer was lost).
-func (s *redisStore) Append(ctx context.Context, m *Message) (*Message, bool, error) {
-	if err := checkAppend(m); err != nil {
-		return nil, false, err
-	}
-	end, err := s.begin(ctx)
-	if err != nil {
-		return nil, false, err
-	}
-	defer end()
-	token := s.token()
-	if m.ClientMsgID == "" {
-		stored, created, gone, err := s.appendRoom(ctx, m, token)
-		if err == nil {
-			s.forget(ctx, gone)
-		}
-		return stored, created, err
-	}
-	ukey := s.keys.user(m.UserID)
-	if old, err := s.reserve(ctx, ukey, m.ClientMsgID, token); err != nil || old != nil {
-		return old, false, err
-	}
-	stored, created, gone, err := s.appendRoom(ctx, m, token)
-	if err != nil {
-		s.cleanup(ctx, func(ctx context.Context) error {
-			return scriptRelease.Run(ctx, s.c, []string{ukey}, m.ClientMsgID, "~"+token+":").Err()
-		})
-		return nil, false, err
-	}
-	x, _ := sidOfID(stored.ID)
-	// The message is stored: a failure to record it in the user's index leaves the
-	// reservation to expire, and costs only the cross-room check of a later resend.
-	s.cleanup(ctx, func(ctx context.Context) error {
-		return scriptFinalize.Run(ctx, s.c, []string{ukey}, m.ClientMsgID, token, x.String()).Err()
-	})
-	s.forget(ctx, gone)
-	return stored, created, nil
-}
-
-// reserve takes (user, cmid) for token in the user's index ukey. It returns the stored
-// message when the clientMsgId is already used by a message that still exists.
-func (s *redisStore) reserve(ctx context.Context, ukey, cmid, token string) (*Message, error) {
-	stale := ""
-	wait := time.Millisecond
-	for {
-		res, err := scriptReserve.Run(ctx, s.c, []string{ukey}, cmid, token, s.lease.Milliseconds(), stale).Slice()
-		if err != nil {
-			return nil, s.fail(ctx, err)
-		}
-		switch code, _ := res[0].(int64); code {
-		case 0:
-			return nil, nil
-		case 1: // another Append holds it: wait for its outcome
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil, ctx.Err()
-			case <-t.C:
-			}
-			wait = min(2*wait, 50*time.Millisecond)
-		default:
-			v, _ := res[1].(string)
-			x, ok := parseSID(v)
-			if ok {
-				m, err := s.load(ctx, x)
-				if err == nil {
-					s.observe(x)
-					return m, nil
-				}
-				if !errors.Is(err, ErrNotFound) {
-					return nil, err
-				}
-			}
-			stale = v // trimmed away (or garbage): the clientMsgId is free again
-		}
-	}
-}
-
-// appendRoom runs the append script. gone lists (user, cmid, sid) of trimmed messages.
-func (s *redisStore) appendRoom(ctx context.Context, m *Message, token string) (stored *Message, created bool, gone []string, err error) {
-	c := m.clone()
-	slot := keySlot(c.RoomID)
-	floor := s.floor.Load()
-	field, opTTL := "", opKeyTTL.Milliseconds()
-	if c.ClientMsgID != "" {
-		field, opTTL = cmidField(c.UserID, c.ClientMsgID), 0
-	}
-	keys := []string{s.keys.alloc(slot), s.keys.room(c.RoomID, "log"), s.keys.room(c.RoomID, "cmid"), s.keys.op(slot, token)}
-	args := append([]any{s.keys.msgBase(slot), slot, floor >> seqBits, floor & maxSeq, s.cap, field, opTTL, c.UserID},
-		messageFields(c)...)
-	res, err := scriptAppend.Run(ctx, s.c, keys, args...).Slice()
-	if err != nil {
-		return nil, false, nil, s.fail(ctx, err)
-	}
-	v, _ := res[1].(string)
-	x, ok := parseSID(v)
-	if !ok {
-		return nil, false, nil, errCorrupt
-	}
-	s.observe(x)
-	if code, _ := res[0].(int64); code == 0 {
-		f, err := fieldMap(res[2])
-		if err != nil {
-			return nil, false, nil, err
-		}
-		old, err := decodeFields(x, f)
-		return old, false, nil, err
-	}
-	if len(res) > 2 {
-		for _, g := range res[2].([]any) {
-			gs, _ := g.(string)
-			gone = append(gone, gs)
-		}
-	}
-	c.ID, c.CreatedAt = x.id(), time.UnixMilli(int64(x.ms)).UTC()
-	return c, true, gone, nil
-}
-
-// forget removes trimmed messages from their users' clientMsgId indexes (best effort: an
-// entry left behind points at a missing message, which reserve treats as free).
-func (s *redisStore) forget(ctx context.Context, gone []string) {
-	if len(gone) == 0 {
-		return
-	}
-	s.cleanup(ctx, func(ctx context.Context) error {
-		for i := 0; i+2 < len(gone); i += 3 {
-			if err := scriptRelease.Run(ctx, s.c, []string{s.keys.user(gone[i])}, gone[i+1], gone[i+2]).Err(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // load reads message x.

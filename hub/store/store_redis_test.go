@@ -407,30 +407,114 @@ func TestRedisRetries(t *testing.T) {
 	t.Parallel()
 	_, rs := standalone(t)
 	s := rs.open(t, RedisOptions{})
-	in := &Message{RoomID: "r", UserID: "u", Content: "once"}
-	a, created1, _, err := s.appendRoom(bg, in, "tok")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, created2, _, err := s.appendRoom(bg, in, "tok")
-	if err != nil || a.ID != b.ID || !created1 || !created2 {
-		t.Fatalf("retried append: %v %v %v", a.ID, b.ID, err)
-	}
+	// One call with three messages (one with a clientMsgId), made twice with the same op
+	// token and floor: the second stores nothing and answers as the first did.
 	h := &harness{t: t, s: s}
-	h.wantPage("r", HistoryQuery{}, []*Message{a}, false)
+	before := h.add("r", "u", "stored before")
+	batch := func() []appendRes {
+		reqs := []*appendReq{
+			s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "once"}, "", ""),
+			s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "again", ClientMsgID: "c1"}, s.keys.user("u"), ""),
+			s.newAppendReq(bg, &Message{RoomID: "other", UserID: "u", Content: "twice"}, "", ""),
+		}
+		return s.appendResults(s.callAppend(bg, s.c, "tok", 0, reqs), len(reqs))
+	}
+	first, retried := batch(), batch()
+	for i := range first {
+		if first[i].err != nil || retried[i].err != nil || first[i].code != appendStored ||
+			retried[i].code != first[i].code || retried[i].x != first[i].x || first[i].x.id() <= before.ID {
+			t.Fatalf("message %d: first %+v, retried %+v", i, first[i], retried[i])
+		}
+	}
+	a := first[0].x.id()
+	if n := s.c.XLen(bg, s.keys.room("r", "log")).Val(); n != 3 {
+		t.Fatalf("room r holds %d entries after a retried call, want 3", n)
+	}
 
 	at := time.Now()
-	d1, err := s.change(bg, a.ID, scriptDelete, "u", at.UnixMilli(), "del-tok")
+	d1, err := s.change(bg, a, scriptDelete, "u", at.UnixMilli(), "del-tok")
 	if err != nil {
 		t.Fatal(err)
 	}
-	d2, err := s.change(bg, a.ID, scriptDelete, "u", at.UnixMilli(), "del-tok")
+	d2, err := s.change(bg, a, scriptDelete, "u", at.UnixMilli(), "del-tok")
 	if err != nil {
 		t.Fatalf("retried delete: %v", err)
 	}
 	sameMsg(t, "retried delete", d2, d1)
-	_, err = s.Delete(bg, a.ID, "u", at)
+	_, err = s.Delete(bg, a, "u", at)
 	wantErr(t, "second delete", err, ErrNotFound)
+}
+
+// TestRedisBatches: concurrent appends share script calls, each still stored once and in
+// order, and a message that fails in a call fails alone.
+func TestRedisBatches(t *testing.T) {
+	t.Parallel()
+	_, rs := standalone(t)
+	s := rs.open(t, RedisOptions{})
+	c := s.c
+	calls := func() int64 {
+		for line := range strings.SplitSeq(c.Info(bg, "commandstats").Val(), "\n") {
+			if k, v, _ := strings.Cut(strings.TrimSpace(line), ":"); k == "cmdstat_evalsha" {
+				n, _ := strconv.ParseInt(strings.TrimPrefix(strings.Split(v, ",")[0], "calls="), 10, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	const senders, each, rooms = 50, 8, 5
+	before := calls()
+	var wg sync.WaitGroup
+	for g := range senders {
+		wg.Go(func() {
+			var last string
+			for k := range each {
+				m, created, err := s.Append(bg, &Message{RoomID: fmt.Sprint("room", (g+k)%rooms), UserID: fmt.Sprint("u", g),
+					Content: fmt.Sprint(g, ":", k), ClientMsgID: fmt.Sprint("c", k)})
+				if err != nil || !created || m.ID <= last {
+					t.Errorf("sender %d, message %d: %v %v, id %s after %s", g, k, created, err, m.ID, last)
+					return
+				}
+				last = m.ID
+			}
+		})
+	}
+	wg.Wait()
+	used := calls() - before
+	t.Logf("%d appends in %d script calls", senders*each, used)
+	if used >= senders*each {
+		t.Fatalf("%d appends took %d script calls: none shared", senders*each, used)
+	}
+	total := 0
+	for r := range rooms {
+		msgs := walkForward(&harness{t: t, s: s}, fmt.Sprint("room", r))
+		total += len(msgs)
+		for i := 1; i < len(msgs); i++ {
+			if msgs[i].ID <= msgs[i-1].ID {
+				t.Fatalf("room%d: %s after %s", r, msgs[i].ID, msgs[i-1].ID)
+			}
+		}
+	}
+	if total != senders*each {
+		t.Fatalf("%d messages stored, want %d", total, senders*each)
+	}
+
+	// a room whose stream key holds something else, between two good messages of one call
+	c.Set(bg, s.keys.room("broken", "log"), "not a stream", 0)
+	reqs := []*appendReq{
+		s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "before"}, "", ""),
+		s.newAppendReq(bg, &Message{RoomID: "broken", UserID: "u", Content: "lost"}, "", ""),
+		s.newAppendReq(bg, &Message{RoomID: "r", UserID: "u", Content: "after"}, "", ""),
+	}
+	res := s.appendResults(s.callAppend(bg, c, "mixed", 0, reqs), len(reqs))
+	if res[0].code != appendStored || res[2].code != appendStored || res[1].err == nil ||
+		errors.Is(res[1].err, ErrUnavailable) || !strings.Contains(res[1].err.Error(), "WRONGTYPE") {
+		t.Fatalf("mixed call: %+v", res)
+	}
+	for _, i := range []int{0, 2} {
+		if m, err := s.Get(bg, res[i].x.id()); err != nil || m.Content != reqs[i].m.Content {
+			t.Fatalf("message %d of the mixed call: %+v %v", i, m, err)
+		}
+	}
 }
 
 // TestRedisAllocator: ids keep increasing when the slot allocator is lost, and across
@@ -617,14 +701,36 @@ func TestRedisKeys(t *testing.T) {
 	}
 }
 
-// BenchmarkAppendRedis: appends through the script to a local redis-server.
+// BenchmarkAppendRedis: appends through the script to a local redis-server, with and
+// without a clientMsgId, and Redis's own CPU per append (INFO's used_cpu_*).
 func BenchmarkAppendRedis(b *testing.B) {
 	_, rs := standalone(b)
-	for _, senders := range []int{1, 16} {
-		b.Run(fmt.Sprint("senders=", senders), func(b *testing.B) {
-			rs.flush(b)
-			s := rs.open(b, RedisOptions{})
-			appendLoad(b, s, senders)
-		})
+	for _, cmid := range []bool{false, true} {
+		for _, senders := range []int{1, 16, 256} {
+			b.Run(fmt.Sprintf("cmid=%v/senders=%d", cmid, senders), func(b *testing.B) {
+				rs.flush(b)
+				s := rs.open(b, RedisOptions{})
+				before := redisCPU(b, s.c)
+				appendLoad(b, s, senders, cmid)
+				b.ReportMetric((redisCPU(b, s.c)-before)*1e6/float64(b.N), "redis-µs/op")
+			})
+		}
 	}
+}
+
+// redisCPU is the Redis server's CPU time so far, in seconds.
+func redisCPU(b *testing.B, c redis.UniversalClient) float64 {
+	info, err := c.Info(bg, "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var sum float64
+	for line := range strings.SplitSeq(info, "\n") {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ":")
+		if k == "used_cpu_sys" || k == "used_cpu_user" {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
 }
