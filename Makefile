@@ -67,7 +67,7 @@ conformance: build
 	bash scripts/conformance.sh
 
 fuzz:
-	@for pkg in ./codec ./server/recovery ./server/security; do \
+	@for pkg in ./codec ./server/engine ./server/recovery ./server/security; do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
 	    $(GO) test $$pkg -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) || exit 1; \

@@ -27,6 +27,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -166,7 +167,7 @@ type config struct {
 	demo                         bool
 
 	redisURL, redisCluster string
-	nodeID                 string
+	nodeID, advertiseAddr  string
 	nodeTimeout            time.Duration
 	historyCap             int64
 
@@ -256,6 +257,8 @@ func serveFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.redisCluster, "redis-cluster", "", "Redis Cluster seed nodes (host:port,...): clustering on, sharded pub/sub")
 	fs.StringVar(&c.nodeID, "node-id", "", "this node's id in a cluster (random)")
 	fs.DurationVar(&c.nodeTimeout, "node-timeout", 5*time.Second, "a node silent this long is dropped from presence")
+	fs.StringVar(&c.advertiseAddr, "advertise-addr", "", "host:port the other nodes reach this node's client listener at, to forward it the requests of its sessions (no sticky sessions needed); default: --addr, or with a wildcard host the address this machine reaches Redis from")
+	fs.IntVar(&c.opts.Engine.MaxForwards, "max-forwards", 10_000, "requests for sessions of other nodes being forwarded at once (polls waiting there, POSTs, upgrades); past it they get 503 (0: no limit)")
 	fs.Int64Var(&c.historyCap, "history-cap", 0, "with Redis: messages kept per room (0: all)")
 	fs.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC secret of client tokens (HS256/384/512); EDGEIO_JWT_SECRET or --jwt-secret-file keep it off the command line, which every local user can read")
 	fs.StringVar(&c.jwtSecretFile, "jwt-secret-file", "", "file holding the HMAC secret of client tokens (one line)")
@@ -361,6 +364,14 @@ func (c *config) check() error {
 			*n = -1 // the hub reads 0 as "default"; the flag's 0 means off
 		}
 	}
+	if c.opts.Engine.MaxForwards == 0 {
+		c.opts.Engine.MaxForwards = -1
+	}
+	if c.advertiseAddr != "" {
+		if _, port, err := net.SplitHostPort(c.advertiseAddr); err != nil || port == "" {
+			return fmt.Errorf("--advertise-addr must be host:port, not %q", c.advertiseAddr)
+		}
+	}
 	return nil
 }
 
@@ -412,7 +423,7 @@ var serveTopics = []struct {
 	{"Slow clients and recovery", []string{"max-buffered", "max-queued", "recovery-window", "recovery-max-packets", "recovery-max-bytes", "recovery-offsets"}},
 	{"Protocol", []string{"ping-interval", "ping-timeout", "upgrade-timeout", "connect-timeout", "max-payload", "decode-budget", "max-decoding", "allow-eio3", "eio3-parser",
 		"compression-threshold", "no-compression", "shards"}},
-	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout"}},
+	{"Cluster", []string{"redis-url", "redis-cluster", "node-id", "node-timeout", "advertise-addr", "max-forwards"}},
 	{"Shutdown", []string{"drain-timeout"}},
 }
 
@@ -537,6 +548,11 @@ func serve(args []string) error {
 		}
 	}
 	io := server.New(c.opts)
+	// listening before the app starts: a cluster node tells the others where it listens
+	ln, err := net.Listen("tcp", c.addr)
+	if err != nil {
+		return err
+	}
 	io.Registry().MustRegister(c.limits)
 	var closeApp func()
 	appReady := func() bool { return true }
@@ -545,7 +561,7 @@ func serve(args []string) error {
 		echo.Install(io)
 	case "chat":
 		guard.attach(c, io)
-		if closeApp, appReady, err = startChat(c, io, guard); err != nil {
+		if closeApp, appReady, err = startChat(c, io, guard, ln.Addr()); err != nil {
 			return err
 		}
 	case "relay": // the bench floor: no Socket.IO at all (bench/relay)
@@ -553,10 +569,6 @@ func serve(args []string) error {
 		return fmt.Errorf("unknown app %q", c.app)
 	}
 
-	ln, err := net.Listen("tcp", c.addr)
-	if err != nil {
-		return err
-	}
 	log.Printf("edgeio %s: %s app listening on %s", version, c.app, ln.Addr())
 
 	var draining atomic.Bool
@@ -611,7 +623,7 @@ wait:
 
 // startChat opens the store and installs the chat app, joined to the other nodes when Redis
 // is configured; the returned func closes it all.
-func startChat(c *config, io *server.Server, guard *protection) (closeAll func(), ready func() bool, err error) {
+func startChat(c *config, io *server.Server, guard *protection, listen net.Addr) (closeAll func(), ready func() bool, err error) {
 	v, dev, err := verifier(c)
 	if err != nil {
 		return nil, nil, err
@@ -639,8 +651,9 @@ func startChat(c *config, io *server.Server, guard *protection) (closeAll func()
 	if rc == nil {
 		return func() { h.Close(); _ = st.Close() }, func() bool { return true }, nil
 	}
+	advertise := advertiseAddr(c, listen)
 	cl := cluster.New(io, cluster.Options{
-		Client: rc, Sharded: c.redisCluster != "", NodeID: c.nodeID, NodeTimeout: c.nodeTimeout,
+		Client: rc, Sharded: c.redisCluster != "", NodeID: c.nodeID, NodeTimeout: c.nodeTimeout, Advertise: advertise,
 		Heartbeat:     min(time.Second, c.nodeTimeout/3),
 		PatternRooms:  auth.PersonalRoom(""), // a room per user: one pattern per node, not a subscription per user
 		OnPeerMessage: h.PeerMessage, OnNodeUp: h.PeerUp, OnNodeDown: h.PeerDown,
@@ -649,13 +662,46 @@ func startChat(c *config, io *server.Server, guard *protection) (closeAll func()
 	io.SetAdapter(cl)
 	cluster.Register(io.Registry(), cl)
 	cl.Start()
-	log.Printf("edgeio: cluster node %s on Redis", cl.NodeID())
+	if advertise == "" {
+		log.Printf("edgeio: cluster node %s on Redis; no --advertise-addr: requests for its sessions that reach other nodes are refused (sticky sessions needed)", cl.NodeID())
+	} else {
+		log.Printf("edgeio: cluster node %s on Redis, reached by the other nodes at %s", cl.NodeID(), advertise)
+	}
 	return func() {
 		h.Close()
 		cl.Close()
 		_ = st.Close()
 		_ = rc.Close()
 	}, cl.Ready, nil
+}
+
+// advertiseAddr is where the other nodes of the cluster reach this node's client listener
+// (--advertise-addr): by default the listener's own address, or, when it listens on every
+// interface, the address this machine reaches Redis from (on the network the nodes share)
+// with the listener's port; "" when there is none to find.
+func advertiseAddr(c *config, listen net.Addr) string {
+	if c.advertiseAddr != "" {
+		return c.advertiseAddr
+	}
+	tcp, ok := listen.(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	if !tcp.IP.IsUnspecified() {
+		return tcp.String()
+	}
+	redisAddr := ""
+	if seeds := splitList(c.redisCluster); len(seeds) > 0 {
+		redisAddr = seeds[0]
+	} else if opt, err := redis.ParseURL(c.redisURL); err == nil && opt.Network == "tcp" {
+		redisAddr = opt.Addr
+	}
+	conn, err := net.Dial("udp", redisAddr) // sends nothing: the kernel only picks the route
+	if err != nil {
+		return ""
+	}
+	defer conn.Close()
+	return net.JoinHostPort(conn.LocalAddr().(*net.UDPAddr).IP.String(), strconv.Itoa(tcp.Port))
 }
 
 // redisClient connects to --redis-url or --redis-cluster (nil for neither), with timeouts

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,9 @@ func TestMistakesAreNamed(t *testing.T) {
 	if err := run([]string{"--no-such-flag"}); !errors.As(err, &usage) || usage.cmd != "serve" {
 		t.Errorf("unknown serve flag: %v", err)
 	}
+	if _, err := parseServe([]string{"--advertise-addr", "10.0.0.7"}); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Errorf("--advertise-addr without a port: %v", err)
+	}
 	if err := run([]string{"token"}); !errors.As(err, &usage) || !strings.Contains(err.Error(), "--sub") {
 		t.Errorf("token without --sub: %v", err)
 	}
@@ -102,6 +106,28 @@ func TestBenchUsesTheDevelopmentSecret(t *testing.T) {
 	if _, err := bench.ParseFlags([]string{"--data-dir", filepath.Join(dir, "none")}, os.Stderr); err == nil ||
 		!strings.Contains(err.Error(), "--jwt-secret") {
 		t.Fatalf("bench with neither a secret nor a development one: %v", err)
+	}
+}
+
+// A node tells the others where it listens: --advertise-addr, else the listener's own
+// address, else, on a wildcard, the address this machine reaches Redis from.
+func TestAdvertiseAddr(t *testing.T) {
+	at := func(addr string) net.Addr { a, _ := net.ResolveTCPAddr("tcp", addr); return a }
+	cases := []struct {
+		c      config
+		listen string
+		want   string
+	}{
+		{config{redisURL: "redis://127.0.0.1:6379"}, "127.0.0.5:3000", "127.0.0.5:3000"},
+		{config{redisURL: "redis://127.0.0.1:6379"}, "0.0.0.0:3001", "127.0.0.1:3001"},
+		{config{redisCluster: "127.0.0.1:7000,127.0.0.2:7000"}, "[::]:3002", "127.0.0.1:3002"},
+		{config{redisURL: "redis://127.0.0.1:6379", advertiseAddr: "10.0.0.7:80"}, "0.0.0.0:3003", "10.0.0.7:80"},
+		{config{redisURL: "unix:///run/redis.sock"}, "0.0.0.0:3004", ""},
+	}
+	for _, tc := range cases {
+		if got := advertiseAddr(&tc.c, at(tc.listen)); got != tc.want {
+			t.Errorf("%+v listening on %s: advertised %q, want %q", tc.c, tc.listen, got, tc.want)
+		}
 	}
 }
 

@@ -15,6 +15,7 @@ import {
   hostileTest, makeSocket, outcome, connectUser, join, ackOk, pollOpen, pollClose, until, uniq,
   tokenFor, badToken, assertConnectError, SECRET, sleep,
 } from "./lib/hostile.mjs";
+import { passUpgrade } from "./lib/balancer.mjs";
 
 const PROXY_IP = "127.0.11.1";
 
@@ -40,15 +41,7 @@ async function startProxy(ctx, server) {
     req.pipe(up);
   });
   proxy.on("upgrade", (req, sock, head) => {
-    const up = net.connect({ host: "127.0.0.1", port: server.port, localAddress: PROXY_IP }, () => {
-      const h = forward(req);
-      let text = `${req.method} ${req.url} HTTP/1.1\r\n`;
-      for (let i = 0; i < h.length; i += 2) text += `${h[i]}: ${h[i + 1]}\r\n`;
-      up.write(text + "\r\n");
-      if (head.length) up.write(head);
-      up.pipe(sock);
-      sock.pipe(up);
-    });
+    const up = net.connect({ host: "127.0.0.1", port: server.port, localAddress: PROXY_IP }, () => passUpgrade(req, head, forward(req), up, sock));
     up.on("error", () => sock.destroy());
     sock.on("error", () => up.destroy());
   });

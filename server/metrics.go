@@ -3,6 +3,7 @@ package server
 import (
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +82,15 @@ func newMetrics(s *Server) *metrics {
 		counter("edgeio_refusals_untold_total", "Refused handshakes answered with a bare HTTP status, not a CONNECT_ERROR with a code: --refusal-backlog was full.", func() float64 { return float64(st.Untold.Load()) }),
 		gauge("edgeio_refusals_held", "Refused handshakes held open to tell their clients why (--refusal-backlog bounds it).", func() float64 { return float64(e.RefusalsHeld()) }),
 		&closesCollector{stats: st},
+		gauge("edgeio_forwards_inflight", "Requests for sessions of other nodes being forwarded there and not answered yet (--max-forwards).", func() float64 { r, _ := e.Forwarding(); return float64(r) }),
+		gauge("edgeio_forwarded_websockets", "WebSockets carried to the node holding their session.", func() float64 { _, w := e.Forwarding(); return float64(w) }),
+		counter("edgeio_forward_failures_total", "Forwarded requests whose node could not be reached or did not answer: the client was told its session is unknown.", func() float64 { return float64(st.Forwards.Failures.Load()) }),
 	)
+	for kind, n := range map[string]*atomic.Uint64{"poll": &st.Forwards.Polls, "post": &st.Forwards.Posts, "upgrade": &st.Forwards.Upgrades} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "edgeio_forwarded_total",
+			Help: "Requests forwarded to the node holding their session, by kind.", ConstLabels: prometheus.Labels{"kind": kind}},
+			func() float64 { return float64(n.Load()) }))
+	}
 	if s.recovery != nil {
 		m.registry.MustRegister(recoveryCollector{s.recovery}, m.recoveries, m.replayed)
 	}

@@ -43,6 +43,7 @@ type Cluster struct {
 
 	ready      atomic.Bool
 	helloHeard atomic.Bool // our last hello came back to us: we are subscribed
+	answering  atomic.Bool // a heartbeat answering a hello is on its way (forward.go)
 	instance   string      // tells this process from another started with the same node id
 	dupWarned  atomic.Bool
 	stats      Stats
@@ -81,6 +82,7 @@ func New(io *server.Server, opts Options) *Cluster {
 		stop:       make(chan struct{}),
 		instance:   strconv.FormatInt(rand.Int64(), 36),
 	}
+	io.Engine().Forward(opts.Advertise) // before any session opens: their ids name this node (forward.go)
 	if opts.Sharded {
 		c.subs = newShardedSubscriber(opts.Client.(*redis.ClusterClient))
 	} else {

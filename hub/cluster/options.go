@@ -15,6 +15,9 @@ type Options struct {
 	Sharded bool                  // sharded pub/sub (Redis Cluster)
 	Key     string                // channel prefix ("socket.io", the Redis adapter's)
 	NodeID  string                // this node's id (random)
+	// Advertise is where the other nodes reach this node's client listener (host:port), to
+	// forward it the requests of its sessions that reach them ("": they cannot).
+	Advertise string
 
 	Heartbeat   time.Duration // how often a node says it is alive (1 s)
 	NodeTimeout time.Duration // a node silent this long is down (5 s)

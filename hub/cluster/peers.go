@@ -17,6 +17,9 @@ const (
 
 func (c *Cluster) control(kind string, payload []byte) []byte {
 	m := map[string]any{"n": c.opts.NodeID, "k": kind, "i": c.instance}
+	if kind == kindHeartbeat || kind == kindHello {
+		c.announce(m)
+	}
 	if payload != nil {
 		m["p"] = payload
 	}
@@ -66,6 +69,7 @@ func (c *Cluster) onControl(payload []byte) {
 	_, known := c.nodes[node]
 	c.nodes[node] = time.Now()
 	c.mu.Unlock()
+	c.learnRoute(node, kind, m) // before the state OnNodeUp sends: the route comes first
 	if !known || kind == kindHello {
 		c.opts.OnNodeUp(node)
 	}
@@ -86,6 +90,7 @@ func (c *Cluster) nodeDown(node string) {
 	delete(c.nodes, node)
 	c.mu.Unlock()
 	if known {
+		c.dropRoute(node)
 		c.opts.OnNodeDown(node)
 	}
 }

@@ -37,12 +37,12 @@ type testServer struct {
 	closed chan string
 }
 
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	return startServerWith(t, opts, &net.ListenConfig{})
 }
 
-func startServerWith(t *testing.T, opts Options, lc *net.ListenConfig) *testServer {
+func startServerWith(t testing.TB, opts Options, lc *net.ListenConfig) *testServer {
 	t.Helper()
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +62,7 @@ func startServerWith(t *testing.T, opts Options, lc *net.ListenConfig) *testServ
 	return ts
 }
 
-func get(t *testing.T, url string) (int, string) {
+func get(t testing.TB, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -85,7 +85,7 @@ func post(t *testing.T, url, body string) (int, string) {
 }
 
 // handshake opens a polling session and returns its sid.
-func (ts *testServer) handshake(t *testing.T) string {
+func (ts *testServer) handshake(t testing.TB) string {
 	t.Helper()
 	code, body := get(t, ts.url)
 	if code != 200 || !strings.HasPrefix(body, `0{"sid":"`) {

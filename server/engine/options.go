@@ -25,6 +25,11 @@ type Options struct {
 	// why (refusal.go); past it a refusal is a bare HTTP status (1024).
 	RefusalBacklog int
 
+	// MaxForwards bounds the requests forwarded to the other nodes of a cluster and not
+	// answered yet (forward.go): polls waiting there, POSTs, upgrades. Past it a request
+	// for a session of another node is refused with 503 (10,000; -1: no bound).
+	MaxForwards int
+
 	TrustedProxies []netip.Prefix // peers whose X-Forwarded-For names the client
 	Gate           *security.Gate // admits new sessions; nil admits all
 	Stats          *Stats         // counters; nil keeps none
@@ -60,6 +65,9 @@ func (o *Options) fill() {
 	}
 	if o.RefusalBacklog <= 0 {
 		o.RefusalBacklog = 1024
+	}
+	if o.MaxForwards == 0 {
+		o.MaxForwards = 10_000
 	}
 	if o.Stats == nil {
 		o.Stats = &Stats{}

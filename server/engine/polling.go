@@ -28,8 +28,11 @@ func (s *Session) poll(ctx *fasthttp.RequestCtx) {
 	s.mu.Unlock()
 
 	wait := s.srv.opts.PingInterval + s.srv.opts.PingTimeout
-	if late {
+	switch {
+	case late:
 		wait = 100 * time.Millisecond
+	case s.srv.released(ctx):
+		wait = 0 // forwarded by a node that drains (forward_drain.go)
 	}
 	timer := time.NewTimer(wait)
 	defer timer.Stop()

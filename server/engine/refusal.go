@@ -170,7 +170,7 @@ func (s *Server) refuse(ctx *fasthttp.RequestCtx, protocol int, transport string
 		WriteRefusal(ctx, why)
 		return
 	}
-	r := &refusal{id: refusalPrefix + newID(), protocol: protocol, why: why,
+	r := &refusal{id: refusalPrefix + s.sessionID(), protocol: protocol, why: why,
 		expires: time.Now().Add(refusalLinger), wake: make(chan struct{}, 1)}
 	open := []codec.EPacket{{Type: codec.EOpen, Data: s.openPayload(r.id, protocol, []string{})}}
 	if first := s.OnRefusal(protocol, why, nil); first != nil {
@@ -223,12 +223,14 @@ func (wc *wsConn) onRefusedMessage(p codec.EPacket) {
 
 // serveRefused answers a request of a refused polling session: the poll gets the answer to
 // the client's CONNECT (waiting for it a moment), then the close packet; a POST is read
-// for that CONNECT.
-func (s *Server) serveRefused(ctx *fasthttp.RequestCtx, sid string) {
-	r := s.refusals.get(sid)
+// for that CONNECT. In a cluster, another node's refusal is forwarded there.
+func (s *Server) serveRefused(ctx *fasthttp.RequestCtx, sid []byte, ip netip.Addr) {
+	r := s.refusals.get(string(sid))
 	switch {
 	case r == nil:
-		writeError(ctx, errUnknownSid)
+		if !s.forwarded(ctx, sid[len(refusalPrefix):], ip) {
+			writeError(ctx, errUnknownSid)
+		}
 	case string(ctx.QueryArgs().Peek("transport")) != TransportPolling:
 		writeError(ctx, errBadRequest)
 	case ctx.IsGet():

@@ -2,11 +2,10 @@ package engine
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/base64"
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"edgeio/codec"
 	"edgeio/server/security"
@@ -37,6 +36,7 @@ type Server struct {
 	closing  bool
 
 	refusals refusals
+	fwd      atomic.Pointer[forwarder] // a node of a cluster (forward.go); nil alone
 }
 
 // NewServer returns a Server with opts' zero fields set to their defaults.
@@ -74,7 +74,7 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	q := ctx.QueryArgs()
 	sid := q.Peek("sid")
 	if IsRefused(sid) {
-		s.serveRefused(ctx, string(sid))
+		s.serveRefused(ctx, sid, ip)
 		return
 	}
 	var sess *Session
@@ -85,8 +85,8 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	// server queued, such as why the session is closing (the ban that closes it, say: a poll
 	// may come between the ban and the session's close, and would miss the answer). Its
 	// POSTs and upgrades from a banned address are refused; new handshakes are refused
-	// below, in the protocol.
-	collecting := sess != nil && ctx.IsGet() && string(q.Peek("transport")) == TransportPolling
+	// below, in the protocol. The node that holds a session is the judge of its polls.
+	collecting := (sess != nil || s.elsewhere(sid)) && ctx.IsGet() && string(q.Peek("transport")) == TransportPolling
 	if g := s.opts.Gate; g != nil && len(sid) > 0 && !collecting {
 		if why, refused := g.Blocked(ip); refused {
 			if s.OnRefuse != nil {
@@ -103,7 +103,9 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 	}
 	if len(sid) > 0 {
 		if sess == nil {
-			writeError(ctx, errUnknownSid)
+			if !s.forwarded(ctx, sid, ip) {
+				writeError(ctx, errUnknownSid)
+			}
 			return
 		}
 		if transport == TransportWebSocket {
@@ -119,6 +121,9 @@ func (s *Server) ServeHTTP(ctx *fasthttp.RequestCtx) {
 			writeError(ctx, errBadRequest)
 		case ctx.IsGet():
 			sess.poll(ctx)
+		case ctx.IsPost() && s.released(ctx):
+			sess.releasePoll()
+			ctx.SetBodyString("ok")
 		case ctx.IsPost():
 			sess.receive(ctx)
 		default:
@@ -197,10 +202,16 @@ func IsRefused(sid []byte) bool { return bytes.HasPrefix(sid, []byte(refusalPref
 // ClientIP is the address a request comes from, through the trusted proxies.
 func (s *Server) ClientIP(ctx *fasthttp.RequestCtx) netip.Addr { return s.clientIP(ctx) }
 
-// clientIP is the address the request comes from (security.ClientIP), reading every
-// X-Forwarded-For line: Peek would give only the first, which a client behind a proxy that
-// adds a line of its own writes itself.
+// clientIP is the address the request comes from: the one another node of the cluster
+// names in a request it forwarded, else security.ClientIP's, reading every X-Forwarded-For
+// line: Peek would give only the first, which a client behind a proxy that adds a line of
+// its own writes itself.
 func (s *Server) clientIP(ctx *fasthttp.RequestCtx) netip.Addr {
+	if f := s.fwd.Load(); f != nil {
+		if ip, ok := f.hopClient(ctx); ok {
+			return ip // forwarded by another node, which named its client
+		}
+	}
 	var lines [][]byte
 	if len(s.opts.TrustedProxies) > 0 {
 		for k, v := range ctx.Request.Header.All() {
@@ -277,6 +288,9 @@ func (s *Server) Close(reason string) {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	if f := s.fwd.Load(); f != nil {
+		go f.drain() // what it carries for other nodes (forward_drain.go)
+	}
 	for _, sess := range s.SessionsWhere(func(*Session) bool { return true }) {
 		engaged := sess.engaged() // before the close, which disconnects its sockets
 		sess.Close(reason)
@@ -308,11 +322,7 @@ func (s *Server) SessionsWhere(match func(*Session) bool) []*Session {
 	return hit
 }
 
-func newID() string {
-	var b [15]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func newID() string { return randomString(15) }
 
 // Prepared is a message encoded once and sent to many sessions: WebSocket sessions share
 // its frames (built, and compressed, at most once per protocol and compression setting),

@@ -99,7 +99,7 @@ type Session struct {
 
 func newSession(srv *Server, protocol int, req *Request, transport string) *Session {
 	return &Session{
-		ID:        newID(),
+		ID:        srv.sessionID(),
 		Protocol:  protocol,
 		Request:   req,
 		srv:       srv,

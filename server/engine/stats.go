@@ -16,6 +16,7 @@ type Stats struct {
 	PacketsOut atomic.Uint64 // Engine.IO packets queued for clients
 	BytesOut   atomic.Uint64
 	Untold     atomic.Uint64 // refusals answered with a bare HTTP status: the refusal backlog was full
+	Forwards   ForwardStats  // requests forwarded to the other nodes of a cluster (forward.go)
 
 	mu     sync.Mutex
 	closes map[string]uint64

@@ -37,6 +37,7 @@ const (
 	RefusedFull       = "max_conns"
 	RefusedOrigin     = "origin"
 	RefusedDraining   = "draining"
+	RefusedForwards   = "forwards"
 )
 
 // ConnsRetryAfter is the retryAfterMs a client over --max-conns-per-ip is given: a hint,
@@ -52,4 +53,7 @@ var (
 	Full          = Refusal{Reason: RefusedFull, Code: CodeUnavailable, Message: "server full", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Retry: true}
 	ForeignOrigin = Refusal{Reason: RefusedOrigin, Code: CodeForbidden, Message: "origin not allowed", Status: http.StatusForbidden}
 	Draining      = Refusal{Reason: RefusedDraining, Code: CodeUnavailable, Message: "server shutting down", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Retry: true}
+	// ForwardsFull refuses a request for a session of another node while --max-forwards
+	// requests are being forwarded already.
+	ForwardsFull = Refusal{Reason: RefusedForwards, Code: CodeUnavailable, Message: "too many requests being forwarded to other nodes", Status: http.StatusServiceUnavailable, RetryAfter: time.Second, Retry: true}
 )
