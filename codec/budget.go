@@ -56,6 +56,20 @@ func budgetLimit(n, perByte int) int {
 	return BudgetBase + perByte*n
 }
 
+// overPace reports whether a packet of n bytes with a budget of limit spends it much faster
+// than it reads its bytes: spent bytes of heap by offset i, more than twice what its first
+// i bytes and BudgetBase earn. Such a packet (a run of empty containers) is refused as
+// soon as that shows, a few kilobytes in, rather than once its whole budget is spent: what
+// a flood of them costs the server is then a read, not a walk over each. Packets whose
+// costs come at their start and are paid for by what follows (a large object, then a long
+// string) pass with up to twice BudgetBase spent ahead of their bytes.
+func overPace(spent, i, n, limit int) bool {
+	if limit <= 0 || limit == math.MaxInt || n == 0 {
+		return false
+	}
+	return spent*n > 2*(BudgetBase*n+(limit-BudgetBase)*i)
+}
+
 // mapCost is the heap a map of n entries takes (its values' boxes aside): one group up to 8
 // entries; beyond, a table that grows by doubling, about costEntry an entry.
 func mapCost(n int) int {
@@ -74,7 +88,7 @@ var errOverBudget = errors.New("codec: over the decode budget")
 // BudgetError is the error of a packet whose data would take more memory than its budget.
 // Type, Nsp and ID are the packet's where they could be read cheaply, so that its sender
 // can be told why: always with the JSON parser, whose header comes before the data; with
-// msgpack, whose clients write the id after the data, when the data holds at most 65,536
+// msgpack, whose clients write the id after the data, when the data holds at most 4,096
 // values to pass over (ID is NoID otherwise).
 type BudgetError struct {
 	Type  SType

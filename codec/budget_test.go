@@ -407,3 +407,33 @@ func FuzzDecodeBudget(f *testing.F) {
 		}
 	})
 }
+
+// A run of empty containers spends its budget far faster than it reads its bytes: it is
+// refused some kilobytes in, not once its whole budget is spent, so that a flood of
+// megabyte frames of them costs a read each rather than a walk over a million values.
+func TestBudgetRefusesARunOfContainersEarly(t *testing.T) {
+	const n = 1 << 20
+	mp := mpEvent([]byte{0x80}, n, 7)
+	r := mpReader{b: mp, left: budgetLimit(len(mp), 0), limit: budgetLimit(len(mp), 0)}
+	if _, _, _, _, err := r.packet(measureData); err != errOverBudget || r.i > 64<<10 {
+		t.Fatalf("msgpack: %d empty maps refused at byte %d (%v); want within 64 KiB", n, r.i, err)
+	}
+	js := string(jsonEvent("{}", n, 7))
+	p := &jsonParser{s: js, i: strings.IndexByte(js, '['), left: budgetLimit(len(js), 0), limit: budgetLimit(len(js), 0), measure: true}
+	if _, err := p.value(); err != errOverBudget || p.i > 64<<10 {
+		t.Fatalf("JSON: %d empty objects refused at byte %d (%v); want within 64 KiB", n, p.i, err)
+	}
+	// while a packet whose cost comes first and is paid for by what follows passes: a
+	// large object, then a long string
+	big := make(map[string]any, 1000)
+	for i := range 1000 {
+		big[fmt.Sprint(i)] = i
+	}
+	frame, err := EncodeMsgpack(nil, &SPacket{Type: SEvent, Nsp: "/", ID: NoID, Data: []any{"e", big, strings.Repeat("x", 200_000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeMsgpack(frame); err != nil {
+		t.Fatalf("a map of 1,000 entries then 200 KB of text: %v", err)
+	}
+}

@@ -18,6 +18,8 @@ type jsonParser struct {
 	i       int
 	depth   int
 	left    int
+	limit   int // the budget left started from
+	ahead   int // what scratch stacks were charged ahead of the values they hold (overPace)
 	measure bool
 	vals    []any
 	kvs     []member
@@ -50,7 +52,7 @@ func measureJSON(s string, i, limit int) error {
 
 func runJSON(s string, i, limit int, measure bool) (any, error) {
 	p := jsonParsers.Get().(*jsonParser)
-	p.s, p.i, p.depth, p.left, p.measure = s, i, 0, limit, measure
+	p.s, p.i, p.depth, p.left, p.limit, p.ahead, p.measure = s, i, 0, limit, limit, 0, measure
 	v, err := p.value()
 	if err == nil {
 		p.ws()
@@ -74,7 +76,7 @@ func (p *jsonParser) fail() error {
 
 // spend charges n bytes of heap to the budget.
 func (p *jsonParser) spend(n int) error {
-	if p.left -= n; p.left < 0 {
+	if p.left -= n; p.left < 0 || overPace(p.limit-p.left-p.ahead, p.i, len(p.s), p.limit) {
 		return errOverBudget
 	}
 	return nil
@@ -89,6 +91,7 @@ func growScratch[T any](p *jsonParser, stack []T, size int) ([]T, error) {
 	}
 	n := max(2*cap(stack), 16)
 	if n > maxScratch {
+		p.ahead += n * size // room for values to come
 		if err := p.spend(n * size); err != nil {
 			return stack, err
 		}

@@ -16,6 +16,8 @@ type mpReader struct {
 	i     int
 	depth int
 	left  int
+	limit int // the budget left started from (0: none)
+	ahead int // what containers charged for the elements still to come (overPace)
 	walk  int // reading a header only: the values skip may still pass over
 }
 
@@ -29,10 +31,30 @@ func (r *mpReader) fail() error {
 
 // spend charges n bytes of heap to the budget.
 func (r *mpReader) spend(n int) error {
-	if r.left -= n; r.left < 0 {
+	if r.left -= n; r.left < 0 || overPace(r.limit-r.left-r.ahead, r.i, len(r.b), r.limit) {
 		return errOverBudget
 	}
 	return nil
+}
+
+// spendAhead charges a container's cost for its elements, which the bytes still to come
+// pay for: to the budget, not to the pace.
+func (r *mpReader) spendAhead(n int) error {
+	r.ahead += n
+	return r.spend(n)
+}
+
+// spendContainer charges a container of n elements (a map when isMap): its own cost paced,
+// its elements' ahead.
+func (r *mpReader) spendContainer(n int, isMap bool) error {
+	own, all := costSlice, costSlice+costSlot*n
+	if isMap {
+		own, all = costMap, mapCost(n)
+	}
+	if err := r.spendAhead(all - own); err != nil {
+		return err
+	}
+	return r.spend(own)
 }
 
 // take returns the next n bytes' start offset.
@@ -191,7 +213,7 @@ func (r *mpReader) array(n int) (any, error) {
 	if err := r.enter(); err != nil {
 		return nil, err
 	}
-	if err := r.spend(costSlice + costSlot*n); err != nil {
+	if err := r.spendContainer(n, false); err != nil {
 		return nil, err
 	}
 	arr := make([]any, n)
@@ -212,7 +234,7 @@ func (r *mpReader) object(n int) (any, error) {
 	if err := r.enter(); err != nil {
 		return nil, err
 	}
-	if err := r.spend(mapCost(n)); err != nil {
+	if err := r.spendContainer(n, true); err != nil {
 		return nil, err
 	}
 	m := make(map[string]any, n)
@@ -354,11 +376,8 @@ func (r *mpReader) skip(charge bool) error {
 		if err := r.enter(); err != nil {
 			return err
 		}
-		if cost = costSlice + costSlot*n; kind == 'm' {
-			cost = mapCost(n)
-		}
 		if charge {
-			if err := r.spend(cost); err != nil {
+			if err := r.spendContainer(n, kind == 'm'); err != nil {
 				return err
 			}
 		}

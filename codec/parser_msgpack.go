@@ -97,19 +97,20 @@ func (d MsgpackDecoder) DecodeText(b []byte) (*SPacket, error) {
 }
 
 // headerWalk bounds the values passed over to find the header of a packet over its budget
-// (a millisecond's work): beyond, the refusal carries no ack id.
-const headerWalk = 1 << 16
+// (tens of microseconds): beyond, the refusal carries no ack id, and a flood of refused
+// packets costs the server a read each rather than a walk over each.
+const headerWalk = 1 << 12
 
 // decodeMsgpack decodes one packet whose data may take limit bytes of heap; with
 // binaryTypes, 2.x's BINARY_EVENT and BINARY_ACK are taken as EVENT and ACK.
 func decodeMsgpack(b []byte, limit int, binaryTypes bool) (*SPacket, error) {
 	if len(b) > measureAbove {
-		r := mpReader{b: b, left: limit}
+		r := mpReader{b: b, left: limit, limit: limit}
 		if _, _, _, _, err := r.packet(measureData); err != nil {
 			return nil, overBudget(err, b, "", limit, binaryTypes)
 		}
 	}
-	r := mpReader{b: b, left: limit}
+	r := mpReader{b: b, left: limit, limit: limit}
 	typ, nsp, id, data, err := r.packet(buildData)
 	if err != nil {
 		return nil, overBudget(err, b, r.s, limit, binaryTypes)
