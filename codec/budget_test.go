@@ -171,6 +171,9 @@ func TestBudgetEdge(t *testing.T) {
 			continue
 		}
 		want := BudgetError{Type: SEvent, Nsp: "/chat", ID: 7, Limit: budgetLimit(len(past), 0)}
+		if c.msgpack && n+1 > headerWalk-16 { // too many values to pass over for the header
+			want = BudgetError{ID: NoID, Limit: want.Limit}
+		}
 		if *over != want {
 			t.Errorf("%s: %+v; want %+v", c.name, *over, want)
 		}
