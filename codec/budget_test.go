@@ -439,4 +439,12 @@ func TestBudgetRefusesARunOfContainersEarly(t *testing.T) {
 	if _, err := DecodeMsgpack(frame); err != nil {
 		t.Fatalf("a map of 1,000 entries then 200 KB of text: %v", err)
 	}
+	// and a large binary attachment, whose copy its own bytes pay for
+	frame, err = EncodeMsgpack(nil, &SPacket{Type: SEvent, Nsp: "/", ID: 3, Data: []any{"e", map[string]any{"data": make([]byte, 900_000)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeMsgpack(frame); err != nil {
+		t.Fatalf("900 KB of inline binary: %v", err)
+	}
 }

@@ -37,6 +37,14 @@ func (r *mpReader) spend(n int) error {
 	return nil
 }
 
+// spendPayload charges a value of fixed cost and a copy of its payload bytes, which follow
+// it in the packet and pay for their own copy: the copy is charged to the budget, not to
+// the pace.
+func (r *mpReader) spendPayload(fixed, payload int) error {
+	r.ahead += payload
+	return r.spend(fixed + payload)
+}
+
 // spendAhead charges a container's cost for its elements, which the bytes still to come
 // pay for: to the budget, not to the pace.
 func (r *mpReader) spendAhead(n int) error {
@@ -152,7 +160,7 @@ func (r *mpReader) value() (any, error) {
 		}
 		return r.str(n)
 	case 'b':
-		if err := r.spend(costSlice + n); err != nil {
+		if err := r.spendPayload(costSlice, n); err != nil {
 			return nil, err
 		}
 		i, err := r.take(n)
@@ -288,7 +296,7 @@ func (r *mpReader) str(n int) (string, error) {
 func (r *mpReader) ext(c byte, n int) (any, error) {
 	typ, err := r.uint(1)
 	if err == nil {
-		err = r.spend(extCost(c, typ, n))
+		err = r.spendPayload(extCost(c, typ, n))
 	}
 	if err != nil {
 		return nil, err
@@ -309,17 +317,18 @@ func (r *mpReader) ext(c byte, n int) (any, error) {
 	return []any{float64(int8(typ)), append([]byte{}, data...)}, nil
 }
 
-// extCost is what ext allocates for an extension of type typ and n bytes.
-func extCost(c byte, typ uint64, n int) int {
+// extCost is what ext allocates for an extension of type typ and n bytes: a fixed part,
+// and a copy of payload bytes that follow.
+func extCost(c byte, typ uint64, n int) (fixed, payload int) {
 	switch {
 	case typ == 0 && c == 0xd4:
-		return 0 // undefined
+		return 0, 0 // undefined
 	case typ == 0 && c == 0xd7:
-		return costString + len("+275760-09-13T00:00:00.000Z") // the longest Date
+		return costString + len("+275760-09-13T00:00:00.000Z"), 0 // the longest Date
 	case typ == 0:
-		return costSlice + n
+		return costSlice, n
 	}
-	return 2*costSlice + 2*costSlot + costNumber + n
+	return 2*costSlice + 2*costSlot + costNumber, n
 }
 
 // jsDateJSON is Date#toJSON: an ISO string, or null outside the range of a Date.
@@ -370,7 +379,7 @@ func (r *mpReader) skip(charge bool) error {
 	if err != nil {
 		return err
 	}
-	cost := 0
+	cost, payload := 0, 0
 	switch kind {
 	case 'a', 'm':
 		if err := r.enter(); err != nil {
@@ -396,7 +405,7 @@ func (r *mpReader) skip(charge bool) error {
 	case 's':
 		cost = costString
 	case 'b':
-		cost = costSlice + n
+		cost, payload = costSlice, n
 	case 'x':
 		return r.skipExt(c, n, charge)
 	}
@@ -421,7 +430,7 @@ func (r *mpReader) skip(charge bool) error {
 		return r.fail()
 	}
 	if charge {
-		if err := r.spend(cost); err != nil {
+		if err := r.spendPayload(cost, payload); err != nil {
 			return err
 		}
 	}
@@ -433,7 +442,7 @@ func (r *mpReader) skip(charge bool) error {
 func (r *mpReader) skipExt(c byte, n int, charge bool) error {
 	typ, err := r.uint(1)
 	if err == nil && charge {
-		err = r.spend(extCost(c, typ, n))
+		err = r.spendPayload(extCost(c, typ, n))
 	}
 	if err == nil {
 		_, err = r.take(n)
