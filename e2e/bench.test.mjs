@@ -56,4 +56,13 @@ test("make bench's script runs its four scenarios against edgeio, the relay and 
   assert.match(sections.cluster, /edgeio ÷ node: cpu per delivery [0-9.]+, delivery p95 [0-9.]+, redis cpu per message [0-9.]+/,
     "cluster: edgeio's CPU per delivery (with Redis's) and Redis's CPU per message as ratios of Node's");
   assert.match(sections.cluster, /redis at [0-9]+ deliveries\/s, edgeio: per message .*publish/, "cluster: what a message costs in Redis commands");
+
+  // the big room over two nodes, and idle memory per connection over two nodes
+  for (const target of ["edgeio", "node"]) {
+    const cells = rows("cluster-big-room", target);
+    assert.equal(cells[3], "0.00%", `cluster-big-room: ${target} delivered every message across its two nodes: ${cells.join(" ")}`);
+    assert.equal(cells[cells.length - 2], "0", `cluster-big-room: ${target} had no errors: ${cells.join(" ")}`);
+    assert.ok(rows("cluster-idle", target).some((c) => /^[0-9]+\.[0-9]$/.test(c)), `cluster-idle: ${target}'s memory per connection`);
+  }
+  assert.match(sections["cluster-idle"], /idle, edgeio ÷ node: rss per connection [0-9.]+/, "cluster-idle: edgeio's memory per connection as a ratio of Node's");
 });

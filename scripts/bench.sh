@@ -7,7 +7,7 @@
 #   relay              edgeio --app relay: WebSocket frames relayed to a room and nothing else,
 #                      the floor that shows what the machine can do (bench/relay)
 #   node               the same chat contract on stock Node Socket.IO (bench/node-peer)
-# In the cluster scenario each target is two nodes of it (edgeio with --redis-url, the Node
+# In the cluster scenarios each target is two nodes of it (edgeio with --redis-url, the Node
 # peer with REDIS_URL and the stock @socket.io/redis-adapter) on one redis-server that the
 # script starts on a loopback port, fresh for each target.
 # Scenarios, each compared on its own:
@@ -21,9 +21,12 @@
 #   cluster   two nodes on one Redis, 10,000 connections (every room of 100 half on each
 #             node), 500 messages/s (CLUSTER_RATE) for 20 s: edgeio, node; CPU per delivery
 #             with Redis's counted in, and what Redis spent per message and per connection
+#   cluster-big-room   the big room over two nodes on one Redis (half its members on each):
+#             edgeio, node
+#   cluster-idle       idle's memory per connection over two nodes on one Redis: edgeio, node
 #
-#   scripts/bench.sh                          # all four scenarios (about 9 minutes)
-#   SCENARIOS=chat scripts/bench.sh           # one scenario (any of chat big-room idle cluster)
+#   scripts/bench.sh                          # all six scenarios (about 12 minutes)
+#   SCENARIOS=chat scripts/bench.sh           # one scenario (any of the six above)
 #   TARGETS=edgeio scripts/bench.sh           # one target (any of the targets above)
 #   RATES="300 600 1000 1200" SCENARIOS=chat scripts/bench.sh  # a sweep of message rates:
 #                                             # the comparison names the highest rate each held
@@ -43,7 +46,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${BIN:-$root/bin/edgeio}" # BIN=another build, for an A/B comparison
 [[ -x "$bin" ]] || { echo "bench: build first (make build)" >&2; exit 2; }
 
-scenarios=${SCENARIOS:-chat big-room idle cluster}
+scenarios=${SCENARIOS:-chat big-room idle cluster cluster-big-room cluster-idle}
 rates=${RATES:-${MSG_RATE:-1000}}
 conns=${CONNS:-10000} room=${ROOM_SIZE:-100} duration=${DURATION:-30s} rate=${RATE:-2000}
 secret="bench-$RANDOM$RANDOM"
@@ -166,7 +169,7 @@ run_one() {
   local admin=$((port + 1)) protocol=socketio
   local urls="http://127.0.0.1:$port" servers cluster=()
   [[ "$target" == relay ]] && protocol=relay
-  if [[ "$scenario" == cluster ]]; then
+  if [[ "$scenario" == cluster* ]]; then
     start_redis
     cluster=(--redis-url "redis://127.0.0.1:$redis_port")
     start_server "$target" "$port" "$admin" 1 "${cluster[@]}"
@@ -237,7 +240,17 @@ for scenario in $scenarios; do
         run_one cluster "$target" "${CLUSTER_RATE:-500}" "$room" "${DURATION:-20s}"
       done
       ;;
-    *) echo "bench: unknown scenario $scenario (chat, big-room, idle, cluster)" >&2; exit 2 ;;
+    cluster-big-room)
+      for target in ${TARGETS:-edgeio node}; do
+        run_one cluster-big-room "$target" "${BIG_RATE:-10}" "$conns" "${DURATION:-15s}" --scenario big-room
+      done
+      ;;
+    cluster-idle)
+      for target in ${TARGETS:-edgeio node}; do
+        run_one cluster-idle "$target" 0 "$room" "${DURATION:-10s}" --idle --recovery
+      done
+      ;;
+    *) echo "bench: unknown scenario $scenario (chat, big-room, idle, cluster, cluster-big-room, cluster-idle)" >&2; exit 2 ;;
   esac
   echo
   echo "== $scenario =="
